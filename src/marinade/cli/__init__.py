@@ -1,0 +1,63 @@
+"""The `marinade` command: a thin shell over the Python API. Only cli/ prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from marinade.errors import MarinadeError
+
+
+class MarinadeGroup(TyperGroup):
+    """Turns a MarinadeError anywhere below into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MarinadeError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(1)
+
+
+app = typer.Typer(
+    cls=MarinadeGroup,
+    help="Teach a small language model your own voice, sample from it, judge the samples.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Folder for marinade's state (default: $MARINADE_HOME, else the user data folder).",
+        ),
+    ] = None,
+) -> None:
+    from marinade.cli.common import CliState
+
+    ctx.obj = CliState(home)
+
+
+def _register() -> None:
+    from marinade.cli import generate, models, samples
+
+    app.command("generate")(generate.generate)
+    app.command("compare")(generate.compare)
+    app.command("models")(models.models)
+    app.add_typer(samples.app, name="samples")
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,58 @@
+"""What every command shares: the home and store, opened on first use, and the consoles."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from marinade.home import Home, open_home
+from marinade.store import Store
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class CliState:
+    def __init__(self, home_option: Path | None):
+        self.home_option = home_option
+        self._home: Home | None = None
+        self._store: Store | None = None
+
+    @property
+    def home(self) -> Home:
+        if self._home is None:
+            self._home = open_home(self.home_option)
+        return self._home
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.home.database)
+        return self._store
+
+
+def status(message: str) -> None:
+    err.print(f"[dim]{message}[/dim]")
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Progress]:
+    """A progress bar on stderr; `advance(k)` as k more items finish."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        progress.add_task(description, total=total)
+        yield progress
+
+
+def advance(progress: Progress, count: int) -> None:
+    progress.advance(progress.task_ids[0], count)

@@ -1,0 +1,161 @@
+"""`marinade generate` and `marinade compare`."""
+
+from __future__ import annotations
+
+import gc
+import json
+import uuid
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from marinade.cli.common import CliState, advance, err, out, progress_bar, status
+from marinade.errors import MarinadeError
+from marinade.generation import check_request, choose_seeds, generate_samples
+from marinade.models import load_model
+from marinade.sampling import DEFAULT_TEMPERATURE, SampleSettings
+
+Count = Annotated[int, typer.Option("-n", "--count", help="Samples per temperature.")]
+Temperatures = Annotated[
+    list[float] | None,
+    typer.Option(
+        "--temperature", "-t", help=f"Repeat for several; 0 is greedy. [default: {DEFAULT_TEMPERATURE}]"
+    ),
+]
+TopK = Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens; 0 is off.")]
+TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1]; 1 is off.")]
+MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", help="Most tokens per sample.")]
+Seed = Annotated[
+    int | None, typer.Option("--seed", help="Sample i uses seed+i; random when left out.")
+]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Samples computed together.")]
+Stop = Annotated[
+    str | None, typer.Option("--stop", help="End a sample at this string (left out of the text).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per sample and line.")]
+Device = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")]
+Quantize = Annotated[
+    str | None,
+    typer.Option("--quantize", help="int8: faster on a CPU, slightly worse text (see README)."),
+]
+
+
+def generate(
+    ctx: typer.Context,
+    prompt: Annotated[str | None, typer.Argument(help="Text to continue; leave out for unconditional samples.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or folder.")] = None,
+    count: Count = 1,
+    temperature: Temperatures = None,
+    top_k: TopK = 0,
+    top_p: TopP = 1.0,
+    max_new_tokens: MaxNewTokens = 60,
+    seed: Seed = None,
+    batch_size: BatchSize = 64,
+    stop: Stop = None,
+    as_json: AsJson = False,
+    device: Device = None,
+    quantize: Quantize = None,
+) -> None:
+    """Sample texts from a model; every sample is logged in the store."""
+    state: CliState = ctx.obj
+    temperatures = temperature or [DEFAULT_TEMPERATURE]
+    settings = SampleSettings(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop)
+    check_request(temperatures, settings, count)
+    seeds = choose_seeds(seed, count)
+    store = state.store
+    loaded = load_model(model, state.home, device=device, quantize=quantize, on_status=status)
+    with progress_bar(f"sampling {loaded.name}", len(seeds) * len(temperatures)) as bar:
+        rows = generate_samples(
+            store,
+            loaded,
+            prompt,
+            seeds,
+            temperatures,
+            settings,
+            batch_size=batch_size,
+            on_done=lambda k: advance(bar, k),
+        )
+    for row in rows:
+        if as_json:
+            out.print(json.dumps(row, ensure_ascii=False), markup=False)
+        else:
+            print_sample(row)
+
+
+def compare(
+    ctx: typer.Context,
+    prompt: Annotated[str | None, typer.Argument(help="Text to continue; leave out for unconditional.")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Give two or more.")
+    ] = None,
+    count: Count = 1,
+    temperature: Annotated[
+        float, typer.Option("--temperature", "-t", help="0 is greedy.")
+    ] = DEFAULT_TEMPERATURE,
+    top_k: TopK = 0,
+    top_p: TopP = 1.0,
+    max_new_tokens: MaxNewTokens = 60,
+    seed: Seed = None,
+    batch_size: BatchSize = 64,
+    stop: Stop = None,
+    as_json: AsJson = False,
+    device: Device = None,
+    quantize: Quantize = None,
+) -> None:
+    """The same prompt and seeds through each model, side by side."""
+    state: CliState = ctx.obj
+    models = model or []
+    if len(models) < 2:
+        raise MarinadeError("compare needs two or more --model options, e.g. --model smollm2 --model ./my-model")
+    settings = SampleSettings(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop)
+    check_request([temperature], settings, count)
+    seeds = choose_seeds(seed, count)
+    store = state.store
+    batch_id = uuid.uuid4().hex
+    columns: list[tuple[str, list[dict[str, Any]]]] = []
+    for name in models:
+        # one model in memory at a time
+        loaded = load_model(name, state.home, device=device, quantize=quantize, on_status=status)
+        with progress_bar(f"sampling {loaded.name}", len(seeds)) as bar:
+            rows = generate_samples(
+                store,
+                loaded,
+                prompt,
+                seeds,
+                [temperature],
+                settings,
+                batch_size=batch_size,
+                origin="compare",
+                batch_id=batch_id,
+                on_done=lambda k: advance(bar, k),
+            )
+        columns.append((f"{loaded.name} ({loaded.weights_hash[:8]})", rows))
+        del loaded
+        gc.collect()
+    if as_json:
+        for _, rows in columns:
+            for row in rows:
+                out.print(json.dumps(row, ensure_ascii=False), markup=False)
+        return
+    table = Table(show_lines=True, title=Text(f"{prompt or '(unconditional)'}  · temperature {temperature}"))
+    table.add_column("seed", justify="right", style="dim")
+    for header, _ in columns:
+        table.add_column(header, ratio=1)
+    for index, seed_value in enumerate(seeds):
+        table.add_row(str(seed_value), *(Text(rows[index]["text"]) for _, rows in columns))
+    out.print(table)
+
+
+def print_sample(row: dict[str, Any]) -> None:
+    header = f"#{row['id']}  seed {row['seed']} · temperature {row['temperature']}"
+    out.rule(Text(header, style="dim"), align="left")
+    body = Text()
+    if row.get("prompt"):
+        body.append(row["prompt"], style="bold")
+    body.append(row["text"])
+    out.print(body)
+
+
+__all__ = ["generate", "compare", "print_sample", "err"]

@@ -1,0 +1,31 @@
+"""`marinade models`: what can be loaded, and what is already on this machine."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from marinade.cli.common import CliState, out
+from marinade.models import list_models
+
+
+def models(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model.")] = False,
+) -> None:
+    """List the models marinade knows by name and whether each is cached."""
+    state: CliState = ctx.obj
+    infos = list_models(state.home)
+    if as_json:
+        for info in infos:
+            out.print(json.dumps(asdict(info)), markup=False)
+        return
+    table = Table("name", "kind", "cached", "detail", box=None)
+    for info in infos:
+        table.add_row(info.name, info.kind, "yes" if info.cached else "no", info.detail)
+    out.print(table)
+    out.print("[dim]Any Hugging Face id (org/name) or local model folder also works as --model.[/dim]")

@@ -1,0 +1,90 @@
+"""Sample from a loaded model and log every sample in the store: the Python API
+behind `marinade generate` and `marinade compare`."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from marinade.models import LoadedModel
+from marinade.sampling import (
+    SampleSettings,
+    SamplingError,
+    check_seed,
+    check_temperature,
+    sample,
+)
+from marinade.store import Store
+
+
+def choose_seeds(seed: int | None, count: int) -> list[int]:
+    """Seeds for `count` samples: seed, seed+1, ...; a random start when none is given.
+
+    Sample i's seed alone reproduces it (with the same model, prompt and settings).
+    """
+    start = seed if seed is not None else secrets.randbelow(2**31)
+    seeds = [start + offset for offset in range(count)]
+    for value in (seeds[0], seeds[-1]) if seeds else ():
+        check_seed(value)
+    return seeds
+
+
+def check_request(temperatures: Sequence[float], settings: SampleSettings, count: int) -> None:
+    """Reject bad settings before a model is loaded or anything is stored."""
+    if count < 1:
+        raise SamplingError(f"-n must be at least 1, not {count}")
+    for temperature in temperatures:
+        check_temperature(temperature)
+    settings.check()
+
+
+def generate_samples(
+    store: Store,
+    loaded: LoadedModel,
+    prompt: str | None,
+    seeds: Sequence[int],
+    temperatures: Sequence[float],
+    settings: SampleSettings,
+    batch_size: int = 64,
+    origin: str = "generate",
+    batch_id: str | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Sample one text per (temperature, seed) and log them all; returns the stored rows."""
+    completions = sample(
+        loaded.model,
+        loaded.tokenizer,
+        prompt,
+        seeds,
+        temperatures,
+        settings,
+        batch_size=batch_size,
+        on_done=on_done,
+    )
+    created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    batch_id = batch_id or uuid.uuid4().hex
+    return store.add_samples(
+        {
+            "created_at": created_at,
+            "origin": origin,
+            "batch_id": batch_id,
+            "model": loaded.name,
+            "model_hash": loaded.weights_hash,
+            "device": loaded.device,
+            "quantize": loaded.quantize,
+            "prompt": prompt or None,
+            "text": completion.text,
+            "seed": completion.seed,
+            "temperature": completion.temperature,
+            "top_k": settings.top_k,
+            "top_p": settings.top_p,
+            "max_new_tokens": settings.max_new_tokens,
+            "stop": settings.stop,
+            "new_tokens": completion.new_tokens,
+            "finish_reason": completion.finish_reason,
+        }
+        for completion in completions
+    )

