@@ -9,15 +9,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from marinade.models import LoadedModel
-from marinade.sampling import (
-    SampleSettings,
-    SamplingError,
-    check_seed,
-    check_temperature,
-    sample,
-)
+from typing import TYPE_CHECKING
+
+from marinade.sample_settings import SampleSettings, SamplingError, check_seed, check_temperature
 from marinade.store import Store
+
+if TYPE_CHECKING:
+    from marinade.models import LoadedModel
 
 
 def choose_seeds(seed: int | None, count: int) -> list[int]:
@@ -32,10 +30,14 @@ def choose_seeds(seed: int | None, count: int) -> list[int]:
     return seeds
 
 
-def check_request(temperatures: Sequence[float], settings: SampleSettings, count: int) -> None:
+def check_request(
+    temperatures: Sequence[float], settings: SampleSettings, count: int, batch_size: int
+) -> None:
     """Reject bad settings before a model is loaded or anything is stored."""
     if count < 1:
         raise SamplingError(f"-n must be at least 1, not {count}")
+    if batch_size < 1:
+        raise SamplingError(f"--batch-size must be at least 1, not {batch_size}")
     for temperature in temperatures:
         check_temperature(temperature)
     settings.check()
@@ -54,6 +56,8 @@ def generate_samples(
     on_done: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Sample one text per (temperature, seed) and log them all; returns the stored rows."""
+    from marinade.sampling import sample  # imports torch: only when sampling
+
     completions = sample(
         loaded.model,
         loaded.tokenizer,

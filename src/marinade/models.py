@@ -20,7 +20,9 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -87,8 +89,9 @@ def load_model(
     if quantize and torch_device.type != "cpu":
         raise MarinadeError("--quantize int8 runs on the CPU only; add --device cpu")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(torch_device))
+        with transformers_progress(False):  # a cached load takes a second: no bar
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(torch_device))
     except (OSError, ValueError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MarinadeError(f"cannot load a model from {folder}: {first_line}") from None
@@ -152,8 +155,9 @@ def smollm2_folder(home: Home, on_status: Status | None = None) -> Path:
 
 def convert_gguf(gguf: Path, folder: Path) -> None:
     """Dequantise a GGUF model to float32 and save it as a transformers folder."""
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with transformers_progress(True):  # this one takes a minute: show transformers' bar
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are plain float32 now, but transformers leaves a GGUF quantizer
     # marker behind and save_pretrained refuses to save while it is there.
     model.hf_quantizer = None
@@ -172,6 +176,20 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+@contextmanager
+def transformers_progress(show: bool) -> Iterator[None]:
+    """Turn transformers' own tqdm bars on or off for a while; its warnings stay quiet."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    was_shown = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was_shown else hf_logging.disable_progress_bar)()
 
 
 def hub_folder(repo_id: str, on_status: Status | None = None) -> Path:
@@ -282,7 +300,9 @@ def quantize_int8(model: PreTrainedModel, name: str) -> PreTrainedModel:
     }
     if not targets:
         raise MarinadeError(f"--quantize int8 has nothing to quantize in {name} (no Linear layers)")
-    return quantize_dynamic(model, qconfig_spec=targets, dtype=torch.qint8)
+    with warnings.catch_warnings():  # torch marks its quantized tensors deprecated; they still work
+        warnings.simplefilter("ignore", UserWarning)
+        return quantize_dynamic(model, qconfig_spec=targets, dtype=torch.qint8)
 
 
 def list_models(home: Home) -> list[ModelInfo]:

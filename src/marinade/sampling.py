@@ -12,61 +12,18 @@ short texts do not pay for long ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from marinade.errors import MarinadeError
+from marinade.sample_settings import (
+    Completion,
+    SampleSettings,
+    SamplingError,
+    check_temperature,
+)
 
 END_OF_TEXT = "<|endoftext|>"
-DEFAULT_TEMPERATURE = 0.8
-MAX_SEED = 2**63 - 1
-
-
-class SamplingError(MarinadeError):
-    """Settings or a prompt that cannot be sampled; the message is for the user."""
-
-
-@dataclass(frozen=True)
-class SampleSettings:
-    """Settings shared by every sample of one call (temperature is per sample)."""
-
-    top_k: int = 0  # 0: off
-    top_p: float = 1.0  # 1.0: off
-    max_new_tokens: int = 60
-    stop: str | None = None  # a sample also ends at the end-of-text token
-
-    def check(self) -> None:
-        if self.top_k < 0:
-            raise SamplingError(f"--top-k must be 0 (off) or positive, not {self.top_k}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise SamplingError(f"--top-p must be in (0, 1], not {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise SamplingError(f"--max-new-tokens must be at least 1, not {self.max_new_tokens}")
-        if self.stop == "":
-            raise SamplingError("--stop must not be empty")
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One sampled text: the completion only, without the prompt."""
-
-    text: str
-    seed: int
-    temperature: float
-    new_tokens: int
-    finish_reason: str  # "end_of_text", "stop" or "length"
-
-
-def check_temperature(temperature: float) -> None:
-    if not temperature >= 0:  # also catches nan
-        raise SamplingError(f"--temperature must be 0 (greedy) or more, not {temperature}")
-
-
-def check_seed(seed: int) -> None:
-    if not 0 <= seed <= MAX_SEED:
-        raise SamplingError(f"--seed must be between 0 and {MAX_SEED}, not {seed}")
 
 
 def start_token_id(tokenizer: PreTrainedTokenizerBase) -> int:

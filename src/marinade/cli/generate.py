@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,8 +15,7 @@ from rich.text import Text
 from marinade.cli.common import CliState, advance, err, out, progress_bar, status
 from marinade.errors import MarinadeError
 from marinade.generation import check_request, choose_seeds, generate_samples
-from marinade.models import load_model
-from marinade.sampling import DEFAULT_TEMPERATURE, SampleSettings
+from marinade.sample_settings import DEFAULT_TEMPERATURE, SampleSettings
 
 Count = Annotated[int, typer.Option("-n", "--count", help="Samples per temperature.")]
 Temperatures = Annotated[
@@ -62,9 +62,11 @@ def generate(
     state: CliState = ctx.obj
     temperatures = temperature or [DEFAULT_TEMPERATURE]
     settings = SampleSettings(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop)
-    check_request(temperatures, settings, count)
+    check_request(temperatures, settings, count, batch_size)
     seeds = choose_seeds(seed, count)
     store = state.store
+    from marinade.models import load_model  # imports torch and transformers: seconds
+
     loaded = load_model(model, state.home, device=device, quantize=quantize, on_status=status)
     with progress_bar(f"sampling {loaded.name}", len(seeds) * len(temperatures)) as bar:
         rows = generate_samples(
@@ -110,10 +112,12 @@ def compare(
     if len(models) < 2:
         raise MarinadeError("compare needs two or more --model options, e.g. --model smollm2 --model ./my-model")
     settings = SampleSettings(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop)
-    check_request([temperature], settings, count)
+    check_request([temperature], settings, count, batch_size)
     seeds = choose_seeds(seed, count)
     store = state.store
     batch_id = uuid.uuid4().hex
+    from marinade.models import load_model  # imports torch and transformers: seconds
+
     columns: list[tuple[str, list[dict[str, Any]]]] = []
     for name in models:
         # one model in memory at a time
@@ -131,7 +135,8 @@ def compare(
                 batch_id=batch_id,
                 on_done=lambda k: advance(bar, k),
             )
-        columns.append((f"{loaded.name} ({loaded.weights_hash[:8]})", rows))
+        label = Path(loaded.name).name if loaded.name.startswith("/") else loaded.name
+        columns.append((f"{label}\n{loaded.weights_hash[:8]}", rows))
         del loaded
         gc.collect()
     if as_json:

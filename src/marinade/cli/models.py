@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from marinade.cli.common import CliState, out
-from marinade.models import list_models
 
 
 def models(
@@ -18,6 +17,8 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model.")] = False,
 ) -> None:
     """List the models marinade knows by name and whether each is cached."""
+    from marinade.models import list_models
+
     state: CliState = ctx.obj
     infos = list_models(state.home)
     if as_json:

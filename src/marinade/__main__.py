@@ -1,0 +1,3 @@
+from marinade.cli import main
+
+main()

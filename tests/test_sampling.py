@@ -1,0 +1,136 @@
+"""The sampler itself: the draw, seeds, temperatures, stopping."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from marinade.models import load_model
+from marinade.home import open_home
+from marinade.sample_settings import SampleSettings, SamplingError
+from marinade.sampling import draw_tokens, sample
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model, tmp_path_factory):
+    return load_model(str(tiny_model), open_home(tmp_path_factory.mktemp("home")))
+
+
+def draw_many(logits: torch.Tensor, count: int, temperature: float = 1.0, top_k=0, top_p=1.0):
+    rows = logits.expand(count, -1)
+    uniforms = torch.rand(count, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    temperatures = torch.full((count,), temperature)
+    return draw_tokens(rows, temperatures, uniforms, top_k, top_p)
+
+
+def test_draw_follows_the_softmax_distribution_over_a_vocabulary_of_odd_size():
+    # 1000 is not a multiple of the draw's block size, and the mass sits in several blocks
+    logits = torch.full((1, 1000), -30.0)
+    expected = {3: 0.5, 300: 0.3, 999: 0.2}
+    for token, p in expected.items():
+        logits[0, token] = math.log(p)
+    tokens = draw_many(logits, 20000)
+    for token, p in expected.items():
+        share = (tokens == token).float().mean().item()
+        assert abs(share - p) < 0.02, (token, share)
+    assert set(tokens.tolist()) <= set(expected)
+
+
+def test_temperature_flattens_and_zero_is_greedy():
+    logits = torch.log(torch.tensor([[0.7, 0.2, 0.1]]))
+    hot = draw_many(logits, 20000, temperature=5.0)
+    assert (hot == 0).float().mean().item() < 0.5  # flatter than 0.7
+    greedy = draw_many(logits, 100, temperature=0.0)
+    assert greedy.tolist() == [0] * 100
+
+
+def test_top_k_and_top_p_cut_the_tail():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert set(draw_many(logits, 5000, top_k=2).tolist()) == {0, 1}
+    # nucleus 0.7: tokens 0 and 1 (0.5 + 0.3 reaches it), never 2 or 3
+    assert set(draw_many(logits, 5000, top_p=0.7).tolist()) == {0, 1}
+    assert set(draw_many(logits, 5000, top_p=0.45).tolist()) == {0}
+    # the kept mass is renormalised: token 0 gets 0.5 / 0.8 of the draws
+    share = (draw_many(logits, 20000, top_p=0.7) == 0).float().mean().item()
+    assert abs(share - 0.625) < 0.02
+
+
+def test_nucleus_wider_than_the_first_top_k_guess():
+    # 500 equal tokens: a 0.9 nucleus needs 450 of them, more than the first top-64 try
+    logits = torch.zeros((1, 500))
+    tokens = draw_many(logits, 20000, top_p=0.9)
+    assert 400 < len(set(tokens.tolist())) <= 450
+
+
+def test_same_seed_same_text_and_a_seed_reproduces_its_sample_alone(loaded):
+    settings = SampleSettings(max_new_tokens=20)
+    first = sample(loaded.model, loaded.tokenizer, "The lamp", [10, 11, 12, 13], [1.0], settings)
+    again = sample(loaded.model, loaded.tokenizer, "The lamp", [10, 11, 12, 13], [1.0], settings)
+    assert [c.text for c in first] == [c.text for c in again]
+    alone = sample(loaded.model, loaded.tokenizer, "The lamp", [12], [1.0], settings)
+    assert alone[0].text == first[2].text
+    assert len({c.text for c in first}) > 1  # different seeds, different texts
+
+
+def test_batch_size_does_not_change_the_samples(loaded):
+    settings = SampleSettings(max_new_tokens=20)
+    seeds = list(range(6))
+    together = sample(loaded.model, loaded.tokenizer, None, seeds, [1.0], settings, batch_size=6)
+    apart = sample(loaded.model, loaded.tokenizer, None, seeds, [1.0], settings, batch_size=1)
+    assert [c.text for c in together] == [c.text for c in apart]
+
+
+def test_several_temperatures_share_the_seeds(loaded):
+    settings = SampleSettings(max_new_tokens=10)
+    out = sample(loaded.model, loaded.tokenizer, "I like", [1, 2], [0.5, 1.5], settings)
+    assert [(c.temperature, c.seed) for c in out] == [(0.5, 1), (0.5, 2), (1.5, 1), (1.5, 2)]
+
+
+def test_samples_end_at_the_end_of_text_token(loaded):
+    settings = SampleSettings(max_new_tokens=60)
+    out = sample(loaded.model, loaded.tokenizer, None, list(range(64)), [1.5], settings)
+    ended = [c for c in out if c.finish_reason == "end_of_text"]
+    assert ended, "a random 400-token model emits <|endoftext|> within 60 tokens for some seed"
+    assert all("<|endoftext|>" not in c.text for c in out)
+    assert all(c.new_tokens < 60 for c in ended)
+    assert all(c.new_tokens == 60 for c in out if c.finish_reason == "length")
+
+
+def test_stop_string_ends_the_sample_before_it(loaded):
+    free = sample(loaded.model, loaded.tokenizer, "The", [5], [1.0], SampleSettings(max_new_tokens=40))
+    text = free[0].text
+    stop = text[6:9]
+    assert len(stop) == 3
+    stopped = sample(
+        loaded.model, loaded.tokenizer, "The", [5], [1.0], SampleSettings(max_new_tokens=40, stop=stop)
+    )[0]
+    assert stopped.finish_reason == "stop"
+    assert stopped.text == text[: text.index(stop)]
+
+
+def test_prompt_longer_than_the_context_window_is_refused(loaded):
+    with pytest.raises(SamplingError, match="context window of 128 tokens"):
+        sample(loaded.model, loaded.tokenizer, "tea " * 200, [1], [1.0], SampleSettings())
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (SampleSettings(top_p=0.0), "--top-p"),
+        (SampleSettings(top_p=1.5), "--top-p"),
+        (SampleSettings(top_k=-1), "--top-k"),
+        (SampleSettings(max_new_tokens=0), "--max-new-tokens"),
+    ],
+)
+def test_bad_settings_are_refused(loaded, settings, message):
+    with pytest.raises(SamplingError, match=message):
+        sample(loaded.model, loaded.tokenizer, None, [1], [1.0], settings)
+
+
+def test_negative_temperature_is_refused_and_zero_is_greedy(loaded):
+    with pytest.raises(SamplingError, match="--temperature"):
+        sample(loaded.model, loaded.tokenizer, None, [1], [-0.1], SampleSettings())
+    greedy = sample(loaded.model, loaded.tokenizer, "The", [1, 2, 3], [0.0], SampleSettings(max_new_tokens=10))
+    assert len({c.text for c in greedy}) == 1
