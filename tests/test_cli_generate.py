@@ -7,14 +7,42 @@ import pytest
 from conftest import json_lines
 
 SAMPLE_KEYS = {
-    "id", "model", "model_hash", "prompt", "text", "seed", "temperature", "top_k", "top_p",
-    "max_new_tokens", "created_at", "stop", "new_tokens", "finish_reason", "device",
+    "id",
+    "model",
+    "model_hash",
+    "prompt",
+    "text",
+    "seed",
+    "temperature",
+    "top_k",
+    "top_p",
+    "max_new_tokens",
+    "created_at",
+    "stop",
+    "new_tokens",
+    "finish_reason",
+    "device",
 }
 
 
 def test_generate_json_shape_and_logging(cli, tiny_model, store):
-    result = cli("generate", "The lamp", "--model", str(tiny_model), "-n", "2", "--seed", "7",
-                 "--max-new-tokens", "12", "--top-k", "50", "--top-p", "0.95", "--json")
+    result = cli(
+        "generate",
+        "The lamp",
+        "--model",
+        str(tiny_model),
+        "-n",
+        "2",
+        "--seed",
+        "7",
+        "--max-new-tokens",
+        "12",
+        "--top-k",
+        "50",
+        "--top-p",
+        "0.95",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     rows = json_lines(result.stdout)
     assert len(rows) == 2
@@ -33,42 +61,98 @@ def test_generate_json_shape_and_logging(cli, tiny_model, store):
 
 
 def test_same_command_same_seed_same_texts(cli, tiny_model):
-    args = ("generate", "--model", str(tiny_model), "-n", "3", "--seed", "42", "--json",
-            "--max-new-tokens", "15")
+    args = (
+        "generate",
+        "--model",
+        str(tiny_model),
+        "-n",
+        "3",
+        "--seed",
+        "42",
+        "--json",
+        "--max-new-tokens",
+        "15",
+    )
     first = [row["text"] for row in json_lines(cli(*args).stdout)]
     second = [row["text"] for row in json_lines(cli(*args).stdout)]
     assert first == second
-    one = json_lines(cli("generate", "--model", str(tiny_model), "-n", "1", "--seed", "44",
-                         "--json", "--max-new-tokens", "15").stdout)
+    one = json_lines(
+        cli(
+            "generate",
+            "--model",
+            str(tiny_model),
+            "-n",
+            "1",
+            "--seed",
+            "44",
+            "--json",
+            "--max-new-tokens",
+            "15",
+        ).stdout
+    )
     assert one[0]["text"] == first[2]  # the recorded seed alone reproduces the sample
 
 
 def test_unconditional_without_seed_records_a_seed(cli, tiny_model):
-    rows = json_lines(cli("generate", "--model", str(tiny_model), "-n", "2", "--json",
-                          "--max-new-tokens", "5").stdout)
+    rows = json_lines(
+        cli(
+            "generate", "--model", str(tiny_model), "-n", "2", "--json", "--max-new-tokens", "5"
+        ).stdout
+    )
     assert rows[0]["prompt"] is None
     assert rows[1]["seed"] == rows[0]["seed"] + 1
 
 
 def test_several_temperatures_in_one_call(cli, tiny_model):
-    rows = json_lines(cli("generate", "I like", "--model", str(tiny_model), "-n", "3", "--seed", "1",
-                          "--temperature", "0.5", "--temperature", "1.3", "--json",
-                          "--max-new-tokens", "8").stdout)
+    rows = json_lines(
+        cli(
+            "generate",
+            "I like",
+            "--model",
+            str(tiny_model),
+            "-n",
+            "3",
+            "--seed",
+            "1",
+            "--temperature",
+            "0.5",
+            "--temperature",
+            "1.3",
+            "--json",
+            "--max-new-tokens",
+            "8",
+        ).stdout
+    )
     assert [(r["temperature"], r["seed"]) for r in rows] == [
-        (0.5, 1), (0.5, 2), (0.5, 3), (1.3, 1), (1.3, 2), (1.3, 3)
+        (0.5, 1),
+        (0.5, 2),
+        (0.5, 3),
+        (1.3, 1),
+        (1.3, 2),
+        (1.3, 3),
     ]
 
 
 def test_plain_output_shows_prompt_and_text(cli, tiny_model):
-    result = cli("generate", "The lamp", "--model", str(tiny_model), "--seed", "3",
-                 "--max-new-tokens", "8")
+    result = cli(
+        "generate", "The lamp", "--model", str(tiny_model), "--seed", "3", "--max-new-tokens", "8"
+    )
     assert result.exit_code == 0
     assert "seed 3" in result.stdout and "The lamp" in result.stdout
 
 
 def test_stop_string_from_the_cli(cli, tiny_model):
-    base = ("generate", "The", "--model", str(tiny_model), "--seed", "5", "--json",
-            "--max-new-tokens", "40")
+    base = (
+        "generate",
+        "The",
+        "--model",
+        str(tiny_model),
+        "--seed",
+        "5",
+        "--json",
+        "--max-new-tokens",
+        "40",
+    )
     text = json_lines(cli(*base).stdout)[0]["text"]
     stop = text[6:9]
     row = json_lines(cli(*base, "--stop", stop).stdout)[0]
@@ -140,8 +224,9 @@ def test_home_that_cannot_be_written(tmp_path, tiny_model):
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = CliRunner().invoke(app, ["--home", str(blocker / "home"), "generate", "x",
-                                      "--model", str(tiny_model)])
+    result = CliRunner().invoke(
+        app, ["--home", str(blocker / "home"), "generate", "x", "--model", str(tiny_model)]
+    )
     assert result.exit_code == 1
     assert "cannot create the home folder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -153,19 +238,36 @@ def test_marinade_home_environment_variable(tmp_path, tiny_model, monkeypatch):
     from marinade.cli import app
 
     monkeypatch.setenv("MARINADE_HOME", str(tmp_path / "env-home"))
-    result = CliRunner().invoke(app, ["generate", "--model", str(tiny_model), "--max-new-tokens", "3"])
+    result = CliRunner().invoke(
+        app, ["generate", "--model", str(tiny_model), "--max-new-tokens", "3"]
+    )
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "env-home" / "marinade.db").exists()
 
 
 def test_compare_two_models_same_seeds(cli, tiny_model, other_tiny_model, store):
-    result = cli("compare", "The lamp", "--seed", "42", "-n", "2", "--max-new-tokens", "10",
-                 "--model", str(tiny_model), "--model", str(other_tiny_model), "--json")
+    result = cli(
+        "compare",
+        "The lamp",
+        "--seed",
+        "42",
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "10",
+        "--model",
+        str(tiny_model),
+        "--model",
+        str(other_tiny_model),
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     rows = json_lines(result.stdout)
     assert [(r["model"], r["seed"]) for r in rows] == [
-        (str(tiny_model.resolve()), 42), (str(tiny_model.resolve()), 43),
-        (str(other_tiny_model.resolve()), 42), (str(other_tiny_model.resolve()), 43),
+        (str(tiny_model.resolve()), 42),
+        (str(tiny_model.resolve()), 43),
+        (str(other_tiny_model.resolve()), 42),
+        (str(other_tiny_model.resolve()), 43),
     ]
     assert rows[0]["model_hash"] != rows[2]["model_hash"]
     assert rows[0]["text"] != rows[2]["text"]
@@ -175,8 +277,18 @@ def test_compare_two_models_same_seeds(cli, tiny_model, other_tiny_model, store)
 
 
 def test_compare_table_and_needs_two_models(cli, tiny_model, other_tiny_model):
-    result = cli("compare", "The lamp", "--seed", "1", "--max-new-tokens", "5",
-                 "--model", str(tiny_model), "--model", str(other_tiny_model))
+    result = cli(
+        "compare",
+        "The lamp",
+        "--seed",
+        "1",
+        "--max-new-tokens",
+        "5",
+        "--model",
+        str(tiny_model),
+        "--model",
+        str(other_tiny_model),
+    )
     assert result.exit_code == 0
     assert tiny_model.name in result.stdout and other_tiny_model.name in result.stdout
     result = cli("compare", "The lamp", "--model", str(tiny_model))

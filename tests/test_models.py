@@ -38,7 +38,13 @@ def test_model_name_resolution(tmp_path, tiny_model):
 
 
 def test_device_choice_on_this_machine():
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if torch.backends.mps.is_available()
+        else "cpu"
+    )
     assert pick_device().type == expected
     assert pick_device("cpu").type == "cpu"
     assert pick_dtype(torch.device("cpu")) == torch.float32
@@ -70,15 +76,34 @@ def test_embedded_default_is_converted_once_to_safetensors(smollm2_home):
     assert loaded.name == "smollm2"
     assert loaded.model.config.num_hidden_layers == 30
     assert weights.stat().st_mtime_ns == before  # not converted again
-    rows = {r["name"]: r for r in json_lines(
-        CliRunner().invoke(app, ["--home", str(smollm2_home), "models", "--json"]).stdout)}
+    rows = {
+        r["name"]: r
+        for r in json_lines(
+            CliRunner().invoke(app, ["--home", str(smollm2_home), "models", "--json"]).stdout
+        )
+    }
     assert rows["smollm2"]["cached"] is True
 
 
 @pytest.mark.slow
 def test_embedded_default_samples_reproducibly(smollm2_home):
-    args = ["--home", str(smollm2_home), "generate", "How does one become free?", "--seed", "1",
-            "-n", "2", "--temperature", "0.8", "--temperature", "1.1", "--max-new-tokens", "16", "--json"]
+    args = [
+        "--home",
+        str(smollm2_home),
+        "generate",
+        "How does one become free?",
+        "--seed",
+        "1",
+        "-n",
+        "2",
+        "--temperature",
+        "0.8",
+        "--temperature",
+        "1.1",
+        "--max-new-tokens",
+        "16",
+        "--json",
+    ]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.stderr
     second = CliRunner().invoke(app, args)
@@ -90,8 +115,19 @@ def test_embedded_default_samples_reproducibly(smollm2_home):
 
 @pytest.mark.slow
 def test_embedded_default_int8(smollm2_home):
-    args = ["--home", str(smollm2_home), "generate", "The weather today", "--seed", "3",
-            "--max-new-tokens", "12", "--quantize", "int8", "--json"]
+    args = [
+        "--home",
+        str(smollm2_home),
+        "generate",
+        "The weather today",
+        "--seed",
+        "3",
+        "--max-new-tokens",
+        "12",
+        "--quantize",
+        "int8",
+        "--json",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.stderr
     row = json_lines(result.stdout)[0]

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from marinade.models import load_model
 from marinade.home import open_home
+from marinade.models import load_model
 from marinade.sample_settings import SampleSettings, SamplingError
 from marinade.sampling import draw_tokens, sample
 
@@ -99,12 +99,19 @@ def test_samples_end_at_the_end_of_text_token(loaded):
 
 
 def test_stop_string_ends_the_sample_before_it(loaded):
-    free = sample(loaded.model, loaded.tokenizer, "The", [5], [1.0], SampleSettings(max_new_tokens=40))
+    free = sample(
+        loaded.model, loaded.tokenizer, "The", [5], [1.0], SampleSettings(max_new_tokens=40)
+    )
     text = free[0].text
     stop = text[6:9]
     assert len(stop) == 3
     stopped = sample(
-        loaded.model, loaded.tokenizer, "The", [5], [1.0], SampleSettings(max_new_tokens=40, stop=stop)
+        loaded.model,
+        loaded.tokenizer,
+        "The",
+        [5],
+        [1.0],
+        SampleSettings(max_new_tokens=40, stop=stop),
     )[0]
     assert stopped.finish_reason == "stop"
     assert stopped.text == text[: text.index(stop)]
@@ -132,5 +139,7 @@ def test_bad_settings_are_refused(loaded, settings, message):
 def test_negative_temperature_is_refused_and_zero_is_greedy(loaded):
     with pytest.raises(SamplingError, match="--temperature"):
         sample(loaded.model, loaded.tokenizer, None, [1], [-0.1], SampleSettings())
-    greedy = sample(loaded.model, loaded.tokenizer, "The", [1, 2, 3], [0.0], SampleSettings(max_new_tokens=10))
+    greedy = sample(
+        loaded.model, loaded.tokenizer, "The", [1, 2, 3], [0.0], SampleSettings(max_new_tokens=10)
+    )
     assert len({c.text for c in greedy}) == 1

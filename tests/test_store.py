@@ -24,8 +24,19 @@ def test_migrations_from_an_empty_database(tmp_path):
     connection.close()
     # opening again applies nothing twice and keeps what is there
     store = Store(path)
-    store.add_samples([{"created_at": "2026-01-01T00:00:00+00:00", "origin": "generate",
-                        "model": "m", "model_hash": "h", "text": "t", "seed": 1, "temperature": 1.0}])
+    store.add_samples(
+        [
+            {
+                "created_at": "2026-01-01T00:00:00+00:00",
+                "origin": "generate",
+                "model": "m",
+                "model_hash": "h",
+                "text": "t",
+                "seed": 1,
+                "temperature": 1.0,
+            }
+        ]
+    )
     store.close()
     store = Store(path)
     assert store.count_samples() == 1
@@ -44,15 +55,31 @@ def test_a_file_that_is_not_a_database(tmp_path):
 
 
 def make_samples(cli, tiny_model, count=3):
-    return json_lines(cli("generate", "The", "--model", str(tiny_model), "-n", str(count),
-                          "--seed", "1", "--json", "--max-new-tokens", "6").stdout)
+    return json_lines(
+        cli(
+            "generate",
+            "The",
+            "--model",
+            str(tiny_model),
+            "-n",
+            str(count),
+            "--seed",
+            "1",
+            "--json",
+            "--max-new-tokens",
+            "6",
+        ).stdout
+    )
 
 
 def test_samples_list_show_export(cli, tiny_model):
     rows = make_samples(cli, tiny_model)
     listed = json_lines(cli("samples", "list", "--json").stdout)
     assert [r["id"] for r in listed] == [r["id"] for r in reversed(rows)]  # newest first
-    assert json_lines(cli("samples", "list", "--json", "--limit", "1").stdout)[0]["id"] == rows[-1]["id"]
+    assert (
+        json_lines(cli("samples", "list", "--json", "--limit", "1").stdout)[0]["id"]
+        == rows[-1]["id"]
+    )
     shown = json.loads(cli("samples", "show", str(rows[1]["id"]), "--json").stdout)
     assert shown == rows[1]
     plain = cli("samples", "show", str(rows[1]["id"])).stdout
@@ -67,7 +94,12 @@ def test_samples_export_to_file_and_filters(cli, tiny_model, other_tiny_model, t
     make_samples(cli, tiny_model, 2)
     make_samples(cli, other_tiny_model, 1)
     out = tmp_path / "out.jsonl"
-    assert cli("samples", "export", "-o", str(out), "--model", str(other_tiny_model.resolve())).exit_code == 0
+    assert (
+        cli(
+            "samples", "export", "-o", str(out), "--model", str(other_tiny_model.resolve())
+        ).exit_code
+        == 0
+    )
     assert len(out.read_text().splitlines()) == 1
     assert len(json_lines(cli("samples", "list", "--json").stdout)) == 3
 

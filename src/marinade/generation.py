@@ -7,9 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from marinade.sample_settings import SampleSettings, SamplingError, check_seed, check_temperature
 from marinade.store import Store

@@ -85,17 +85,24 @@ def load_model(
     folder, logged_name = model_folder(name, home, on_status)
     torch_device = pick_device(device)
     if quantize and quantize not in QUANTIZE_CHOICES:
-        raise MarinadeError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {quantize}")
+        raise MarinadeError(
+            f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {quantize}"
+        )
     if quantize and torch_device.type != "cpu":
         raise MarinadeError("--quantize int8 runs on the CPU only; add --device cpu")
     try:
         with transformers_progress(False):  # a cached load takes a second: no bar
             tokenizer = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(torch_device))
+            model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=pick_dtype(torch_device)
+            )
     except (OSError, ValueError, KeyError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
         raise MarinadeError(f"cannot load a model from {folder}: {first_line}") from None
-    model.to(torch_device).eval()
+    model.to(torch_device)  # type: ignore[arg-type]  # transformers' stub of .to is too narrow
+    model.eval()
     if quantize:
         model = quantize_int8(model, name)
     return LoadedModel(
@@ -198,7 +205,9 @@ def hub_folder(repo_id: str, on_status: Status | None = None) -> Path:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=True))
+        folder = Path(
+            snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=True)
+        )
         if _has_weights(folder):
             return folder
     except LocalEntryNotFoundError:
@@ -245,7 +254,9 @@ def weights_hash(folder: Path, home: Home) -> str:
     files = sorted(path for pattern in WEIGHT_FILES for path in folder.glob(pattern))
     if not files:
         raise MarinadeError(f"{folder} has no weight files (*.safetensors or *.bin)")
-    key = "|".join(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files)
+    key = "|".join(
+        f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files
+    )
     cache_file = home.models / "weight-hashes.json"
     try:
         cache = json.loads(cache_file.read_text())
@@ -270,7 +281,9 @@ def pick_device(requested: str | None = None) -> torch.device:
         try:
             device = torch.device(requested)
         except RuntimeError:
-            raise MarinadeError(f"unknown device {requested!r}: use cpu, cuda, cuda:N or mps") from None
+            raise MarinadeError(
+                f"unknown device {requested!r}: use cpu, cuda, cuda:N or mps"
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise MarinadeError("--device cuda: no CUDA GPU is available here")
         if device.type == "mps" and not torch.backends.mps.is_available():
@@ -319,7 +332,12 @@ def list_models(home: Home) -> list[ModelInfo]:
     for name in GPT2_FAMILY:
         cached = name in hub_cached
         infos.append(
-            ModelInfo(name, "hub", cached, "in the Hugging Face cache" if cached else "downloaded on first use")
+            ModelInfo(
+                name,
+                "hub",
+                cached,
+                "in the Hugging Face cache" if cached else "downloaded on first use",
+            )
         )
     for repo_id in sorted(hub_cached - set(GPT2_FAMILY)):
         infos.append(ModelInfo(repo_id, "hub", True, "in the Hugging Face cache"))
@@ -339,4 +357,3 @@ def _hub_cache_repos() -> set[str]:
         if repo.repo_type == "model"
         and any(f.file_name.endswith(WEIGHT_SUFFIXES) for rev in repo.revisions for f in rev.files)
     }
-

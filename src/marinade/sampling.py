@@ -58,7 +58,10 @@ def context_window(model: PreTrainedModel) -> int:
 
 
 def encode_prompt(
-    tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, prompt: str | None, max_new_tokens: int
+    tokenizer: PreTrainedTokenizerBase,
+    model: PreTrainedModel,
+    prompt: str | None,
+    max_new_tokens: int,
 ) -> list[int]:
     """Token ids to start from; raises SamplingError when they would overflow the context."""
     if prompt:
@@ -99,9 +102,7 @@ def sample(
     completions: list[Completion] = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        completions.extend(
-            _sample_batch(model, tokenizer, prompt_ids, chunk, settings, on_done)
-        )
+        completions.extend(_sample_batch(model, tokenizer, prompt_ids, chunk, settings, on_done))
     return completions
 
 
@@ -220,7 +221,7 @@ def _sample_batch(
             logits, temperatures[live], uniforms[live, step], settings.top_k, settings.top_p
         )
         finished = torch.isin(next_ids, end_ids)
-        for position, (row, token) in enumerate(zip(live.tolist(), next_ids.tolist())):
+        for position, (row, token) in enumerate(zip(live.tolist(), next_ids.tolist(), strict=True)):
             if finished[position]:
                 reasons[row] = "end_of_text"
                 continue
@@ -238,16 +239,18 @@ def _sample_batch(
             keep_positions = keep.nonzero().squeeze(1)
             cache.batch_select_indices(keep_positions)
             live, next_ids = live[keep], next_ids[keep]
-        logits = model(input_ids=next_ids.unsqueeze(1), past_key_values=cache, use_cache=True).logits
+        logits = model(
+            input_ids=next_ids.unsqueeze(1), past_key_values=cache, use_cache=True
+        ).logits
         logits = logits[:, -1, :]
     if on_done:
         on_done(sum(reason == "length" for reason in reasons))
 
-    prefix = tokenizer.decode(prompt_ids) if len(prompt_ids) else ""
+    prefix = str(tokenizer.decode(prompt_ids))
     completions = []
-    for (seed, temperature), row_tokens, reason in zip(rows, tokens, reasons):
+    for (seed, temperature), row_tokens, reason in zip(rows, tokens, reasons, strict=True):
         # decode with the prompt so characters split across the boundary come out whole
-        text = tokenizer.decode(prompt_ids + row_tokens)[len(prefix) :]
+        text = str(tokenizer.decode(prompt_ids + row_tokens))[len(prefix) :]
         if reason == "stop" and settings.stop:
             text = text[: text.index(settings.stop)] if settings.stop in text else text
         completions.append(Completion(text, seed, temperature, len(row_tokens), reason))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -15,11 +14,11 @@ from marinade.errors import MarinadeError
 class MarinadeGroup(TyperGroup):
     """Turns a MarinadeError anywhere below into one line on stderr and exit status 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer vendors click
         try:
             return super().invoke(ctx)
         except MarinadeError as error:
-            click.echo(f"Error: {error}", err=True)
+            typer.echo(f"Error: {error}", err=True)
             ctx.exit(1)
 
 
@@ -38,7 +37,7 @@ def root(
         Path | None,
         typer.Option(
             "--home",
-            help="Folder for marinade's state (default: $MARINADE_HOME, else the user data folder).",
+            help="Folder for marinade's state [default: $MARINADE_HOME, else the user data dir].",
         ),
     ] = None,
 ) -> None:

@@ -21,10 +21,14 @@ Count = Annotated[int, typer.Option("-n", "--count", help="Samples per temperatu
 Temperatures = Annotated[
     list[float] | None,
     typer.Option(
-        "--temperature", "-t", help=f"Repeat for several; 0 is greedy. [default: {DEFAULT_TEMPERATURE}]"
+        "--temperature",
+        "-t",
+        help=f"Repeat for several; 0 is greedy. [default: {DEFAULT_TEMPERATURE}]",
     ),
 ]
-TopK = Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens; 0 is off.")]
+TopK = Annotated[
+    int, typer.Option("--top-k", help="Sample among the k likeliest tokens; 0 is off.")
+]
 TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1]; 1 is off.")]
 MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", help="Most tokens per sample.")]
 Seed = Annotated[
@@ -44,8 +48,12 @@ Quantize = Annotated[
 
 def generate(
     ctx: typer.Context,
-    prompt: Annotated[str | None, typer.Argument(help="Text to continue; leave out for unconditional samples.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or folder.")] = None,
+    prompt: Annotated[
+        str | None, typer.Argument(help="Text to continue; leave out for unconditional samples.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name or folder.")
+    ] = None,
     count: Count = 1,
     temperature: Temperatures = None,
     top_k: TopK = 0,
@@ -88,7 +96,9 @@ def generate(
 
 def compare(
     ctx: typer.Context,
-    prompt: Annotated[str | None, typer.Argument(help="Text to continue; leave out for unconditional.")] = None,
+    prompt: Annotated[
+        str | None, typer.Argument(help="Text to continue; leave out for unconditional.")
+    ] = None,
     model: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Give two or more.")
     ] = None,
@@ -110,7 +120,9 @@ def compare(
     state: CliState = ctx.obj
     models = model or []
     if len(models) < 2:
-        raise MarinadeError("compare needs two or more --model options, e.g. --model smollm2 --model ./my-model")
+        raise MarinadeError(
+            "compare needs two or more --model options, e.g. --model smollm2 --model ./my-model"
+        )
     settings = SampleSettings(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop)
     check_request([temperature], settings, count, batch_size)
     seeds = choose_seeds(seed, count)
@@ -144,7 +156,9 @@ def compare(
             for row in rows:
                 out.print(json.dumps(row, ensure_ascii=False), markup=False)
         return
-    table = Table(show_lines=True, title=Text(f"{prompt or '(unconditional)'}  · temperature {temperature}"))
+    table = Table(
+        show_lines=True, title=Text(f"{prompt or '(unconditional)'}  · temperature {temperature}")
+    )
     table.add_column("seed", justify="right", style="dim")
     for header, _ in columns:
         table.add_column(header, ratio=1)

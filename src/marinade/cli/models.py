@@ -29,4 +29,6 @@ def models(
     for info in infos:
         table.add_row(info.name, info.kind, "yes" if info.cached else "no", info.detail)
     out.print(table)
-    out.print("[dim]Any Hugging Face id (org/name) or local model folder also works as --model.[/dim]")
+    out.print(
+        "[dim]Any Hugging Face id (org/name) or local model folder also works as --model.[/dim]"
+    )

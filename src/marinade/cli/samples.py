@@ -17,7 +17,9 @@ from marinade.store import SAMPLE_COLUMNS
 
 app = typer.Typer(help="Samples logged in the store.", no_args_is_help=True)
 
-ModelFilter = Annotated[str | None, typer.Option("--model", "-m", help="Only this model's samples.")]
+ModelFilter = Annotated[
+    str | None, typer.Option("--model", "-m", help="Only this model's samples.")
+]
 
 
 @app.command("list")
@@ -73,7 +75,9 @@ def show_sample(
 def export_samples(
     ctx: typer.Context,
     export_format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File; stdout when left out.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File; stdout when left out.")
+    ] = None,
     model: ModelFilter = None,
 ) -> None:
     """Every sample (oldest first) as JSON lines or CSV."""

@@ -51,7 +51,7 @@ class Store:
         """Insert samples in one transaction; return them with their new ids."""
         stored = []
         with self.db.conn:
-            table = self.db["samples"]
+            table = self.db.table("samples")
             for sample in samples:
                 row = {column: sample.get(column) for column in SAMPLE_COLUMNS if column != "id"}
                 row_id = table.insert(row).last_pk
@@ -60,7 +60,7 @@ class Store:
 
     def get_sample(self, sample_id: int) -> dict[str, Any]:
         try:
-            return dict(self.db["samples"].get(sample_id))
+            return dict(self.db.table("samples").get(sample_id))
         except sqlite_utils.db.NotFoundError:
             raise MarinadeError(
                 f"no sample with id {sample_id} in {self.path}; see `marinade samples list`"
@@ -71,7 +71,7 @@ class Store:
     ) -> Iterator[dict[str, Any]]:
         where, args = ("model = ?", [model]) if model else (None, [])
         order = "id desc" if newest_first else "id"
-        yield from self.db["samples"].rows_where(where, args, order_by=order, limit=limit)
+        yield from self.db.table("samples").rows_where(where, args, order_by=order, limit=limit)
 
     def count_samples(self) -> int:
-        return self.db["samples"].count
+        return self.db.table("samples").count

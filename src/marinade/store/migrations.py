@@ -23,14 +23,14 @@ def migration(function: Migration) -> Migration:
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every migration not yet recorded, each in its own transaction."""
     if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-    applied = {row["name"] for row in db["_migrations"].rows}
+        db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
+    applied = {row["name"] for row in db.table("_migrations").rows}
     for function in MIGRATIONS:
         if function.__name__ in applied:
             continue
         with db.conn:
             function(db)
-            db["_migrations"].insert(
+            db.table("_migrations").insert(
                 {
                     "name": function.__name__,
                     "applied_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -40,7 +40,7 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 @migration
 def m001_samples(db: sqlite_utils.Database) -> None:
-    db["samples"].create(
+    db.table("samples").create(
         {
             "id": int,
             "created_at": str,
@@ -64,5 +64,5 @@ def m001_samples(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"created_at", "origin", "model", "model_hash", "text", "seed", "temperature"},
     )
-    db["samples"].create_index(["model"])
-    db["samples"].create_index(["batch_id"])
+    db.table("samples").create_index(["model"])
+    db.table("samples").create_index(["batch_id"])
