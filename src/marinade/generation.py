@@ -29,12 +29,12 @@ def choose_seeds(seed: int | None, count: int) -> list[int]:
 
 
 def check_request(
-    temperatures: Sequence[float], settings: SampleSettings, count: int, batch_size: int
+    temperatures: Sequence[float], settings: SampleSettings, count: int, batch_size: int | None
 ) -> None:
     """Reject bad settings before a model is loaded or anything is stored."""
     if count < 1:
         raise SamplingError(f"-n must be at least 1, not {count}")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise SamplingError(f"--batch-size must be at least 1, not {batch_size}")
     for temperature in temperatures:
         check_temperature(temperature)
@@ -48,7 +48,7 @@ def generate_samples(
     seeds: Sequence[int],
     temperatures: Sequence[float],
     settings: SampleSettings,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     origin: str = "generate",
     batch_id: str | None = None,
     on_done: Callable[[int], None] | None = None,
@@ -87,6 +87,7 @@ def generate_samples(
             "stop": settings.stop,
             "new_tokens": completion.new_tokens,
             "finish_reason": completion.finish_reason,
+            "batch_size": completion.batch_size,
         }
         for completion in completions
     )

@@ -167,7 +167,7 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are plain float32 now, but transformers leaves a GGUF quantizer
     # marker behind and save_pretrained refuses to save while it is there.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     # Write beside the target and rename, so an interrupted conversion leaves nothing half-made.

@@ -43,6 +43,7 @@ class Completion:
     temperature: float
     new_tokens: int
     finish_reason: str  # "end_of_text", "stop" or "length"
+    batch_size: int  # rows sampled together; with the seeds it pins the float rounding
 
 
 def check_temperature(temperature: float) -> None:

@@ -34,7 +34,12 @@ MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", help="Most tokens
 Seed = Annotated[
     int | None, typer.Option("--seed", help="Sample i uses seed+i; random when left out.")
 ]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Samples computed together.")]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size", help="Samples computed together. [default: from the model's size]"
+    ),
+]
 Stop = Annotated[
     str | None, typer.Option("--stop", help="End a sample at this string (left out of the text).")
 ]
@@ -60,7 +65,7 @@ def generate(
     top_p: TopP = 1.0,
     max_new_tokens: MaxNewTokens = 60,
     seed: Seed = None,
-    batch_size: BatchSize = 64,
+    batch_size: BatchSize = None,
     stop: Stop = None,
     as_json: AsJson = False,
     device: Device = None,
@@ -110,7 +115,7 @@ def compare(
     top_p: TopP = 1.0,
     max_new_tokens: MaxNewTokens = 60,
     seed: Seed = None,
-    batch_size: BatchSize = 64,
+    batch_size: BatchSize = None,
     stop: Stop = None,
     as_json: AsJson = False,
     device: Device = None,

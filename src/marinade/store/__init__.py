@@ -31,6 +31,7 @@ SAMPLE_COLUMNS = (
     "stop",
     "new_tokens",
     "finish_reason",
+    "batch_size",
 )
 
 

@@ -60,6 +60,7 @@ def m001_samples(db: sqlite_utils.Database) -> None:
             "stop": str,
             "new_tokens": int,
             "finish_reason": str,
+            "batch_size": int,
         },
         pk="id",
         not_null={"created_at", "origin", "model", "model_hash", "text", "seed", "temperature"},
