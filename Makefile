@@ -9,7 +9,6 @@ DEMO_HOME ?= $(CURDIR)/.demo-home
 
 setup:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 	# torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[dev]'

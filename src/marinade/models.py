@@ -266,8 +266,11 @@ def weights_hash(folder: Path, home: Home) -> str:
         return str(cache[key])
     digest = hashlib.sha256()
     for path in files:
+        file_digest = hashlib.sha256()
         with path.open("rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+            while chunk := handle.read(1 << 20):
+                file_digest.update(chunk)
+        digest.update(file_digest.digest())
     cache[key] = digest.hexdigest()
     partial = cache_file.with_suffix(".tmp")
     partial.write_text(json.dumps(cache, indent=1))
