@@ -143,3 +143,21 @@ def test_negative_temperature_is_refused_and_zero_is_greedy(loaded):
         loaded.model, loaded.tokenizer, "The", [1, 2, 3], [0.0], SampleSettings(max_new_tokens=10)
     )
     assert len({c.text for c in greedy}) == 1
+
+
+def test_rows_are_split_into_equal_batches_and_record_their_size(loaded):
+    settings = SampleSettings(max_new_tokens=5)
+    out = sample(loaded.model, loaded.tokenizer, None, range(6), [1.0], settings, batch_size=4)
+    assert [c.batch_size for c in out] == [3] * 6  # 2 x 3, not 4 + 2
+
+
+def test_automatic_batch_size_follows_the_cache_size(loaded):
+    from marinade.sampling import KV_CACHE_BUDGET, MAX_AUTO_BATCH, auto_batch_size
+
+    assert auto_batch_size(loaded.model, 100) == MAX_AUTO_BATCH  # a tiny model: the cap
+    # 2 (keys, values) x 2 layers x 32 floats x 4 bytes = 512 bytes per token and row
+    assert auto_batch_size(loaded.model, KV_CACHE_BUDGET // 512 // 10) == 10
+    out = sample(
+        loaded.model, loaded.tokenizer, None, range(3), [1.0], SampleSettings(max_new_tokens=3)
+    )
+    assert [c.batch_size for c in out] == [3, 3, 3]

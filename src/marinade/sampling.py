@@ -4,8 +4,8 @@ Every call samples from one prompt. The prompt is run through the model once
 (batch 1) and its key/value cache is repeated for every row, so rows never need
 padding. Each row has its own seed and temperature; all the random numbers a
 row will use are drawn up front from a generator seeded with the row's seed,
-so a sample depends on its own seed only, not on which other rows shared its
-batch. Rows that finish (end-of-text, stop string) leave the batch at once, so
+so its randomness does not depend on which other rows shared its batch (its
+float rounding can: see `sample`). Rows that finish (end-of-text, stop string) leave the batch at once, so
 short texts do not pay for long ones.
 """
 
@@ -123,9 +123,12 @@ def sample(
     if batch_size is None:
         batch_size = auto_batch_size(model, len(prompt_ids) + settings.max_new_tokens)
     rows = [(seed, temperature) for temperature in temperatures for seed in seeds]
+    # equal batches: 300 rows at 256 a batch run as 2 x 150, not 256 + 44
+    batches = -(-len(rows) // batch_size)
+    size = -(-len(rows) // batches)
     completions: list[Completion] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
         completions.extend(_sample_batch(model, tokenizer, prompt_ids, chunk, settings, on_done))
     return completions
 
