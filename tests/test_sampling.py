@@ -161,3 +161,13 @@ def test_automatic_batch_size_follows_the_cache_size(loaded):
         loaded.model, loaded.tokenizer, None, range(3), [1.0], SampleSettings(max_new_tokens=3)
     )
     assert [c.batch_size for c in out] == [3, 3, 3]
+
+
+def test_progress_reports_every_token_slot_once(loaded):
+    reported = []
+    settings = SampleSettings(max_new_tokens=60)
+    out = sample(
+        loaded.model, loaded.tokenizer, None, range(64), [1.5], settings, 16, reported.append
+    )
+    assert any(c.finish_reason == "end_of_text" for c in out)  # some rows ended early
+    assert sum(reported) == 64 * 60

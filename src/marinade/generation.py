@@ -51,7 +51,7 @@ def generate_samples(
     batch_size: int | None = None,
     origin: str = "generate",
     batch_id: str | None = None,
-    on_done: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Sample one text per (temperature, seed) and log them all; returns the stored rows."""
     from marinade.sampling import sample  # imports torch: only when sampling
@@ -64,7 +64,7 @@ def generate_samples(
         temperatures,
         settings,
         batch_size=batch_size,
-        on_done=on_done,
+        on_progress=on_progress,
     )
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     batch_id = batch_id or uuid.uuid4().hex

@@ -7,7 +7,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from marinade.home import Home, open_home
 from marinade.store import Store
@@ -41,12 +48,13 @@ def status(message: str) -> None:
 
 @contextmanager
 def progress_bar(description: str, total: int) -> Iterator[Progress]:
-    """A progress bar on stderr; `advance(k)` as k more items finish."""
+    """A progress bar on stderr; `advance(progress, k)` as k more units of work are done."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err,
         transient=True,
     ) as progress:

@@ -81,7 +81,8 @@ def generate(
     from marinade.models import load_model  # imports torch and transformers: seconds
 
     loaded = load_model(model, state.home, device=device, quantize=quantize, on_status=status)
-    with progress_bar(f"sampling {loaded.name}", len(seeds) * len(temperatures)) as bar:
+    total = len(seeds) * len(temperatures)
+    with progress_bar(f"{total} samples from {loaded.name}", total * max_new_tokens) as bar:
         rows = generate_samples(
             store,
             loaded,
@@ -90,7 +91,7 @@ def generate(
             temperatures,
             settings,
             batch_size=batch_size,
-            on_done=lambda k: advance(bar, k),
+            on_progress=lambda k: advance(bar, k),
         )
     for row in rows:
         if as_json:
@@ -139,7 +140,9 @@ def compare(
     for name in models:
         # one model in memory at a time
         loaded = load_model(name, state.home, device=device, quantize=quantize, on_status=status)
-        with progress_bar(f"sampling {loaded.name}", len(seeds)) as bar:
+        with progress_bar(
+            f"{len(seeds)} samples from {loaded.name}", len(seeds) * max_new_tokens
+        ) as bar:
             rows = generate_samples(
                 store,
                 loaded,
@@ -150,7 +153,7 @@ def compare(
                 batch_size=batch_size,
                 origin="compare",
                 batch_id=batch_id,
-                on_done=lambda k: advance(bar, k),
+                on_progress=lambda k: advance(bar, k),
             )
         label = Path(loaded.name).name if loaded.name.startswith("/") else loaded.name
         columns.append((f"{label}\n{loaded.weights_hash[:8]}", rows))
