@@ -293,3 +293,21 @@ def test_compare_table_and_needs_two_models(cli, tiny_model, other_tiny_model):
     assert tiny_model.name in result.stdout and other_tiny_model.name in result.stdout
     result = cli("compare", "The lamp", "--model", str(tiny_model))
     assert result.exit_code == 1 and "two or more --model" in result.stderr
+
+
+def test_texts_are_printed_as_they_are(cli, tiny_model):
+    prompt = "I :smile: [bold]tea[/bold]"
+    row = json_lines(
+        cli(
+            "generate", prompt, "--model", str(tiny_model), "--json", "--max-new-tokens", "3"
+        ).stdout
+    )[0]
+    assert row["prompt"] == prompt
+    plain = cli("generate", prompt, "--model", str(tiny_model), "--max-new-tokens", "3").stdout
+    assert prompt in plain
+
+
+def test_compare_stores_nothing_when_a_model_is_missing(cli, tiny_model, store):
+    result = cli("compare", "x", "--model", str(tiny_model), "--model", "./not-there")
+    assert result.exit_code == 1 and "no model folder" in result.stderr
+    assert store.count_samples() == 0

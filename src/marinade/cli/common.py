@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -19,8 +22,14 @@ from rich.progress import (
 from marinade.home import Home, open_home
 from marinade.store import Store
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# No emoji codes or highlighting: sample texts are printed as they are.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
+
+
+def print_json_line(value: Any) -> None:
+    """One JSON object on one line of stdout, never touched by rich."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
 class CliState:

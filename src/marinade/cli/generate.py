@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from marinade.cli.common import CliState, advance, err, out, progress_bar, status
+from marinade.cli.common import CliState, advance, out, print_json_line, progress_bar, status
 from marinade.errors import MarinadeError
 from marinade.generation import check_request, choose_seeds, generate_samples
 from marinade.sample_settings import DEFAULT_TEMPERATURE, SampleSettings
@@ -95,7 +94,7 @@ def generate(
         )
     for row in rows:
         if as_json:
-            out.print(json.dumps(row, ensure_ascii=False), markup=False)
+            print_json_line(row)
         else:
             print_sample(row)
 
@@ -134,7 +133,10 @@ def compare(
     seeds = choose_seeds(seed, count)
     store = state.store
     batch_id = uuid.uuid4().hex
-    from marinade.models import load_model  # imports torch and transformers: seconds
+    from marinade.models import load_model, model_folder  # imports torch and transformers
+
+    for name in models:  # every model must be there before anything is sampled and stored
+        model_folder(name, state.home, on_status=status)
 
     columns: list[tuple[str, list[dict[str, Any]]]] = []
     for name in models:
@@ -162,7 +164,7 @@ def compare(
     if as_json:
         for _, rows in columns:
             for row in rows:
-                out.print(json.dumps(row, ensure_ascii=False), markup=False)
+                print_json_line(row)
         return
     table = Table(
         show_lines=True, title=Text(f"{prompt or '(unconditional)'}  · temperature {temperature}")
@@ -183,6 +185,3 @@ def print_sample(row: dict[str, Any]) -> None:
         body.append(row["prompt"], style="bold")
     body.append(row["text"])
     out.print(body)
-
-
-__all__ = ["generate", "compare", "print_sample", "err"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from marinade.cli.common import CliState, out
+from marinade.cli.common import CliState, out, print_json_line
 
 
 def models(
@@ -23,7 +22,7 @@ def models(
     infos = list_models(state.home)
     if as_json:
         for info in infos:
-            out.print(json.dumps(asdict(info)), markup=False)
+            print_json_line(asdict(info))
         return
     table = Table("name", "kind", "cached", "detail", box=None)
     for info in infos:

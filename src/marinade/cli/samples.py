@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from marinade.cli.common import CliState, out
+from marinade.cli.common import CliState, out, print_json_line
 from marinade.errors import MarinadeError
 from marinade.store import SAMPLE_COLUMNS
 
@@ -34,9 +35,10 @@ def list_samples(
     rows = list(state.store.samples(model=model, limit=limit or None))
     if as_json:
         for row in rows:
-            out.print(json.dumps(row, ensure_ascii=False), markup=False)
+            print_json_line(row)
         return
-    table = Table("id", "created", "model", "seed", "temp", "text", box=None)
+    table = Table("id", "created", "model", "seed", "temp", box=None)
+    table.add_column("text", no_wrap=True, overflow="ellipsis")
     for row in rows:
         preview = " ".join(row["text"].split())
         table.add_row(
@@ -60,11 +62,11 @@ def show_sample(
     state: CliState = ctx.obj
     row = state.store.get_sample(sample_id)
     if as_json:
-        out.print(json.dumps(row, ensure_ascii=False), markup=False)
+        print_json_line(row)
         return
     for column in SAMPLE_COLUMNS:
         if column not in ("prompt", "text"):
-            out.print(f"[dim]{column:>15}[/dim]  {row[column]}", markup=True, highlight=False)
+            out.print(f"[dim]{column:>15}[/dim]  {escape(str(row[column]))}")
     out.rule()
     if row["prompt"]:
         out.print(row["prompt"], style="bold", end="", markup=False)
