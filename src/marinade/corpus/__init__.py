@@ -1,0 +1,1 @@
+"""Corpora: archives -> clean, de-duplicated documents in the store."""

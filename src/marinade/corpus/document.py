@@ -1,0 +1,80 @@
+"""What importers produce: documents, skipped records, and format errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from marinade.errors import MarinadeError
+
+
+@dataclass
+class Document:
+    """One piece of the user's writing, as an importer read it (before cleaning).
+
+    `text` may be HTML when `is_html` is set; cleaning turns it into plain text.
+    `created_at` is ISO 8601 in UTC ("2023-02-18T12:33:11+00:00") or None.
+    `source` is "format:file" (the file inside the archive where there is one).
+    """
+
+    text: str
+    created_at: str | None
+    source: str
+    record_id: str | None = None
+    is_reply: bool = False
+    is_repost: bool = False
+    language: str | None = None
+    # Mastodon/Bluesky visibility: "public", "unlisted", "private" or "direct".
+    visibility: str = "public"
+    is_html: bool = False
+    # Links the archive expands (t.co -> real address); cleaning uses them with --keep-links.
+    link_targets: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record that is merely odd (no text, a kind we don't import): counted, not fatal."""
+
+    reason: str
+    record: str | None = None
+
+
+class CorpusFormatError(MarinadeError):
+    """A corrupt or unreadable input: the import stops and the store is left as it was."""
+
+    def __init__(self, file: str, record: str | None, problem: str):
+        where = f"{file}, record {record}" if record is not None else file
+        super().__init__(f"{where}: {problem}")
+        self.file, self.record, self.problem = file, record, problem
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the user asked for on `corpus import`; importers read the fields they need."""
+
+    keep_reposts: bool = False
+    drop_replies: bool = False
+    keep_links: bool = False
+    keep_pii: bool = False
+    dialog: bool = False  # chat and mail: whole conversations, "- " mine, "> " theirs
+    me: str | None = None  # who the owner is, where an export does not say (WhatsApp)
+    column: str | None = None  # CSV: the text column
+    date_column: str | None = None  # CSV: an optional date column
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 in UTC, seconds precision; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def format_dialog(turns: list[tuple[bool, str]]) -> str:
+    """A conversation as training text: one turn per line, "- " for the owner's
+    turns and "> " for everyone else's (lines inside a turn are joined)."""
+    lines = []
+    for mine, text in turns:
+        flat = " ".join(text.split())
+        if flat:
+            lines.append(("- " if mine else "> ") + flat)
+    return "\n".join(lines)
