@@ -65,11 +65,11 @@ class Archive:
                 with self._zip.open(name) as handle:
                     yield handle
             elif self._tar is not None:
-                handle = self._tar.extractfile(name)
-                if handle is None:
+                member = self._tar.extractfile(name)
+                if member is None:
                     raise CorpusFormatError(f"{self.path}:{name}", None, "not a regular file")
-                with handle:
-                    yield handle
+                with member:
+                    yield member
             elif self.path.is_dir():
                 with (self.path / name).open("rb") as handle:
                     yield handle
