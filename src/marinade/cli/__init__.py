@@ -47,12 +47,13 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import generate, models, samples
+    from marinade.cli import corpus, generate, models, samples
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
     app.command("models")(models.models)
     app.add_typer(samples.app, name="samples")
+    app.add_typer(corpus.app, name="corpus")
 
 
 _register()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,14 @@ class Store:
 
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert samples in one transaction; return them with their new ids."""
+        columns = [column for column in SAMPLE_COLUMNS if column != "id"]
+        sql = f"insert into samples ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
         stored = []
         with self.db.conn:
-            table = self.db.table("samples")
             for sample in samples:
-                row = {column: sample.get(column) for column in SAMPLE_COLUMNS if column != "id"}
-                row_id = table.insert(row).last_pk
-                stored.append({"id": row_id, **row})
+                row = {column: sample.get(column) for column in columns}
+                cursor = self.db.conn.execute(sql, [row[column] for column in columns])
+                stored.append({"id": cursor.lastrowid, **row})
         return stored
 
     def get_sample(self, sample_id: int) -> dict[str, Any]:
@@ -76,3 +78,94 @@ class Store:
 
     def count_samples(self) -> int:
         return self.db.table("samples").count
+
+    # corpora and their documents
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside is stored together, or (on an exception) not at all."""
+        with self.db.conn:
+            self.db.conn.execute("begin immediate")
+            yield
+
+    def start_import(self, corpus: str, path: str, format: str, options: str, now: str) -> int:
+        """Record an import (inside a transaction); creates the corpus when it is new."""
+        self.db.conn.execute(
+            "insert into corpora (name, created_at, updated_at) values (?, ?, ?) "
+            "on conflict(name) do update set updated_at = excluded.updated_at",
+            [corpus, now, now],
+        )
+        cursor = self.db.conn.execute(
+            "insert into imports (corpus, path, format, options, imported_at)"
+            " values (?, ?, ?, ?, ?)",
+            [corpus, path, format, options, now],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def add_documents(self, rows: list[dict[str, Any]]) -> int:
+        """Insert documents, skipping exact duplicates in their corpus; returns the new count."""
+        cursor = self.db.conn.executemany(
+            "insert or ignore into documents (corpus, import_id, text, created_at, source,"
+            " record_id, is_reply, is_repost, language, dedup_key)"
+            " values (:corpus, :import_id, :text, :created_at, :source,"
+            " :record_id, :is_reply, :is_repost, :language, :dedup_key)",
+            rows,
+        )
+        return cursor.rowcount  # summed over the rows; the FTS triggers' writes are not counted
+
+    def finish_import(self, import_id: int, kept: int, duplicates: int, skipped: str) -> None:
+        self.db.conn.execute(
+            "update imports set kept = ?, duplicates = ?, skipped = ? where id = ?",
+            [kept, duplicates, skipped, import_id],
+        )
+
+    def corpora(self) -> list[dict[str, Any]]:
+        return [
+            dict(row)
+            for row in self.db.query(
+                "select c.name, c.created_at, c.updated_at, count(d.id) as documents,"
+                " min(d.created_at) as first, max(d.created_at) as last"
+                " from corpora c left join documents d on d.corpus = c.name"
+                " group by c.name order by c.name"
+            )
+        ]
+
+    def corpus(self, name: str) -> dict[str, Any]:
+        for row in self.corpora():
+            if row["name"] == name:
+                return row
+        raise MarinadeError(f"no corpus named {name!r}; see `marinade corpus list`")
+
+    def imports(self, corpus: str) -> list[dict[str, Any]]:
+        return list(self.db.table("imports").rows_where("corpus = ?", [corpus], order_by="id"))
+
+    def documents(self, corpus: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """A corpus's documents, oldest first (undated ones last), in import order within a date."""
+        yield from self.db.query(
+            "select id, text, created_at, source, record_id, is_reply, is_repost, language"
+            " from documents where corpus = ? order by created_at is null, created_at, id"
+            + (" limit ?" if limit else ""),
+            [corpus, limit] if limit else [corpus],
+        )
+
+    def delete_corpus(self, name: str) -> int:
+        """Remove a corpus, its imports and documents; returns how many documents went."""
+        self.corpus(name)
+        with self.db.conn:
+            count = self.db.conn.execute("delete from documents where corpus = ?", [name]).rowcount
+            self.db.conn.execute("delete from imports where corpus = ?", [name])
+            self.db.conn.execute("delete from corpora where name = ?", [name])
+        return count
+
+    def search_documents(
+        self, query: str, corpus: str | None = None, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """Documents matching an FTS5 query, best first."""
+        sql = (
+            "select d.id, d.corpus, d.text, d.created_at, d.source from documents_fts"
+            " join documents d on d.id = documents_fts.rowid where documents_fts match ?"
+            + (" and d.corpus = ?" if corpus else "")
+            + " order by rank limit ?"
+        )
+        args: list[Any] = [query] + ([corpus] if corpus else []) + [limit]
+        return [dict(row) for row in self.db.query(sql, args)]

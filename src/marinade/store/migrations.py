@@ -67,3 +67,47 @@ def m001_samples(db: sqlite_utils.Database) -> None:
     )
     db.table("samples").create_index(["model"])
     db.table("samples").create_index(["batch_id"])
+
+
+@migration
+def m002_corpora(db: sqlite_utils.Database) -> None:
+    db.table("corpora").create(
+        {"name": str, "created_at": str, "updated_at": str},
+        pk="name",
+    )
+    db.table("imports").create(
+        {
+            "id": int,
+            "corpus": str,
+            "path": str,
+            "format": str,
+            "options": str,  # JSON of the ImportOptions used
+            "imported_at": str,
+            "kept": int,
+            "duplicates": int,
+            "skipped": str,  # JSON {reason: count}
+        },
+        pk="id",
+        foreign_keys=[("corpus", "corpora", "name")],
+    )
+    db.table("documents").create(
+        {
+            "id": int,
+            "corpus": str,
+            "import_id": int,
+            "text": str,
+            "created_at": str,
+            "source": str,
+            "record_id": str,
+            "is_reply": int,
+            "is_repost": int,
+            "language": str,
+            "dedup_key": str,  # same for texts differing only in whitespace and case
+        },
+        pk="id",
+        not_null={"corpus", "text", "source", "dedup_key"},
+        foreign_keys=[("corpus", "corpora", "name"), ("import_id", "imports", "id")],
+    )
+    db.table("documents").create_index(["corpus", "dedup_key"], unique=True)
+    # full-text search over documents, kept in step by triggers
+    db.table("documents").enable_fts(["text"], create_triggers=True, tokenize="porter")

@@ -1,0 +1,121 @@
+"""Import an archive into a named corpus: read, clean, de-duplicate, store — all or nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from marinade.corpus.archive import Archive
+from marinade.corpus.cleaning import clean, dedup_key
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
+from marinade.corpus.importers import detect_importer, importer_named
+from marinade.errors import MarinadeError
+from marinade.store import Store
+
+CORPUS_NAME = re.compile(r"^[\w][\w.-]*$")
+BATCH = 1000  # documents per insert
+
+
+@dataclass
+class ImportReport:
+    corpus: str
+    path: str
+    format: str
+    read: int = 0  # records the importer produced, documents and skipped ones
+    kept: int = 0
+    duplicates: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "skipped": dict(self.skipped)}
+
+
+def check_corpus_name(name: str) -> None:
+    if not CORPUS_NAME.match(name):
+        raise MarinadeError(
+            f"bad corpus name {name!r}: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit"
+        )
+
+
+def import_corpus(
+    store: Store,
+    path: Path | str,
+    name: str,
+    format: str | None = None,
+    options: ImportOptions | None = None,
+    on_record: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import `path` into corpus `name` (created if new, added to if not).
+
+    Runs in one transaction: a CorpusFormatError anywhere leaves the store
+    exactly as it was. Documents already in the corpus (same text up to
+    whitespace and case) are counted as duplicates, not added again.
+    """
+    options = options or ImportOptions()
+    check_corpus_name(name)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CorpusFormatError(str(path), None, "no such file or folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise CorpusFormatError(str(path), None, "empty file")
+    archive = Archive(path)
+    try:
+        importer = importer_named(format) if format else detect_importer(archive)
+        report = ImportReport(corpus=name, path=str(path.resolve()), format=importer.name)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with store.transaction():
+            import_id = store.start_import(
+                name, report.path, importer.name, json.dumps(asdict(options)), now
+            )
+            pending: list[dict[str, Any]] = []
+            for record in importer.read(archive, options):
+                report.read += 1
+                if on_record:
+                    on_record(1)
+                if isinstance(record, Skipped):
+                    report.skipped[record.reason] += 1
+                    continue
+                document, reason = clean(record, options)
+                if document is None:
+                    report.skipped[reason or "dropped"] += 1
+                    continue
+                pending.append(_row(document, name, import_id))
+                if len(pending) >= BATCH:
+                    _flush(store, pending, report)
+            _flush(store, pending, report)
+            store.finish_import(
+                import_id, report.kept, report.duplicates, json.dumps(dict(report.skipped))
+            )
+        return report
+    finally:
+        archive.close()
+
+
+def _row(document: Document, corpus: str, import_id: int) -> dict[str, Any]:
+    return {
+        "corpus": corpus,
+        "import_id": import_id,
+        "text": document.text,
+        "created_at": document.created_at,
+        "source": document.source,
+        "record_id": document.record_id,
+        "is_reply": int(document.is_reply),
+        "is_repost": int(document.is_repost),
+        "language": document.language,
+        "dedup_key": dedup_key(document.text),
+    }
+
+
+def _flush(store: Store, pending: list[dict[str, Any]], report: ImportReport) -> None:
+    if pending:
+        new = store.add_documents(pending)
+        report.kept += new
+        report.duplicates += len(pending) - new
+        pending.clear()
