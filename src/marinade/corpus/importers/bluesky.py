@@ -208,6 +208,8 @@ def _walk_mst(blocks: dict[bytes, Any], root: bytes, label: str) -> Iterator[tup
         if kind == "entry":
             yield item
             continue
+        if not isinstance(item, bytes):
+            raise CorpusFormatError(label, None, "corrupt repository tree link")
         if item in seen:
             raise CorpusFormatError(label, None, "the repository tree loops")
         seen.add(item)
@@ -239,29 +241,25 @@ def _cid(raw: Any) -> str:
 
 
 def _read_car(archive: Archive, name: str) -> Records:
-    from atproto_core.car import CAR  # the atproto client is slow to import; load on use
-    from atproto_core.exceptions import InvalidCARFile
-
     label = archive.label(name)
     source = f"bluesky:{name}"
     data = archive.read_bytes(name)
     try:
-        car = CAR.from_bytes(data)
-    except (ValueError, RecursionError, InvalidCARFile):
+        # atproto's CAR.from_bytes is this call plus CID wrappers; links inside
+        # blocks decode as raw CID bytes, so raw bytes keys are what we need.
+        header, blocks = libipld.decode_car(data)
+    except (ValueError, RecursionError):
         record, problem = _damage(data)
         raise CorpusFormatError(label, record, problem) from None
-    # Links inside blocks decode as raw CID bytes; key the blocks the same way.
-    blocks = {cid._raw_byte_form or b"": block for cid, block in car.blocks.items()}
-    root = car.root._raw_byte_form or b""
-    commit = blocks.get(root)
-    if isinstance(commit, dict) and "data" in commit and "did" in commit:
-        did = commit["did"]
+    roots = header.get("roots")
+    commit = blocks.get(roots[0]) if isinstance(roots, list) and roots else None
+    if isinstance(commit, dict) and isinstance(commit.get("data"), bytes) and "did" in commit:
         for key, value in _walk_mst(blocks, commit["data"], label):
-            collection, _, rkey = key.partition("/")
-            uri = f"at://{did}/{key}"
-            if value not in blocks:
+            uri = f"at://{commit['did']}/{key}"
+            record = blocks.get(value) if isinstance(value, bytes) else None
+            if record is None:
                 raise CorpusFormatError(label, uri, "record block missing (truncated export?)")
-            yield _record(blocks[value], collection, uri, source, label)
+            yield _record(record, key.split("/", 1)[0], uri, source, label)
     else:  # no commit: every block that names its own $type is a record
         for cid, block in blocks.items():
             if isinstance(block, dict) and "$type" in block:

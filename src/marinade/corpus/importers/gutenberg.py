@@ -1,0 +1,287 @@
+"""Project Gutenberg plain-text books (pg61.txt, 61-0.txt), one document per chapter.
+
+A book is not the user's own writing, but it is useful prose for pre-training.
+Everything up to the "*** START OF ..." line (header, old "small print"
+licences) and everything from the "*** END OF ..." line on (licence, footer)
+is dropped. The body is split into blocks at blank lines and rebuilt:
+
+- A block of hard-wrapped prose (flush left, long lines) is joined into one
+  line. A block is kept line by line instead when it looks like verse, a list
+  or a table: every line indented, a line starting with a bullet, or all lines
+  but the last shorter than SHORT_LINE characters (a wrapped paragraph fills
+  its lines to about 70).
+- "[Illustration...]" blocks and "Produced by ..." credits are dropped, and
+  _underscore_ italics lose their underscores.
+- A document ends at a chapter heading (a short block starting "CHAPTER IV",
+  "Chapter 4", "BOOK ONE", "PART II", "STAVE I", or a lone Roman numeral), or
+  at the first paragraph boundary after MAX_CHARS characters, so that a book
+  without headings comes out in chunks of about that size. A heading with no
+  text after it (a table of contents) makes no document; the front matter
+  before the first heading is kept only if it holds real prose (a preface),
+  not just a title page and contents.
+
+The book is read line by line. Documents are numbered in order from 0
+(record_id "pg61#0", "pg61#1", ...); Gutenberg gives no dates, so created_at
+is None. The "Language:" header line sets the language when it is a common one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from collections.abc import Iterator
+
+from marinade.corpus.archive import Archive
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
+from marinade.corpus.importers import Importer, Records
+
+HEAD_BYTES = 32 * 1024  # the header and old "small print" licences fit in this
+MAX_CHARS = 16_000  # a longer chapter, or a book without headings, is cut about here
+SHORT_LINE = 50  # wrapped prose fills its lines to ~70; verse lines are shorter
+FRONT_MATTER_PROSE_WORDS = 40  # a paragraph this long makes front matter worth keeping
+
+START = re.compile(
+    r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG|\*END\*?\s*THE SMALL PRINT)",
+    re.IGNORECASE,
+)
+END = re.compile(
+    r"^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG|End of (?:the |this )?Project Gutenberg)",
+    re.IGNORECASE,
+)
+ENCODING = re.compile(rb"^Character set encoding:\s*([\w-]+)", re.IGNORECASE | re.MULTILINE)
+LANGUAGE = re.compile(r"^Language:\s*(\w+)", re.IGNORECASE)
+NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|the \w+"
+    r"|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)(?:-\w+)?"
+)
+HEADING = re.compile(
+    r"^(?:(?:CHAPTER|Chapter|BOOK|Book|PART|Part|STAVE|Stave|VOLUME|Volume)\s+"
+    rf"(?:[IVXLCDM]+\b|\d+\b|(?i:{NUMBER_WORD})\b)"
+    r"|[IVXLC]+\.?$|[IVXLC]+\.\s+[A-Z][A-Z\s,;'’-]+$)"
+)
+BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+CREDITS = re.compile(
+    r"^(?:Produced by|E-?text prepared by|This e(?:text|book) was (?:prepared|produced) by"
+    r"|Transcribed from)",
+    re.IGNORECASE,
+)
+ITALICS = re.compile(r"_(\S(?:[^_]*?\S)?)_")
+LANGUAGES = {
+    "english": "en",
+    "french": "fr",
+    "german": "de",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "dutch": "nl",
+    "finnish": "fi",
+    "swedish": "sv",
+    "danish": "da",
+    "norwegian": "no",
+    "latin": "la",
+    "greek": "el",
+    "russian": "ru",
+    "chinese": "zh",
+    "esperanto": "eo",
+    "polish": "pl",
+    "hungarian": "hu",
+}
+
+
+def _has_start(head: bytes) -> bool:
+    text = head.decode("utf-8", errors="replace")
+    return any(START.match(line) for line in text.splitlines())
+
+
+def _books(archive: Archive) -> list[str]:
+    if not archive.is_container:
+        return list(archive.names)
+    return archive.matching(lambda name: name.endswith(".txt"))
+
+
+def detect(archive: Archive) -> bool:
+    """A file (or a folder/zip of .txt files) whose header has the START marker."""
+    try:
+        books = _books(archive)[:20]
+        return bool(books) and all(_has_start(archive.head(b, HEAD_BYTES)) for b in books)
+    except CorpusFormatError:
+        return False
+
+
+def _encoding(head: bytes) -> str:
+    """Old books declare ISO-8859-1 in the header; newer ones are UTF-8, often with a BOM."""
+    declared = ENCODING.search(head.replace(b"\r\n", b"\n"))
+    if declared:
+        name = declared.group(1).decode("ascii", errors="replace").lower()
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            codec = ""
+        if codec in ("iso8859-1", "cp1252", "iso8859-15"):
+            return codec
+    return "utf-8-sig"
+
+
+def _is_prose(lines: list[str]) -> bool:
+    if len(lines) == 1:
+        return True
+    if any(BULLET.match(line) for line in lines):
+        return False
+    if all(line[:1].isspace() for line in lines):
+        return False  # indented: verse or a quoted letter laid out by the author
+    return max(len(line) for line in lines[:-1]) >= SHORT_LINE
+
+
+def _join(lines: list[str]) -> str:
+    """A wrapped paragraph as one line; a line ending in a dash joins without a space."""
+    text = ""
+    for line in (line.strip() for line in lines):
+        if text and not text.endswith(("-", "—")):
+            text += " "
+        text += line
+    return text
+
+
+def _paragraph(lines: list[str]) -> str:
+    text = _join(lines) if _is_prose(lines) else "\n".join(line.strip() for line in lines)
+    return ITALICS.sub(r"\1", text)
+
+
+def _is_heading(lines: list[str]) -> bool:
+    return len(lines) <= 3 and len(lines[0].strip()) <= 70 and bool(HEADING.match(lines[0].strip()))
+
+
+def _blocks(lines: Iterator[str]) -> Iterator[list[str]]:
+    block: list[str] = []
+    for line in lines:
+        if line.strip():
+            block.append(line.rstrip())
+        elif block:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+class _Book:
+    """Reads one book's lines: header, body (as blocks), and whether the END line came."""
+
+    def __init__(self, label: str, handle: io.TextIOWrapper):
+        self.label, self.handle = label, handle
+        self.language: str | None = None
+        self.line_number = 0
+        self.ended = False
+
+    def _lines(self) -> Iterator[str]:
+        try:
+            for line in self.handle:
+                self.line_number += 1
+                yield line
+        except UnicodeDecodeError as error:
+            raise CorpusFormatError(
+                self.label, None, f"not UTF-8 text after line {self.line_number}: {error}"
+            ) from None
+
+    def body(self) -> Iterator[str]:
+        lines = self._lines()
+        for line in lines:
+            language = LANGUAGE.match(line)
+            if language:
+                self.language = LANGUAGES.get(language.group(1).lower())
+            if START.match(line):
+                break
+        else:
+            raise CorpusFormatError(
+                self.label,
+                None,
+                "no '*** START OF THE PROJECT GUTENBERG EBOOK' line: not a Gutenberg text",
+            )
+        for line in lines:
+            if END.match(line):
+                self.ended = True
+                return
+            yield line
+
+
+def _read_book(archive: Archive, name: str) -> Records:
+    label = archive.label(name)
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    encoding = _encoding(archive.head(name, HEAD_BYTES))
+    with archive.open(name) as raw:
+        book = _Book(label, io.TextIOWrapper(raw, encoding=encoding, newline=None))
+        number = 0
+        section: list[str] = []  # paragraphs of the document being built
+        has_body = False  # the section holds more than its heading
+        seen_heading = False
+        preamble = True  # still in the credits right after the START line
+
+        def finish() -> Iterator[Document | Skipped]:
+            nonlocal number
+            record_id = f"{stem}#{number}"
+            number += 1
+            yield Document(
+                text="\n\n".join(section),
+                created_at=None,
+                source=f"gutenberg:{name}",
+                record_id=record_id,
+                language=book.language,
+            )
+
+        for block in _blocks(book.body()):
+            first = block[0].strip()
+            if preamble and CREDITS.match(first):
+                continue
+            preamble = False
+            if first.startswith("[Illustration") and block[-1].rstrip().endswith("]"):
+                continue
+            if _is_heading(block):
+                if has_body and not seen_heading and not _has_prose(section):
+                    yield Skipped("front matter without prose", f"{stem}#{number}")
+                    number += 1
+                elif has_body:
+                    yield from finish()
+                seen_heading = True
+                section, has_body = [_join(block)], False
+                continue
+            section.append(_paragraph(block))
+            has_body = True
+            if sum(len(p) for p in section) >= MAX_CHARS:
+                yield from finish()
+                section, has_body = [], False
+        if has_body:
+            yield from finish()
+        if not book.ended:
+            raise CorpusFormatError(
+                label,
+                None,
+                f"no '*** END OF THE PROJECT GUTENBERG EBOOK' line after line "
+                f"{book.line_number}: the file looks truncated",
+            )
+
+
+def _has_prose(paragraphs: list[str]) -> bool:
+    return any(
+        "\n" not in p and len(p.split()) >= FRONT_MATTER_PROSE_WORDS for p in paragraphs
+    )
+
+
+def read(archive: Archive, options: ImportOptions) -> Records:
+    books = _books(archive)
+    if not books:
+        raise CorpusFormatError(str(archive.path), None, "no .txt book in the archive")
+    for name in books:
+        if archive.is_container and not _has_start(archive.head(name, HEAD_BYTES)):
+            yield Skipped("not a Project Gutenberg text", name)
+            continue
+        yield from _read_book(archive, name)
+
+
+IMPORTER = Importer(
+    name="gutenberg",
+    description="Project Gutenberg plain-text book (header, licence and footer removed)",
+    detect=detect,
+    read=read,
+    priority=60,
+)

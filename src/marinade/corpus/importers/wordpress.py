@@ -1,0 +1,181 @@
+"""WordPress WXR export: the RSS file from Tools -> Export (alone or inside a zip).
+
+Each `channel/item` is a post, page, attachment or menu item; we keep published
+posts only. The body (`content:encoded`) is HTML that still carries the editor's
+own markup: Gutenberg block comments and shortcodes such as [caption] and
+[gallery], which the shared cleaning does not know, so they are removed here.
+Large sites give large files, so items are read with lxml's iterparse and
+thrown away once yielded.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from lxml import etree
+
+from marinade.corpus.archive import Archive
+from marinade.corpus.document import (
+    CorpusFormatError,
+    Document,
+    ImportOptions,
+    Skipped,
+    utc_iso,
+)
+from marinade.corpus.importers import Importer, Records
+
+# wp: is http://wordpress.org/export/1.2/ (1.0 and 1.1 in older exports); match on the prefix.
+WP_NAMESPACE = "http://wordpress.org/export/"
+CONTENT_NAMESPACE = "http://purl.org/rss/1.0/modules/content/"
+NO_DATE = "0000-00-00 00:00:00"
+
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # Gutenberg blocks, <!--more-->
+# Shortcodes that stand for media: dropped with whatever they enclose.
+MEDIA_SHORTCODE = re.compile(
+    r"\[(gallery|playlist|embed|audio|video|slideshow|youtube|vimeo|soundcloud)\b[^\]]*\]"
+    r"(?:.*?\[/\1\])?",
+    re.DOTALL | re.IGNORECASE,
+)
+# Shortcodes that wrap text ([caption], [code]): the tags go, the text stays.
+TEXT_SHORTCODE = re.compile(
+    r"\[/?(?:caption|wp_caption|code|sourcecode|quote|pullquote|footnote|spoiler)\b[^\]]*\]",
+    re.IGNORECASE,
+)
+# Any other shortcode with attributes ([contact-form to="..."]) and any closing tag.
+OTHER_SHORTCODE = re.compile(r"\[[a-z][\w-]*\s+[\w-]+=[^\]]*\]|\[/[a-z][\w-]*\]", re.IGNORECASE)
+
+
+def _wxr_members(archive: Archive) -> list[str]:
+    """The members that are WXR files, judged by their first bytes."""
+    if archive.is_container:
+        candidates = archive.matching(lambda name: name.endswith(".xml"))
+    else:
+        candidates = archive.names
+    found = []
+    for name in candidates:
+        try:
+            head = archive.head(name, 8192)
+        except CorpusFormatError:
+            continue
+        if b"<rss" in head and WP_NAMESPACE.encode() in head:
+            found.append(name)
+    return found
+
+
+def detect(archive: Archive) -> bool:
+    return bool(_wxr_members(archive))
+
+
+def strip_wordpress_markup(body: str) -> str:
+    """The post body without block comments and shortcodes (the text inside [caption] stays)."""
+    body = HTML_COMMENT.sub("", body)
+    body = MEDIA_SHORTCODE.sub("", body)
+    body = TEXT_SHORTCODE.sub("", body)
+    return OTHER_SHORTCODE.sub("", body)
+
+
+def _fields(item: etree._Element) -> dict[str, str]:
+    """An item's direct children by a short name: title, content, and wp:* by local name."""
+    fields = {}
+    for child in item:
+        if not isinstance(child.tag, str):
+            continue  # a comment or processing instruction
+        name = etree.QName(child)
+        namespace = name.namespace or ""
+        if namespace.startswith(WP_NAMESPACE) and not namespace.rstrip("/").endswith("excerpt"):
+            key = "wp:" + name.localname
+        elif namespace == CONTENT_NAMESPACE:
+            key = "content"
+        elif not namespace:
+            key = name.localname
+        else:
+            continue
+        fields.setdefault(key, child.text or "")
+    return fields
+
+
+def _created_at(fields: dict[str, str]) -> str | None:
+    """wp:post_date_gmt, else the RSS pubDate; None where the export has no date."""
+    gmt = fields.get("wp:post_date_gmt", "").strip()
+    if gmt and gmt != NO_DATE:
+        return utc_iso(datetime.strptime(gmt, "%Y-%m-%d %H:%M:%S"))
+    published = fields.get("pubDate", "").strip()
+    if published and "-0001" not in published:  # drafts say "Mon, 30 Nov -0001 00:00:00"
+        return utc_iso(parsedate_to_datetime(published))
+    return None
+
+
+def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped:
+    post_id = fields.get("wp:post_id", "").strip() or None
+    post_type = fields.get("wp:post_type", "post").strip()
+    status = fields.get("wp:status", "publish").strip()
+    if post_type != "post":
+        return Skipped(f"wordpress {post_type} (only posts are imported)", post_id)
+    if status != "publish":
+        return Skipped(f"{status} post (not published)", post_id)
+    title = fields.get("title", "").strip()
+    body = strip_wordpress_markup(fields.get("content", "")).strip()
+    if not title and not body:
+        return Skipped("no text", post_id)
+    try:
+        created_at = _created_at(fields)
+    except (ValueError, TypeError) as error:
+        raise CorpusFormatError(label, post_id, f"invalid date: {error}") from None
+    text = (f"<p>{html.escape(title)}</p>\n" if title else "") + body
+    return Document(
+        text=text,
+        created_at=created_at,
+        source=f"wordpress:{member}",
+        record_id=post_id,
+        is_html=True,
+    )
+
+
+def _read_member(archive: Archive, member: str) -> Iterator[Document | Skipped]:
+    label = archive.label(member)
+    count, last_id = 0, None
+    with archive.open(member) as handle:
+        items = etree.iterparse(
+            handle,
+            events=("end",),
+            tag="item",
+            resolve_entities=False,
+            no_network=True,
+            huge_tree=True,
+        )
+        try:
+            for _, item in items:
+                count += 1
+                fields = _fields(item)
+                last_id = fields.get("wp:post_id") or last_id
+                # Free what we have read: the item and the siblings before it.
+                item.clear()
+                while item.getprevious() is not None:
+                    del item.getparent()[0]
+                yield _item(fields, member, label)
+        except etree.XMLSyntaxError as error:
+            after = f" after post {last_id}" if last_id else ""
+            raise CorpusFormatError(
+                label, f"item {count + 1}", f"truncated or malformed XML{after}: {error}"
+            ) from None
+
+
+def read(archive: Archive, options: ImportOptions) -> Records:
+    members = _wxr_members(archive)
+    if not members:
+        raise CorpusFormatError(str(archive.path), None, "no WordPress WXR file found")
+    for member in members:
+        yield from _read_member(archive, member)
+
+
+IMPORTER = Importer(
+    name="wordpress",
+    description="WordPress WXR export (.xml, alone or in a zip): published posts",
+    detect=detect,
+    read=read,
+    priority=60,
+)

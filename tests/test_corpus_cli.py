@@ -1,0 +1,126 @@
+"""`marinade corpus ...` end to end: import, re-import, bad input, stats, export, rm."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import json_lines
+
+POSTS = [
+    "I like tea, toast, and the sound of rain on a tin roof.",
+    "The lamplighter came along the quay and lit the lamps one by one.",
+    "Mail me at someone@example.org about the tin roof.",
+    "How does one become free? By walking out of the door and never looking back at all.",
+    "How does one become free? By walking out of the door and never looking back at all!!",
+]
+
+
+def write_csv(path, rows, header=("id", "date", "text")):
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def posts_csv(tmp_path, name="queue.csv"):
+    rows = [(i + 1, f"2024-01-0{i + 1} 09:00", text) for i, text in enumerate(POSTS)]
+    return write_csv(tmp_path / name, rows)
+
+
+def test_import_csv_then_reimport_adds_nothing(cli, tmp_path, store):
+    path = posts_csv(tmp_path)
+    result = cli("corpus", "import", str(path), "--name", "queue", "--column", "text", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["format"], report["kept"], report["duplicates"]) == ("csv", 5, 0)
+    again = json.loads(
+        cli("corpus", "import", str(path), "--name", "queue", "--column", "text", "--json").stdout
+    )
+    assert (again["kept"], again["duplicates"]) == (0, 5)
+    assert [c["documents"] for c in json_lines(cli("corpus", "list", "--json").stdout)] == [5]
+    exported = json_lines(cli("corpus", "export", "queue").stdout)
+    assert [d["text"] for d in exported][:2] == POSTS[:2]
+    assert exported[2]["text"] == "Mail me at <email> about the tin roof."
+    assert exported[0]["created_at"] == "2024-01-01T09:00:00+00:00"
+    assert exported[0]["source"].startswith("csv:")
+    assert {"text", "created_at", "source"} <= set(exported[0])
+    text = cli("corpus", "export", "queue", "--format", "txt").stdout
+    assert text.split("\n\n")[0] == POSTS[0]
+    assert len(text.strip().split("\n\n")) == 5
+    assert store.search_documents("lamplighter", corpus="queue")[0]["text"] == POSTS[1]
+
+
+def test_bad_record_leaves_an_existing_corpus_as_it_was(cli, tmp_path, store):
+    assert (
+        cli(
+            "corpus", "import", str(posts_csv(tmp_path)), "--name", "queue", "--column", "text"
+        ).exit_code
+        == 0
+    )
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        [
+            (1, "2024-02-01", "a brand new post"),
+            (2, "2024-02-02", "another new post"),
+            (3, "the day after never", "a third new post"),
+        ],
+    )
+    result = cli("corpus", "import", str(bad), "--name", "queue", "--column", "text")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.csv" in lines[0] and "3" in lines[0]
+    assert store.corpus("queue")["documents"] == 5
+    assert len(store.imports("queue")) == 1
+    # and a new corpus is not left behind half-made
+    assert cli("corpus", "import", str(bad), "--name", "fresh", "--column", "text").exit_code == 1
+    assert [c["name"] for c in store.corpora()] == ["queue"]
+
+
+def test_bad_inputs_give_one_line(cli, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x00\x01\x02garbage\x00" * 100)
+    cases = [
+        (("corpus", "import", str(empty), "--name", "x"), "empty file"),
+        (("corpus", "import", str(binary), "--name", "x"), "unknown format"),
+        (("corpus", "import", str(tmp_path / "nope.zip"), "--name", "x"), "no such file"),
+        (("corpus", "import", str(posts_csv(tmp_path)), "--name", "x", "--column", "body"), "body"),
+        (
+            ("corpus", "import", str(posts_csv(tmp_path)), "--name", "x", "--format", "nope"),
+            "unknown --format",
+        ),
+        (("corpus", "import", str(posts_csv(tmp_path)), "--name", "bad/name"), "bad corpus name"),
+        (("corpus", "show", "missing"), "no corpus named 'missing'"),
+    ]
+    for args, message in cases:
+        result = cli(*args)
+        assert result.exit_code == 1, args
+        assert message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_stats_show_rm(cli, tmp_path, tiny_model):
+    cli("corpus", "import", str(posts_csv(tmp_path)), "--name", "queue", "--column", "text")
+    result = cli("corpus", "stats", "queue", "--json", "--tokenizer", str(tiny_model))
+    assert result.exit_code == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["documents"] == 5
+    assert stats["words"] == sum(len(p.split()) for p in POSTS)  # the e-mail is one placeholder
+    assert stats["tokens"] > stats["words"] // 2
+    assert (stats["first"], stats["last"]) == (
+        "2024-01-01T09:00:00+00:00",
+        "2024-01-05T09:00:00+00:00",
+    )
+    assert sum(stats["lengths"].values()) == 5
+    pairs = stats["near_duplicates"]
+    assert len(pairs) == 1 and pairs[0]["first_text"].startswith("How does one become free?")
+    plain = cli("corpus", "stats", "queue", "--no-tokens").stdout
+    assert "near-duplicates" in plain and "1 pairs" in plain
+    shown = cli("corpus", "show", "queue", "--limit", "2")
+    assert POSTS[0] in shown.stdout and "kept 5" in shown.stdout
+    assert cli("corpus", "rm", "queue", "--yes").exit_code == 0
+    assert json_lines(cli("corpus", "list", "--json").stdout) == []
