@@ -36,6 +36,12 @@ def test_links_removed_or_expanded():
     assert kept.text == "Read this https://example.com/article and www.example.org/x now"
 
 
+def test_links_leave_the_sentence_punctuation():
+    assert clean(doc("See https://x.org/lamps. Then www.y.com/a, ok"), DEFAULTS)[0].text == (
+        "See . Then , ok"
+    )
+
+
 def test_html_to_plain_text_with_paragraphs_and_entities():
     html = "<p>First &amp; best.</p><p>Second<br>line&nbsp;here</p><script>x()</script>"
     kept = clean(doc(html, is_html=True), DEFAULTS)[0]
@@ -51,7 +57,10 @@ def test_posts_that_are_not_public_are_dropped():
 
 
 def test_pii_replaced_by_placeholders_unless_kept():
-    text = "Mail me at jo.doe+x@example.co.uk or call +33 6 12 34 56 78 / (555) 123-4567 on 2023-02-18."
+    text = (
+        "Mail me at jo.doe+x@example.co.uk or call +33 6 12 34 56 78 / (555) 123-4567"
+        " on 2023-02-18."
+    )
     assert scrub_pii(text) == "Mail me at <email> or call <phone> / <phone> on 2023-02-18."
     assert clean(doc(text), ImportOptions(keep_pii=True))[0].text == text
 

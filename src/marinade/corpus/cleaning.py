@@ -15,7 +15,8 @@ from bs4 import BeautifulSoup
 
 from marinade.corpus.document import Document, ImportOptions
 
-URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
+# A link, without the punctuation that ends the sentence around it.
+URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]", re.IGNORECASE)
 LEADING_MENTIONS = re.compile(r"^(?:\.?@[\w.-]+(?:@[\w.-]+)?[\s,:]*)+")
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", re.IGNORECASE)
 # A run of digits with phone-like separators; counted as a phone number at 9+ digits.

@@ -227,7 +227,9 @@ def _walk_mst(blocks: dict[bytes, Any], root: bytes, label: str) -> Iterator[tup
                 key = key[: entry["p"]] + entry["k"]
                 pending.append(("entry", (key.decode("utf-8"), entry["v"])))
             except (KeyError, TypeError, UnicodeDecodeError):
-                raise CorpusFormatError(label, _cid(item), "corrupt repository tree entry") from None
+                raise CorpusFormatError(
+                    label, _cid(item), "corrupt repository tree entry"
+                ) from None
             if entry.get("t") is not None:
                 pending.append(("node", entry["t"]))
         stack.extend(reversed(pending))
@@ -249,8 +251,8 @@ def _read_car(archive: Archive, name: str) -> Records:
         # blocks decode as raw CID bytes, so raw bytes keys are what we need.
         header, blocks = libipld.decode_car(data)
     except (ValueError, RecursionError):
-        record, problem = _damage(data)
-        raise CorpusFormatError(label, record, problem) from None
+        where, problem = _damage(data)
+        raise CorpusFormatError(label, where, problem) from None
     roots = header.get("roots")
     commit = blocks.get(roots[0]) if isinstance(roots, list) and roots else None
     if isinstance(commit, dict) and isinstance(commit.get("data"), bytes) and "did" in commit:
@@ -267,7 +269,8 @@ def _read_car(archive: Archive, name: str) -> Records:
 
 
 def read(archive: Archive, options: ImportOptions) -> Records:
-    members = _car_members(archive)
+    # A single file forced with --format is read as a CAR, so damage gets named.
+    members = _car_members(archive) if archive.is_container else archive.names
     if not members:
         raise CorpusFormatError(str(archive.path), None, "no Bluesky CAR repository export found")
     for name in members:

@@ -13,12 +13,13 @@ is dropped. The body is split into blocks at blank lines and rebuilt:
 - "[Illustration...]" blocks and "Produced by ..." credits are dropped, and
   _underscore_ italics lose their underscores.
 - A document ends at a chapter heading (a short block starting "CHAPTER IV",
-  "Chapter 4", "BOOK ONE", "PART II", "STAVE I", or a lone Roman numeral), or
-  at the first paragraph boundary after MAX_CHARS characters, so that a book
-  without headings comes out in chunks of about that size. A heading with no
-  text after it (a table of contents) makes no document; the front matter
-  before the first heading is kept only if it holds real prose (a preface),
-  not just a title page and contents.
+  "Chapter 4", "BOOK ONE", "PART II", "STAVE I", "Letter 2", or a Roman
+  numeral), or at the first paragraph boundary after MAX_CHARS characters, so
+  that a book without headings comes out in chunks of about that size. A
+  heading followed by fewer than MIN_BODY_WORDS words (a contents entry) makes
+  no document; the front matter before the first heading is kept only if it
+  holds real prose (a preface), not just a title page and contents (then it
+  is Skipped).
 
 The book is read line by line. Documents are numbered in order from 0
 (record_id "pg61#0", "pg61#1", ...); Gutenberg gives no dates, so created_at
@@ -40,24 +41,27 @@ HEAD_BYTES = 32 * 1024  # the header and old "small print" licences fit in this
 MAX_CHARS = 16_000  # a longer chapter, or a book without headings, is cut about here
 SHORT_LINE = 50  # wrapped prose fills its lines to ~70; verse lines are shorter
 FRONT_MATTER_PROSE_WORDS = 40  # a paragraph this long makes front matter worth keeping
+MIN_BODY_WORDS = 10  # fewer words after a heading: a contents entry, not a chapter
 
 START = re.compile(
     r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG|\*END\*?\s*THE SMALL PRINT)",
     re.IGNORECASE,
 )
 END = re.compile(
-    r"^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG|End of (?:the |this )?Project Gutenberg)",
+    r"^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG"
+    r"|End of (?:the |this )?Project Gutenberg)",
     re.IGNORECASE,
 )
 ENCODING = re.compile(rb"^Character set encoding:\s*([\w-]+)", re.IGNORECASE | re.MULTILINE)
 LANGUAGE = re.compile(r"^Language:\s*(\w+)", re.IGNORECASE)
 NUMBER_WORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
-    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|the \w+"
-    r"|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)(?:-\w+)?"
+    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty"
+    r"|(?:the )?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last))"
+    r"(?:-\w+)?"
 )
 HEADING = re.compile(
-    r"^(?:(?:CHAPTER|Chapter|BOOK|Book|PART|Part|STAVE|Stave|VOLUME|Volume)\s+"
+    r"^(?:(?:CHAPTER|Chapter|BOOK|Book|PART|Part|STAVE|Stave|VOLUME|Volume|LETTER|Letter)\s+"
     rf"(?:[IVXLCDM]+\b|\d+\b|(?i:{NUMBER_WORD})\b)"
     r"|[IVXLC]+\.?$|[IVXLC]+\.\s+[A-Z][A-Z\s,;'’-]+$)"
 )
@@ -150,7 +154,14 @@ def _paragraph(lines: list[str]) -> str:
 
 
 def _is_heading(lines: list[str]) -> bool:
-    return len(lines) <= 3 and len(lines[0].strip()) <= 70 and bool(HEADING.match(lines[0].strip()))
+    """A short block led by a heading line (a block of several is a table of contents)."""
+    first, *rest = (line.strip() for line in lines)
+    return (
+        len(lines) <= 3
+        and len(first) <= 70
+        and bool(HEADING.match(first))
+        and not any(HEADING.match(line) for line in rest)
+    )
 
 
 def _blocks(lines: Iterator[str]) -> Iterator[list[str]]:
@@ -166,7 +177,8 @@ def _blocks(lines: Iterator[str]) -> Iterator[list[str]]:
 
 
 class _Book:
-    """Reads one book's lines: header, body (as blocks), and whether the END line came."""
+    """One book's lines: the header read for its language, then the body, noting
+    whether the END line came (a book without one was cut short)."""
 
     def __init__(self, label: str, handle: io.TextIOWrapper):
         self.label, self.handle = label, handle
@@ -205,53 +217,56 @@ class _Book:
             yield line
 
 
+def _sections(blocks: Iterator[list[str]]) -> Iterator[tuple[bool, list[str]]]:
+    """(is front matter, paragraphs) for each document-sized piece of the body."""
+    section: list[str] = []  # paragraphs of the piece being built, heading first
+    body_words = 0  # words after the heading: a contents entry has almost none
+    seen_heading = False
+    preamble = True  # still in the credits right after the START line
+    for block in blocks:
+        first = block[0].strip()
+        if preamble and CREDITS.match(first):
+            continue
+        preamble = False
+        if first.startswith("[Illustration") and block[-1].endswith("]"):
+            continue
+        if _is_heading(block):
+            if body_words >= MIN_BODY_WORDS:
+                yield not seen_heading, section
+            seen_heading = True
+            section, body_words = [_join(block)], 0
+            continue
+        section.append(_paragraph(block))
+        body_words += len(section[-1].split())
+        if sum(len(p) for p in section) >= MAX_CHARS:
+            yield False, section
+            section, body_words = [], 0
+    if body_words >= MIN_BODY_WORDS:
+        yield False, section
+
+
+def _has_prose(paragraphs: list[str]) -> bool:
+    return any("\n" not in p and len(p.split()) >= FRONT_MATTER_PROSE_WORDS for p in paragraphs)
+
+
 def _read_book(archive: Archive, name: str) -> Records:
     label = archive.label(name)
     stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     encoding = _encoding(archive.head(name, HEAD_BYTES))
     with archive.open(name) as raw:
         book = _Book(label, io.TextIOWrapper(raw, encoding=encoding, newline=None))
-        number = 0
-        section: list[str] = []  # paragraphs of the document being built
-        has_body = False  # the section holds more than its heading
-        seen_heading = False
-        preamble = True  # still in the credits right after the START line
-
-        def finish() -> Iterator[Document | Skipped]:
-            nonlocal number
+        for number, (front_matter, paragraphs) in enumerate(_sections(_blocks(book.body()))):
             record_id = f"{stem}#{number}"
-            number += 1
+            if front_matter and not _has_prose(paragraphs):
+                yield Skipped("front matter without prose (title page, contents)", record_id)
+                continue
             yield Document(
-                text="\n\n".join(section),
+                text="\n\n".join(paragraphs),
                 created_at=None,
                 source=f"gutenberg:{name}",
                 record_id=record_id,
                 language=book.language,
             )
-
-        for block in _blocks(book.body()):
-            first = block[0].strip()
-            if preamble and CREDITS.match(first):
-                continue
-            preamble = False
-            if first.startswith("[Illustration") and block[-1].rstrip().endswith("]"):
-                continue
-            if _is_heading(block):
-                if has_body and not seen_heading and not _has_prose(section):
-                    yield Skipped("front matter without prose", f"{stem}#{number}")
-                    number += 1
-                elif has_body:
-                    yield from finish()
-                seen_heading = True
-                section, has_body = [_join(block)], False
-                continue
-            section.append(_paragraph(block))
-            has_body = True
-            if sum(len(p) for p in section) >= MAX_CHARS:
-                yield from finish()
-                section, has_body = [], False
-        if has_body:
-            yield from finish()
         if not book.ended:
             raise CorpusFormatError(
                 label,
@@ -259,12 +274,6 @@ def _read_book(archive: Archive, name: str) -> Records:
                 f"no '*** END OF THE PROJECT GUTENBERG EBOOK' line after line "
                 f"{book.line_number}: the file looks truncated",
             )
-
-
-def _has_prose(paragraphs: list[str]) -> bool:
-    return any(
-        "\n" not in p and len(p.split()) >= FRONT_MATTER_PROSE_WORDS for p in paragraphs
-    )
 
 
 def read(archive: Archive, options: ImportOptions) -> Records:

@@ -10,7 +10,6 @@ thrown away once yielded.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -49,6 +48,10 @@ TEXT_SHORTCODE = re.compile(
 OTHER_SHORTCODE = re.compile(r"\[[a-z][\w-]*\s+[\w-]+=[^\]]*\]|\[/[a-z][\w-]*\]", re.IGNORECASE)
 
 
+def _is_xml(head: bytes) -> bool:
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+
+
 def _wxr_members(archive: Archive) -> list[str]:
     """The members that are WXR files, judged by their first bytes."""
     if archive.is_container:
@@ -61,7 +64,7 @@ def _wxr_members(archive: Archive) -> list[str]:
             head = archive.head(name, 8192)
         except CorpusFormatError:
             continue
-        if b"<rss" in head and WP_NAMESPACE.encode() in head:
+        if _is_xml(head) and b"<rss" in head and WP_NAMESPACE.encode() in head:
             found.append(name)
     return found
 
@@ -80,18 +83,18 @@ def strip_wordpress_markup(body: str) -> str:
 
 def _fields(item: etree._Element) -> dict[str, str]:
     """An item's direct children by a short name: title, content, and wp:* by local name."""
-    fields = {}
+    fields: dict[str, str] = {}
     for child in item:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str):
             continue  # a comment or processing instruction
-        name = etree.QName(child)
-        namespace = name.namespace or ""
-        if namespace.startswith(WP_NAMESPACE) and not namespace.rstrip("/").endswith("excerpt"):
-            key = "wp:" + name.localname
+        namespace, _, local = tag[1:].rpartition("}") if tag[0] == "{" else ("", "", tag)
+        if namespace.startswith(WP_NAMESPACE) and not namespace.endswith("/excerpt/"):
+            key = "wp:" + local
         elif namespace == CONTENT_NAMESPACE:
             key = "content"
         elif not namespace:
-            key = name.localname
+            key = local
         else:
             continue
         fields.setdefault(key, child.text or "")
@@ -102,7 +105,7 @@ def _created_at(fields: dict[str, str]) -> str | None:
     """wp:post_date_gmt, else the RSS pubDate; None where the export has no date."""
     gmt = fields.get("wp:post_date_gmt", "").strip()
     if gmt and gmt != NO_DATE:
-        return utc_iso(datetime.strptime(gmt, "%Y-%m-%d %H:%M:%S"))
+        return utc_iso(datetime.fromisoformat(gmt))  # "2019-03-02 10:11:12", UTC
     published = fields.get("pubDate", "").strip()
     if published and "-0001" not in published:  # drafts say "Mon, 30 Nov -0001 00:00:00"
         return utc_iso(parsedate_to_datetime(published))
@@ -125,7 +128,8 @@ def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped
         created_at = _created_at(fields)
     except (ValueError, TypeError) as error:
         raise CorpusFormatError(label, post_id, f"invalid date: {error}") from None
-    text = (f"<p>{html.escape(title)}</p>\n" if title else "") + body
+    # WordPress stores titles already HTML-escaped ("Tea &amp; toast"), so no escaping here.
+    text = (f"<p>{title}</p>\n" if title else "") + body
     return Document(
         text=text,
         created_at=created_at,
