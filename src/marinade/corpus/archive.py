@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -92,6 +92,20 @@ class Archive:
         """The first bytes of a member, for detecting formats by content."""
         with self.open(name) as handle:
             return handle.read(size)
+
+    def members_whose_head(
+        self, names: Iterable[str], looks_right: Callable[[bytes], bool]
+    ) -> list[str]:
+        """The members among `names` whose first bytes `looks_right` accepts (for detection:
+        an unreadable member is simply not one of them)."""
+        found = []
+        for name in names:
+            try:
+                if looks_right(self.head(name)):
+                    found.append(name)
+            except CorpusFormatError:
+                continue
+        return found
 
     def read_text(self, name: str) -> str:
         data = self.read_bytes(name)

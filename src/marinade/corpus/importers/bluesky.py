@@ -62,14 +62,7 @@ def _car_members(archive: Archive) -> list[str]:
         candidates = archive.matching(lambda name: name.endswith(".car"))
     else:
         candidates = archive.names
-    found = []
-    for name in candidates:
-        try:
-            if _looks_like_car(archive.head(name)):
-                found.append(name)
-        except CorpusFormatError:
-            continue
-    return found
+    return archive.members_whose_head(candidates, _looks_like_car)
 
 
 def detect(archive: Archive) -> bool:

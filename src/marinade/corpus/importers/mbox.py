@@ -84,14 +84,7 @@ def _members(archive: Archive) -> list[str]:
         )
     else:
         names = archive.names
-    found = []
-    for name in names:
-        try:
-            if _is_mbox(archive.head(name)):
-                found.append(name)
-        except CorpusFormatError:
-            continue
-    return found
+    return archive.members_whose_head(names, _is_mbox)
 
 
 def detect(archive: Archive) -> bool:

@@ -42,14 +42,7 @@ def _is_telegram_json(head: bytes) -> bool:
 
 def _members(archive: Archive) -> list[str]:
     names = archive.find("result.json") if archive.is_container else archive.names
-    found = []
-    for name in names:
-        try:
-            if _is_telegram_json(archive.head(name)):
-                found.append(name)
-        except CorpusFormatError:
-            continue
-    return found
+    return archive.members_whose_head(names, _is_telegram_json)
 
 
 def detect(archive: Archive) -> bool:

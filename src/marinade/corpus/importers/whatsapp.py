@@ -74,14 +74,7 @@ def _members(archive: Archive) -> list[str]:
         names = archive.matching(lambda n: n.endswith(".txt") and "chat" in n.rsplit("/", 1)[-1])
     else:
         names = archive.names
-    found = []
-    for name in names:
-        try:
-            if _is_chat_text(archive.head(name)):
-                found.append(name)
-        except CorpusFormatError:
-            continue
-    return found
+    return archive.members_whose_head(names, _is_chat_text)
 
 
 def detect(archive: Archive) -> bool:
