@@ -31,6 +31,7 @@ test: $(BIN)/marinade
 
 bench: $(BIN)/marinade
 	$(BIN)/python benchmarks/sampling.py
+	$(BIN)/python benchmarks/corpus_import.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

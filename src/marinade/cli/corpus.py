@@ -193,7 +193,8 @@ def stats_command(
             ids = loaded_tokenizer(texts, add_special_tokens=False)["input_ids"]
             return sum(len(row) for row in ids)
 
-    stats = corpus_stats(state.store, name, count_tokens, tokenizer_name, threshold)
+    with err.status(f"reading {name}"):
+        stats = corpus_stats(state.store, name, count_tokens, tokenizer_name, threshold)
     if as_json:
         print_json_line(stats.as_dict())
         return

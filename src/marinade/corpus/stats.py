@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,7 @@ from datasketch import MinHash, MinHashLSH
 from marinade.store import Store
 
 LENGTH_BUCKETS = (50, 100, 200, 280, 500, 1000, 5000)  # characters; tweets end at 280
+BATCH = 1000  # documents per MinHash.bulk call and tokenizer call
 
 
 @dataclass
@@ -71,43 +72,72 @@ def corpus_stats(
     stats = CorpusStats(name=name, tokenizer=tokenizer_name)
     lengths: Counter[str] = Counter()
     languages: Counter[str] = Counter()
-    lsh = MinHashLSH(threshold=near_threshold, num_perm=64)
-    signatures: dict[int, tuple[set[str], str]] = {}
-    pairs: list[NearDuplicate] = []
-    batch: list[str] = []
+    finder = NearDuplicateFinder(near_threshold)
     tokens = 0
-    for document in store.documents(name):
-        text = document["text"]
-        stats.documents += 1
-        stats.words += len(text.split())
-        stats.replies += int(document["is_reply"] or 0)
-        lengths[length_bucket(len(text))] += 1
-        languages[document["language"] or "unknown"] += 1
-        created = document["created_at"]
-        if created:
-            stats.first = min(stats.first or created, created)
-            stats.last = max(stats.last or created, created)
-        grams = shingles(text)
-        signature = MinHash(num_perm=64)
-        signature.update_batch([gram.encode() for gram in grams])
-        for other in lsh.query(signature):
-            other_grams, other_text = signatures[other]
-            similarity = len(grams & other_grams) / max(1, len(grams | other_grams))
-            if similarity >= near_threshold:
-                pairs.append(NearDuplicate(other, document["id"], similarity, other_text, text))
-        lsh.insert(document["id"], signature)
-        signatures[document["id"]] = (grams, text)
+    for batch in _batches(store.documents(name), BATCH):
+        for document in batch:
+            text = document["text"]
+            stats.documents += 1
+            stats.words += len(text.split())
+            stats.replies += int(document["is_reply"] or 0)
+            lengths[length_bucket(len(text))] += 1
+            languages[document["language"] or "unknown"] += 1
+            created = document["created_at"]
+            if created:
+                stats.first = min(stats.first or created, created)
+                stats.last = max(stats.last or created, created)
+        finder.add([(document["id"], document["text"]) for document in batch])
         if count_tokens:
-            batch.append(text)
-            if len(batch) >= 512:
-                tokens += count_tokens(batch)
-                batch = []
-    if count_tokens:
-        stats.tokens = tokens + (count_tokens(batch) if batch else 0)
+            tokens += count_tokens([document["text"] for document in batch])
+    stats.tokens = tokens if count_tokens else None
     stats.lengths = {bucket: lengths[bucket] for bucket in _bucket_order()}
     stats.languages = dict(languages.most_common())
-    stats.near_duplicates = sorted(pairs, key=lambda pair: -pair.similarity)
+    stats.near_duplicates = sorted(finder.pairs, key=lambda pair: -pair.similarity)
     return stats
+
+
+class NearDuplicateFinder:
+    """Pairs of texts whose word 3-gram Jaccard similarity reaches a threshold.
+
+    MinHash LSH proposes candidates and the exact similarity decides. Signatures
+    are made a batch at a time (MinHash.bulk): one by one, building each
+    MinHash's permutations cost 4x more than everything else.
+    """
+
+    def __init__(self, threshold: float, num_perm: int = 64):
+        self.threshold, self.num_perm = threshold, num_perm
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.seen: dict[int, tuple[set[str], str]] = {}
+        self.pairs: list[NearDuplicate] = []
+
+    def add(self, documents: list[tuple[int, str]]) -> None:
+        grams = [shingles(text) for _, text in documents]
+        signatures = MinHash.bulk(
+            [[gram.encode() for gram in document_grams] for document_grams in grams],
+            num_perm=self.num_perm,
+        )
+        for (doc_id, text), document_grams, signature in zip(
+            documents, grams, signatures, strict=True
+        ):
+            for other in self.lsh.query(signature):
+                other_grams, other_text = self.seen[other]
+                union = len(document_grams | other_grams)
+                similarity = len(document_grams & other_grams) / max(1, union)
+                if similarity >= self.threshold:
+                    self.pairs.append(NearDuplicate(other, doc_id, similarity, other_text, text))
+            self.lsh.insert(doc_id, signature)
+            self.seen[doc_id] = (document_grams, text)
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _bucket_order() -> list[str]:
