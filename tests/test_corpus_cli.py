@@ -124,3 +124,20 @@ def test_stats_show_rm(cli, tmp_path, tiny_model):
     assert POSTS[0] in shown.stdout and "kept 5" in shown.stdout
     assert cli("corpus", "rm", "queue", "--yes").exit_code == 0
     assert json_lines(cli("corpus", "list", "--json").stdout) == []
+
+
+def test_truncated_archive_and_unknown_json(cli, tmp_path, store):
+    import zipfile
+
+    archive = tmp_path / "twitter.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("data/tweets.js", "window.YTD.tweets.part0 = []" + " " * 5000)
+    archive.write_bytes(archive.read_bytes()[:200])
+    result = cli("corpus", "import", str(archive), "--name", "x")
+    assert result.exit_code == 1
+    assert "a zip archive that cannot be read: truncated or corrupt" in result.stderr
+    other = tmp_path / "instagram.json"
+    other.write_text('{"media": [{"caption": "not a format marinade knows"}]}')
+    result = cli("corpus", "import", str(other), "--name", "x")
+    assert result.exit_code == 1 and "unknown format" in result.stderr
+    assert store.corpora() == []

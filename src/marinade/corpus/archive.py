@@ -36,6 +36,15 @@ class Archive:
                 self._tar = tarfile.open(path)
                 self.names = [m.name for m in self._tar.getmembers() if m.isfile()]
             else:  # a single plain file: its one member is itself
+                with path.open("rb") as handle:
+                    magic = handle.read(4)
+                if magic.startswith((b"PK\x03\x04", b"\x1f\x8b")):
+                    kind = "zip" if magic.startswith(b"PK") else "gzip"
+                    raise CorpusFormatError(
+                        str(path),
+                        None,
+                        f"a {kind} archive that cannot be read: truncated or corrupt",
+                    )
                 self.names = [path.name]
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
             raise CorpusFormatError(str(path), None, f"cannot read the archive: {error}") from None

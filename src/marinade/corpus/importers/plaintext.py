@@ -66,13 +66,17 @@ def _looks_like_text(head: bytes, whole: bool) -> bool:
 
 
 def detect(archive: Archive) -> bool:
-    """A .txt/.md file or a folder holding some; any single file that reads as UTF-8 text."""
+    """A .txt/.md file or a folder holding some; a file without an extension that reads
+    as UTF-8 text. A file with another extension (.json, .html, .zip) is not claimed:
+    its markup would end up in the corpus as if it were writing (--format text forces it)."""
     try:
         if archive.is_container:
             return any(_is_text_name(name) for name in archive.names)
         name = archive.names[0]
+        if _is_text_name(name):
+            return True
         head = archive.head(name, HEAD_BYTES)
-        return _is_text_name(name) or _looks_like_text(head, whole=len(head) < HEAD_BYTES)
+        return "." not in name and _looks_like_text(head, whole=len(head) < HEAD_BYTES)
     except CorpusFormatError:
         return False
 
