@@ -23,6 +23,9 @@ demo: $(BIN)/marinade
 	$(BIN)/marinade --home $(DEMO_HOME) generate "How does one become free?" --seed 1 -n 2 --temperature 0.8 --temperature 1.1 --max-new-tokens 40
 	$(BIN)/marinade --home $(DEMO_HOME) generate -n 3 --seed 42 --max-new-tokens 30 --json
 	$(BIN)/marinade --home $(DEMO_HOME) samples list --limit 5
+	$(BIN)/marinade --home $(DEMO_HOME) corpus import examples/posts.csv --name demo-posts --column text
+	$(BIN)/marinade --home $(DEMO_HOME) corpus stats demo-posts --near 0.6
+	$(BIN)/marinade --home $(DEMO_HOME) corpus export demo-posts --format txt
 
 test: $(BIN)/marinade
 	$(BIN)/ruff check src tests benchmarks

@@ -91,7 +91,7 @@ def import_command(
     total = state.store.corpus(name)["documents"]
     out.print(
         f"{report.path} ({report.format}) -> corpus [bold]{name}[/bold]: "
-        f"kept {report.kept}, {report.duplicates} already there, "
+        f"kept {report.kept}, {report.duplicates} duplicates, "
         f"skipped {sum(report.skipped.values())} of {report.read} records; "
         f"{total} documents in {name} now"
     )
