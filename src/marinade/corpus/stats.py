@@ -106,7 +106,9 @@ class NearDuplicateFinder:
 
     def __init__(self, threshold: float, num_perm: int = 64):
         self.threshold, self.num_perm = threshold, num_perm
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        # LSH finds pairs near its threshold only with some probability: ask it for
+        # looser candidates and let the exact similarity decide.
+        self.lsh = MinHashLSH(threshold=max(0.1, threshold - 0.2), num_perm=num_perm)
         self.seen: dict[int, tuple[set[str], str]] = {}
         self.pairs: list[NearDuplicate] = []
 
