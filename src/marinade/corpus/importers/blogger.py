@@ -26,6 +26,7 @@ from marinade.corpus.document import (
     utc_iso,
 )
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.xmlstream import iter_xml_records
 
 ATOM = "http://www.w3.org/2005/Atom"
 BLOGGER = "http://schemas.google.com/blogger/2018"
@@ -134,31 +135,15 @@ def _entry(entry: etree._Element, member: str, label: str) -> Document | Skipped
 
 def _read_member(archive: Archive, member: str) -> Iterator[Document | Skipped]:
     label = archive.label(member)
-    count, last_id = 0, None
     with archive.open(member) as handle:
-        entries = etree.iterparse(
+        yield from iter_xml_records(
             handle,
-            events=("end",),
-            tag=f"{{{ATOM}}}entry",
-            resolve_entities=False,
-            no_network=True,
-            huge_tree=True,
+            f"{{{ATOM}}}entry",
+            label,
+            lambda entry: _entry(entry, member, label),
+            element_noun="entry",
+            id_noun="entry",
         )
-        try:
-            for _, entry in entries:
-                count += 1
-                record = _entry(entry, member, label)
-                last_id = record.record_id if isinstance(record, Document) else record.record
-                # Free what we have read: the entry and the siblings before it.
-                entry.clear()
-                while entry.getprevious() is not None:
-                    del entry.getparent()[0]
-                yield record
-        except etree.XMLSyntaxError as error:
-            after = f" after entry {last_id}" if last_id else ""
-            raise CorpusFormatError(
-                label, f"entry {count + 1}", f"truncated or malformed XML{after}: {error}"
-            ) from None
 
 
 def read(archive: Archive, options: ImportOptions) -> Records:

@@ -26,6 +26,7 @@ from marinade.corpus.document import (
     utc_iso,
 )
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.xmlstream import iter_xml_records
 
 # wp: is http://wordpress.org/export/1.2/ (1.0 and 1.1 in older exports); match on the prefix.
 WP_NAMESPACE = "http://wordpress.org/export/"
@@ -141,31 +142,15 @@ def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped
 
 def _read_member(archive: Archive, member: str) -> Iterator[Document | Skipped]:
     label = archive.label(member)
-    count, last_id = 0, None
     with archive.open(member) as handle:
-        items = etree.iterparse(
+        yield from iter_xml_records(
             handle,
-            events=("end",),
-            tag="item",
-            resolve_entities=False,
-            no_network=True,
-            huge_tree=True,
+            "item",
+            label,
+            lambda item: _item(_fields(item), member, label),
+            element_noun="item",
+            id_noun="post",
         )
-        try:
-            for _, item in items:
-                count += 1
-                fields = _fields(item)
-                last_id = fields.get("wp:post_id") or last_id
-                # Free what we have read: the item and the siblings before it.
-                item.clear()
-                while item.getprevious() is not None:
-                    del item.getparent()[0]
-                yield _item(fields, member, label)
-        except etree.XMLSyntaxError as error:
-            after = f" after post {last_id}" if last_id else ""
-            raise CorpusFormatError(
-                label, f"item {count + 1}", f"truncated or malformed XML{after}: {error}"
-            ) from None
 
 
 def read(archive: Archive, options: ImportOptions) -> Records:
