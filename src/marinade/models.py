@@ -93,9 +93,10 @@ def load_model(
     try:
         with transformers_progress(False):  # a cached load takes a second: no bar
             tokenizer = AutoTokenizer.from_pretrained(folder)
-            model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=pick_dtype(torch_device)
-            )
+            if (folder / "adapter_config.json").exists():
+                model = load_lora_merged(folder, pick_dtype(torch_device))
+            else:
+                model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(torch_device))
     except (OSError, ValueError, KeyError) as error:
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -116,6 +117,15 @@ def load_model(
     )
 
 
+def load_lora_merged(folder: Path, dtype: torch.dtype) -> PreTrainedModel:
+    """A LoRA checkpoint: its base model (named in adapter_config.json), adapter merged in."""
+    from peft import PeftModel
+
+    base_name = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+    base = AutoModelForCausalLM.from_pretrained(base_name, dtype=dtype)
+    return PeftModel.from_pretrained(base, folder).merge_and_unload()  # type: ignore[return-value]
+
+
 def model_folder(name: str, home: Home, on_status: Status | None = None) -> tuple[Path, str]:
     """The local folder holding `name`'s weights (fetching them if needed), and the name to log."""
     if name == DEFAULT_MODEL:
@@ -127,12 +137,34 @@ def model_folder(name: str, home: Home, on_status: Status | None = None) -> tupl
         return path.resolve(), str(path.resolve())
     if name.startswith(("/", "./", "../", "~")):
         raise MarinadeError(f"no model folder at {path}")
+    run = run_checkpoint(name, home)
+    if run is not None:
+        return run, name
     if name in GPT2_FAMILY or HUB_ID.match(name):
         return hub_folder(name, on_status), name
     raise MarinadeError(
         f"unknown model {name!r}: use {DEFAULT_MODEL}, one of {', '.join(GPT2_FAMILY)}, "
         "a Hugging Face id like org/name, or a local folder (see `marinade models`)"
     )
+
+
+RUN_NAME = re.compile(r"^(?P<run>[\w][\w.-]*)(?:@(?P<phase>\d+))?$")
+
+
+def run_checkpoint(name: str, home: Home) -> Path | None:
+    """A training run's checkpoint folder: RUN (its last) or RUN@PHASE (the end of a phase)."""
+    match = RUN_NAME.match(name)
+    if match is None or not (home.runs / match["run"]).is_dir():
+        return None
+    checkpoints = home.runs / match["run"] / "checkpoints"
+    folder = checkpoints / (f"phase-{match['phase']}" if match["phase"] else "last")
+    if not (folder / "config.json").exists() and not (folder / "adapter_config.json").exists():
+        done = sorted(p.name for p in checkpoints.glob("phase-*")) if checkpoints.is_dir() else []
+        raise MarinadeError(
+            f"run {match['run']} has no checkpoint {folder.name}"
+            + (f"; it has {', '.join(done)}" if done else " yet")
+        )
+    return folder
 
 
 def embedded_gguf() -> Path | None:

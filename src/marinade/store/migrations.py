@@ -111,3 +111,32 @@ def m002_corpora(db: sqlite_utils.Database) -> None:
     db.table("documents").create_index(["corpus", "dedup_key"], unique=True)
     # full-text search over documents, kept in step by triggers
     db.table("documents").enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+
+@migration
+def m003_runs(db: sqlite_utils.Database) -> None:
+    db.table("runs").create(
+        {
+            "name": str,
+            "model": str,  # the base model (or RUN@PHASE it started from)
+            "recipe": str,  # JSON of the resolved recipe
+            "status": str,  # running, interrupted, failed, finished
+            "steps_done": int,
+            "total_steps": int,
+            "corpus_versions": str,  # JSON {corpus: version}
+            "message": str,  # why it failed or stopped
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="name",
+    )
+    db.table("evals").create(
+        {"run": str, "step": int, "corpus": str, "loss": float, "phase": int},
+        pk=("run", "step", "corpus"),
+        foreign_keys=[("run", "runs", "name")],
+    )
+    db.table("checkpoints").create(
+        {"run": str, "name": str, "step": int, "phase": int, "path": str, "saved_at": str},
+        pk=("run", "name"),
+        foreign_keys=[("run", "runs", "name")],
+    )

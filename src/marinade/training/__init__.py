@@ -1,0 +1,1 @@
+"""Training: recipes of phases, data, the loop, checkpoints."""

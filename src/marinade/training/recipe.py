@@ -1,0 +1,401 @@
+"""A training run's recipe: base model, phases of corpora, settings; light to import (no torch).
+
+A phase reads `SOURCE:STEPS` or `SOURCE:STEPS:LR`, SOURCE being one corpus (`admired`),
+a merge (`admired+mine`: documents pooled, so each corpus counts in proportion to its
+size) or a weighted mixture (`admired=0.3,mine=0.7`: weights add up to 1).
+
+Settings resolve once, in this order: TrainSettings defaults, then a TOML recipe file,
+then the command-line flags; the result is stored with the run (Recipe.to_dict).
+A recipe file looks like this (every key optional; unknown keys are errors):
+
+    name = "tweetbot"
+    model = "gpt2-medium"
+    from = "base-run@1"          # start from phase 1's checkpoint of run base-run
+    phases = ["admired:1500", "mine:100:2e-5"]
+
+    [training]                   # any TrainSettings field
+    method = "lora"
+    lora_rank = 8
+    block_size = 128
+    lr = 1e-4
+    sample_prompts = ["How does one become free?"]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+
+from marinade.errors import MarinadeError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the tomli backport, when it is installed
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        tomllib = None
+
+NAME = re.compile(r"[\w][\w.-]*")  # corpus and run names, as the corpus importer accepts them
+STEPS = re.compile(r"[0-9]+")
+START_FROM = re.compile(r"([\w][\w.-]*)(?:@([0-9]+))?")
+PHASE_SYNTAX = "CORPUS:STEPS[:LR], CORPUS being name, a+b (merged) or a=0.3,b=0.7 (weighted)"
+WEIGHT_TOLERANCE = 1e-6
+DEFAULT_MODEL = "smollm2"
+METHODS = ("full", "lora")
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Train on one source of documents for a number of optimizer steps."""
+
+    corpora: tuple[tuple[str, float], ...]  # (corpus, weight); weight 0.0 for each in a merge
+    steps: int
+    merge: bool = False  # True for "a+b": weights come from corpus sizes at training time
+    lr: float | None = None  # None: the run's lr
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.corpora]
+
+    def label(self) -> str:
+        """The text form; parse_phase(phase.label()) == phase."""
+        if self.merge:
+            source = "+".join(self.names())
+        elif len(self.corpora) == 1:
+            source = self.corpora[0][0]
+        else:
+            source = ",".join(f"{name}={weight!r}" for name, weight in self.corpora)
+        text = f"{source}:{self.steps}"
+        return text if self.lr is None else f"{text}:{self.lr!r}"
+
+
+def parse_phase(text: str) -> Phase:
+    parts = [part.strip() for part in text.strip().split(":")]
+    if len(parts) not in (2, 3):
+        raise _phase_error(text, "expected 2 or 3 parts separated by ':'")
+    source, steps_text = parts[0], parts[1]
+    if not STEPS.fullmatch(steps_text):
+        raise _phase_error(text, f"steps {steps_text!r} is not a positive whole number")
+    lr = None
+    if len(parts) == 3:
+        lr = _positive_number(parts[2])
+        if lr is None:
+            raise _phase_error(text, f"learning rate {parts[2]!r} is not a positive number")
+    if "=" in source or "," in source:
+        corpora = []
+        for item in source.split(","):
+            name, equals, weight_text = (piece.strip() for piece in item.partition("="))
+            weight = _positive_number(weight_text)
+            if not equals or weight is None:
+                raise _phase_error(text, f"{item.strip()!r} needs a positive weight, as in a=0.3")
+            corpora.append((name, weight))
+        phase = Phase(tuple(corpora), int(steps_text), lr=lr)
+    elif "+" in source:
+        names = [name.strip() for name in source.split("+")]
+        phase = Phase(tuple((name, 0.0) for name in names), int(steps_text), merge=True, lr=lr)
+    else:
+        phase = Phase(((source, 1.0),), int(steps_text), lr=lr)
+    problem = _phase_problem(phase)
+    if problem:
+        raise _phase_error(text, problem)
+    return phase
+
+
+def _phase_error(text: str, problem: str) -> MarinadeError:
+    return MarinadeError(f"bad phase {text!r}: {problem} (expected {PHASE_SYNTAX})")
+
+
+def _positive_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value > 0 and math.isfinite(value) else None
+
+
+def _phase_problem(phase: Phase) -> str | None:
+    """What is wrong with a phase, however it was made (parsed or read back from a run)."""
+    if isinstance(phase.steps, bool) or not isinstance(phase.steps, int) or phase.steps < 1:
+        return f"steps must be a positive whole number, not {phase.steps!r}"
+    names = phase.names()
+    for name in names:
+        if not NAME.fullmatch(name):
+            return f"corpus name {name!r} must be letters, digits, '_', '.' or '-'"
+    if len(set(names)) < len(names):
+        return "a corpus is named twice"
+    if phase.merge and len(names) < 2:
+        return "a merge needs at least two corpora"
+    if not phase.merge:
+        if any(not (weight > 0 and math.isfinite(weight)) for _, weight in phase.corpora):
+            return "weights must be positive"
+        total = sum(weight for _, weight in phase.corpora)
+        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            return f"weights add up to {total:g}, not 1"
+    if phase.lr is not None and not (phase.lr > 0 and math.isfinite(phase.lr)):
+        return f"learning rate must be positive, not {phase.lr!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train, shared by every phase of a run."""
+
+    method: str = "full"  # "full" or "lora"
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ()  # empty: peft's defaults for the architecture
+    lr: float = 5e-5
+    batch_size: int = 8
+    grad_accum: int = 1
+    block_size: int = 256
+    warmup: int = 20  # optimizer steps of linear warm-up
+    schedule: str = "cosine"  # "cosine", "linear" or "constant" (after warm-up), over the run
+    weight_decay: float = 0.0
+    seed: int = 0
+    eval_every: int = 50
+    save_every: int = 200
+    sample_every: int = 0  # 0: off
+    sample_prompts: tuple[str, ...] = ()
+    sample_temperature: float = 0.8
+    max_minutes: float | None = None
+    held_out: float = 0.03  # fraction of each corpus's documents never trained on
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise MarinadeError(f"method must be 'full' or 'lora', not {self.method!r}")
+        if self.schedule not in SCHEDULES:
+            raise MarinadeError(
+                f"schedule must be 'cosine', 'linear' or 'constant', not {self.schedule!r}"
+            )
+        for name in ("lora_rank", "lora_alpha", "batch_size", "grad_accum", "block_size"):
+            if getattr(self, name) < 1:
+                raise MarinadeError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("warmup", "seed", "eval_every", "save_every", "sample_every"):
+            if getattr(self, name) < 0:
+                raise MarinadeError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise MarinadeError(f"lr must be positive, not {self.lr}")
+        if not 0 <= self.lora_dropout < 1:  # also catches nan
+            raise MarinadeError(f"lora_dropout must be in [0, 1), not {self.lora_dropout}")
+        if not self.weight_decay >= 0:
+            raise MarinadeError(f"weight_decay must be 0 or more, not {self.weight_decay}")
+        if not self.sample_temperature >= 0:
+            raise MarinadeError(
+                f"sample_temperature must be 0 (greedy) or more, not {self.sample_temperature}"
+            )
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise MarinadeError(f"max_minutes must be positive, not {self.max_minutes}")
+        if not 0 < self.held_out <= 0.5:
+            raise MarinadeError(f"held_out must be in (0, 0.5], not {self.held_out}")
+
+
+SETTING_TYPES = get_type_hints(TrainSettings)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to train a run again, and to explain it later."""
+
+    name: str  # the run's name (same rules as corpus names)
+    model: str  # base model as marinade.models understands it ("smollm2", "gpt2", a folder)
+    phases: tuple[Phase, ...]
+    settings: TrainSettings
+    start_from: str | None = None  # "RUN@PHASE" (1-based phase number) or "RUN" (its last)
+
+    def check(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise MarinadeError(f"run name {self.name!r} must be letters, digits, '_', '.' or '-'")
+        if not self.model:
+            raise MarinadeError("the base model must not be empty (e.g. --model smollm2)")
+        if not self.phases:
+            raise MarinadeError("a run needs at least one phase, e.g. --phase mine:500")
+        for phase in self.phases:
+            problem = _phase_problem(phase)
+            if problem:
+                raise _phase_error(phase.label(), problem)
+        self.settings.check()
+        if self.start_from is not None:
+            match = START_FROM.fullmatch(self.start_from)
+            if not match or (match[2] is not None and int(match[2]) < 1):
+                raise MarinadeError(
+                    f"bad start {self.start_from!r}: expected RUN@PHASE (phase numbers "
+                    "start at 1) or RUN (its last checkpoint)"
+                )
+
+    def corpora(self) -> list[str]:
+        """Every corpus named, in first-seen order."""
+        return list(dict.fromkeys(name for phase in self.phases for name in phase.names()))
+
+    def total_steps(self) -> int:
+        return sum(phase.steps for phase in self.phases)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data: each phase as its label and its fields, for people and programs."""
+        phases = [
+            {
+                "label": phase.label(),
+                "corpora": [[name, weight] for name, weight in phase.corpora],
+                "steps": phase.steps,
+                "merge": phase.merge,
+                "lr": phase.lr,
+            }
+            for phase in self.phases
+        ]
+        settings = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(self.settings).items()
+        }
+        return {
+            "name": self.name,
+            "model": self.model,
+            "start_from": self.start_from,
+            "phases": phases,
+            "settings": settings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        phases = tuple(
+            Phase(
+                corpora=tuple((name, float(weight)) for name, weight in phase["corpora"]),
+                steps=phase["steps"],
+                merge=phase["merge"],
+                lr=phase["lr"],
+            )
+            for phase in data["phases"]
+        )
+        settings: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in data["settings"].items()
+        }
+        return cls(
+            name=data["name"],
+            model=data["model"],
+            phases=phases,
+            settings=TrainSettings(**settings),
+            start_from=data.get("start_from"),
+        )
+
+
+def load_recipe(path: Path) -> dict[str, Any]:
+    """Read a TOML recipe file into overrides.
+
+    Returns only the keys the file sets, among name, model, start_from (the file's
+    `from`), phases (list of phase texts, already checked) and training (a dict of
+    TrainSettings fields with the fields' types).
+    """
+    if tomllib is None:
+        raise MarinadeError("recipe files need Python 3.11+, or the tomli package on 3.10")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise MarinadeError(f"recipe file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise MarinadeError(f"cannot read recipe file {path}: {error}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise MarinadeError(f"{path}: not valid TOML: {error}") from None
+
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("name", "model", "from"):
+            if not isinstance(value, str):
+                raise MarinadeError(f"{path}: {key} must be a string, not {value!r}")
+            values["start_from" if key == "from" else key] = value
+        elif key == "phases":
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise MarinadeError(f'{path}: phases must be a list of strings like ["mine:500"]')
+            for item in value:
+                try:
+                    parse_phase(item)
+                except MarinadeError as error:
+                    raise MarinadeError(f"{path}: {error}") from None
+            values["phases"] = value
+        elif key == "training":
+            if not isinstance(value, dict):
+                raise MarinadeError(f"{path}: training must be a [training] table")
+            values["training"] = {
+                name: _setting_value(path, name, setting) for name, setting in value.items()
+            }
+            try:
+                TrainSettings(**values["training"]).check()
+            except MarinadeError as error:
+                raise MarinadeError(f"{path}: {error}") from None
+        else:
+            known = "name, model, from, phases, [training]"
+            raise MarinadeError(f"{path}: unknown key {key!r} (known: {known})")
+    return values
+
+
+def _setting_value(path: Path, key: str, value: Any) -> Any:
+    """A TOML value as the TrainSettings field wants it, or an error naming the key."""
+    if key not in SETTING_TYPES:
+        raise MarinadeError(f"{path}: unknown key {key!r} in [training]")
+    kind = SETTING_TYPES[key]
+    if type(None) in get_args(kind):  # float | None: TOML has no null, so just the float
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))
+    if kind is str and isinstance(value, str):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == tuple[str, ...] and isinstance(value, list):
+        if all(isinstance(item, str) for item in value):
+            return tuple(value)
+    wanted = {str: "a string", int: "a whole number", float: "a number"}.get(
+        kind, "a list of strings"
+    )
+    raise MarinadeError(f"{path}: {key} in [training] must be {wanted}, not {value!r}")
+
+
+def build_recipe(
+    name: str | None,
+    model: str | None,
+    phases: list[str],
+    start_from: str | None,
+    file_values: dict[str, Any] | None,
+    flag_values: dict[str, Any],
+) -> Recipe:
+    """Resolve defaults < recipe file < flags into one checked Recipe.
+
+    flag_values holds only the flags the user gave, keyed by TrainSettings field name.
+    """
+    file_values = file_values or {}
+    name = name or file_values.get("name")
+    if not name:
+        raise MarinadeError('a run needs a name: marinade train NAME, or name = "..." in a recipe')
+    phase_texts = phases or file_values.get("phases", [])
+    if not phase_texts:
+        raise MarinadeError("a run needs at least one phase, e.g. --phase mine:500")
+    flags: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in flag_values.items()
+    }
+    settings = replace(TrainSettings(**file_values.get("training", {})), **flags)
+    recipe = Recipe(
+        name=name,
+        model=model or file_values.get("model") or DEFAULT_MODEL,
+        phases=tuple(parse_phase(text) for text in phase_texts),
+        settings=settings,
+        start_from=start_from or file_values.get("start_from"),
+    )
+    recipe.check()
+    return recipe
+
+
+__all__ = [
+    "Phase",
+    "Recipe",
+    "TrainSettings",
+    "build_recipe",
+    "load_recipe",
+    "parse_phase",
+]
