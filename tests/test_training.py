@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import json_lines
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
 from marinade.errors import MarinadeError
@@ -119,3 +120,102 @@ def test_bad_runs(store, trained_home, tiny_model):
     train(store, trained_home, recipe(tiny_model, name="dup", phases=("mine:1",)))
     with pytest.raises(MarinadeError, match="exists"):
         train(store, trained_home, recipe(tiny_model, name="dup", phases=("mine:1",)))
+
+
+def test_train_and_runs_from_the_cli(cli, trained_home, tiny_model, tmp_path):
+    base = ["--batch-size", "2", "--block-size", "32", "--warmup", "1", "--eval-every", "2"]
+    result = cli(
+        "train",
+        "clirun",
+        "--model",
+        str(tiny_model),
+        "--phase",
+        "admired:3",
+        "--phase",
+        "mine:2:1e-4",
+        *base,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "run clirun: finished at step 5/5" in result.stdout
+    runs = json_lines(cli("runs", "list", "--json").stdout)
+    assert [(r["name"], r["status"]) for r in runs] == [("clirun", "finished")]
+    shown = json.loads(cli("runs", "show", "clirun", "--json").stdout)
+    assert [(p["corpus"], p["steps"], p["steps_done"]) for p in shown["phases"]] == [
+        ("admired", 3, 3),
+        ("mine", 2, 2),
+    ]
+    assert {(e["step"], e["corpus"]) for e in shown["evals"]} >= {(0, "admired"), (5, "mine")}
+    assert "held-out loss" in cli("runs", "show", "clirun").stdout
+    png = tmp_path / "loss.png"
+    assert cli("runs", "plot", "clirun", "-o", str(png)).exit_code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    exported = tmp_path / "exported"
+    assert cli("runs", "export", "clirun@1", str(exported)).exit_code == 0
+    assert (exported / "config.json").exists()
+    generated = json_lines(
+        cli(
+            "generate",
+            "The lamp",
+            "--model",
+            "clirun",
+            "--seed",
+            "1",
+            "--max-new-tokens",
+            "5",
+            "--json",
+        ).stdout
+    )
+    assert generated[0]["model"] == "clirun"
+    compared = cli(
+        "compare",
+        "The",
+        "--model",
+        str(tiny_model),
+        "--model",
+        "clirun",
+        "--json",
+        "--max-new-tokens",
+        "4",
+        "--seed",
+        "3",
+    )
+    assert compared.exit_code == 0, compared.stderr
+    # a second run starting from phase 1 of the first
+    result = cli("train", "fromrun", "--from", "clirun@1", "--phase", "mine:1", *base)
+    assert result.exit_code == 0, result.stderr
+    assert cli("runs", "rm", "fromrun", "--yes").exit_code == 0
+    assert [r["name"] for r in json_lines(cli("runs", "list", "--json").stdout)] == ["clirun"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--phase", "nope:3"), "no corpus named 'nope'"),
+        (("--phase", "mine:0"), "mine:0"),
+        (("--phase", "admired=0.5,mine=0.4:3"), "add up"),
+        (("--phase", "mine:2", "--from", "clirun@7"), "clirun"),
+        (("--phase", "mine:2", "--block-size", "100000"), "context window"),
+    ],
+)
+def test_bad_training_requests(cli, trained_home, tiny_model, store, args, message):
+    result = cli("train", "badrun", "--model", str(tiny_model), "--block-size", "32", *args)
+    assert result.exit_code == 1, result.stdout
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert store.run("badrun") is None
+
+
+def test_resume_a_finished_run_is_refused(cli, trained_home, tiny_model):
+    args = (
+        "--model",
+        str(tiny_model),
+        "--phase",
+        "mine:1",
+        "--batch-size",
+        "2",
+        "--block-size",
+        "16",
+    )
+    assert cli("train", "done", *args).exit_code == 0
+    result = cli("train", "done", "--resume")
+    assert result.exit_code == 1 and "is finished" in result.stderr

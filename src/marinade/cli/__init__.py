@@ -47,13 +47,15 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import corpus, generate, models, samples
+    from marinade.cli import corpus, generate, models, samples, train
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
     app.command("models")(models.models)
     app.add_typer(samples.app, name="samples")
     app.add_typer(corpus.app, name="corpus")
+    app.command("train")(train.train)
+    app.add_typer(train.runs_app, name="runs")
 
 
 _register()

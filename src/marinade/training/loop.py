@@ -217,6 +217,8 @@ def train(
         )
     recipe.check()
     settings = recipe.settings
+    for corpus in recipe.corpora():  # before the slow part: a typo fails at once
+        store.corpus(corpus)
 
     resume_from = checkpoint_folder(home, recipe.name, "last") if resume else None
     if resume_from is not None and not (resume_from / STATE_FILE).exists():

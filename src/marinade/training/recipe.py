@@ -76,8 +76,10 @@ class Phase:
 
 def parse_phase(text: str) -> Phase:
     parts = [part.strip() for part in text.strip().split(":")]
-    if len(parts) not in (2, 3):
-        raise _phase_error(text, "expected 2 or 3 parts separated by ':'")
+    if len(parts) == 1:
+        raise _phase_error(text, "the number of steps is missing")
+    if len(parts) > 3:
+        raise _phase_error(text, "too many ':'")
     source, steps_text = parts[0], parts[1]
     if not STEPS.fullmatch(steps_text):
         raise _phase_error(text, f"steps {steps_text!r} is not a positive whole number")
@@ -124,6 +126,8 @@ def _phase_problem(phase: Phase) -> str | None:
         return f"steps must be a positive whole number, not {phase.steps!r}"
     names = phase.names()
     for name in names:
+        if not name:
+            return "a corpus name is empty"
         if not NAME.fullmatch(name):
             return f"corpus name {name!r} must be letters, digits, '_', '.' or '-'"
     if len(set(names)) < len(names):

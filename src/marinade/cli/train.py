@@ -1,0 +1,341 @@
+"""`marinade train` and `marinade runs list|show|plot|export|rm`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.errors import MarinadeError
+
+runs_app = typer.Typer(
+    help="Training runs: list, inspect, plot, export, remove.", no_args_is_help=True
+)
+
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+RunName = Annotated[str, typer.Argument(metavar="NAME", help="The run.")]
+
+
+def train(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="The run's name (also in --recipe).")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Base model. [default: smollm2]")
+    ] = None,
+    phase: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--phase", "-p", help="CORPUS:STEPS[:LR]; a+b merges, a=0.3,b=0.7 mixes. Repeat."
+        ),
+    ] = None,
+    start_from: Annotated[
+        str | None,
+        typer.Option("--from", help="Start from another run's checkpoint: RUN or RUN@PHASE."),
+    ] = None,
+    recipe_file: Annotated[
+        Path | None, typer.Option("--recipe", help="A TOML recipe file.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
+    method: Annotated[
+        str | None, typer.Option("--method", help="full or lora. [default: full]")
+    ] = None,
+    lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="[default: 16]")] = None,
+    lora_target: Annotated[
+        list[str] | None,
+        typer.Option("--lora-target", help="Module names; repeat. [default: peft's]"),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate. [default: 5e-5]")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="[default: 8]")] = None,
+    grad_accum: Annotated[int | None, typer.Option("--grad-accum", help="[default: 1]")] = None,
+    block_size: Annotated[
+        int | None, typer.Option("--block-size", help="Tokens per row. [default: 256]")
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option("--warmup", help="Warm-up steps. [default: 20]")
+    ] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="cosine, linear or constant. [default: cosine]")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="[default: 0]")] = None,
+    eval_every: Annotated[int | None, typer.Option("--eval-every", help="[default: 50]")] = None,
+    save_every: Annotated[int | None, typer.Option("--save-every", help="[default: 200]")] = None,
+    sample_every: Annotated[
+        int | None, typer.Option("--sample-every", help="0 is off. [default: 0]")
+    ] = None,
+    sample_prompt: Annotated[
+        list[str] | None, typer.Option("--sample-prompt", help="Prompt for --sample-every; repeat.")
+    ] = None,
+    sample_temperature: Annotated[float | None, typer.Option("--sample-temperature")] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option("--max-minutes", help="Stop (resumably) after this long.")
+    ] = None,
+    held_out: Annotated[
+        float | None,
+        typer.Option("--held-out", help="Share of each corpus never trained on. [default: 0.03]"),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
+    ] = None,
+) -> None:
+    """Fine-tune a model in phases: marinate in one corpus, sear with another."""
+    from marinade.training.loop import train as run_training
+    from marinade.training.recipe import Recipe, build_recipe, load_recipe
+
+    state: CliState = ctx.obj
+    store = state.store
+    if resume:
+        if not name:
+            raise MarinadeError("--resume needs the run's name: marinade train NAME --resume")
+        existing = store.run(name)
+        if existing is None:
+            raise MarinadeError(f"no run named {name} to resume; see `marinade runs list`")
+        recipe = Recipe.from_dict(json.loads(existing["recipe"]))
+    else:
+        flags: dict[str, Any] = {
+            "method": method,
+            "lora_rank": lora_rank,
+            "lora_targets": lora_target,
+            "lr": lr,
+            "batch_size": batch_size,
+            "grad_accum": grad_accum,
+            "block_size": block_size,
+            "warmup": warmup,
+            "schedule": schedule,
+            "seed": seed,
+            "eval_every": eval_every,
+            "save_every": save_every,
+            "sample_every": sample_every,
+            "sample_prompts": sample_prompt,
+            "sample_temperature": sample_temperature,
+            "max_minutes": max_minutes,
+            "held_out": held_out,
+        }
+        given = {key: value for key, value in flags.items() if value is not None}
+        file_values = load_recipe(recipe_file) if recipe_file else None
+        recipe = build_recipe(name, model, phase or [], start_from, file_values, given)
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[rate]} tok/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(
+            f"{recipe.name} phase 1/{len(recipe.phases)}",
+            total=recipe.total_steps(),
+            loss="-",
+            rate="-",
+        )
+
+        def on_step(report: Any) -> None:
+            progress.update(
+                task,
+                completed=report.step,
+                description=f"{recipe.name} phase {report.phase}/{len(recipe.phases)}",
+                loss=f"{report.loss:.3f}",
+                rate=f"{report.tokens_per_second:.0f}",
+            )
+
+        def on_eval(step: int, losses: dict[str, float]) -> None:
+            shown = ", ".join(f"{corpus} {loss:.3f}" for corpus, loss in losses.items())
+            progress.console.print(f"step {step:>6}  held-out loss: {shown}")
+
+        try:
+            record = run_training(
+                store,
+                state.home,
+                recipe,
+                resume=resume,
+                device=device,
+                on_step=on_step,
+                on_eval=on_eval,
+                on_status=status,
+            )
+        except KeyboardInterrupt:
+            done = (store.run(recipe.name) or {}).get("steps_done")
+            err.print(
+                f"interrupted at step {done}; checkpoint saved. "
+                f"Continue with: marinade train {recipe.name} --resume"
+            )
+            raise typer.Exit(130) from None
+    out.print(
+        f"run {record['name']}: {record['status']} "
+        f"at step {record['steps_done']}/{record['total_steps']}"
+        + (f" ({record['message']})" if record.get("message") else "")
+    )
+
+
+def _run_or_error(state: CliState, name: str) -> dict[str, Any]:
+    record = state.store.run(name)
+    if record is None:
+        raise MarinadeError(f"no run named {name}; see `marinade runs list`")
+    return record
+
+
+def run_summary(state: CliState, name: str) -> dict[str, Any]:
+    """What `runs show --json` prints: the record, phases with steps done, evals, checkpoints."""
+    record = _run_or_error(state, name)
+    recipe = json.loads(record["recipe"])
+    phases, start = [], 0
+    for phase in recipe["phases"]:
+        steps = phase["steps"]
+        done = min(steps, max(0, record["steps_done"] - start))
+        corpus = (
+            "+".join(c for c, _ in phase["corpora"])
+            if phase["merge"]
+            else ",".join(
+                c if len(phase["corpora"]) == 1 else f"{c}={w}" for c, w in phase["corpora"]
+            )
+        )
+        phases.append(
+            {"label": phase["label"], "corpus": corpus, "steps": steps, "steps_done": done}
+        )
+        start += steps
+    return {
+        "name": record["name"],
+        "status": record["status"],
+        "model": record["model"],
+        "steps_done": record["steps_done"],
+        "total_steps": record["total_steps"],
+        "message": record["message"],
+        "created_at": record["created_at"],
+        "updated_at": record["updated_at"],
+        "corpus_versions": json.loads(record["corpus_versions"] or "{}"),
+        "settings": recipe["settings"],
+        "phases": phases,
+        "evals": state.store.evals(name),
+        "checkpoints": state.store.checkpoints(name),
+    }
+
+
+@runs_app.command("list")
+def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Every training run with its status and progress."""
+    state: CliState = ctx.obj
+    rows = state.store.runs()
+    if as_json:
+        for row in rows:
+            print_json_line(
+                {
+                    k: row[k]
+                    for k in ("name", "status", "model", "steps_done", "total_steps", "updated_at")
+                }
+            )
+        return
+    table = Table("name", "status", "steps", "model", "updated", box=None)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["status"],
+            f"{row['steps_done']}/{row['total_steps']}",
+            row["model"],
+            row["updated_at"][:16],
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None:
+    """A run's recipe, progress, and held-out loss per corpus at each evaluation."""
+    summary = run_summary(ctx.obj, name)
+    if as_json:
+        print_json_line(summary)
+        return
+    out.print(
+        f"[bold]{summary['name']}[/bold]: {summary['status']}, "
+        f"step {summary['steps_done']}/{summary['total_steps']}, from {summary['model']}"
+    )
+    for index, phase in enumerate(summary["phases"], 1):
+        out.print(
+            f"  phase {index}: {phase['label']:<30} {phase['steps_done']}/{phase['steps']} steps"
+        )
+    corpora = sorted({e["corpus"] for e in summary["evals"]})
+    table = Table("step", *corpora, title="held-out loss", box=None)
+    by_step: dict[int, dict[str, float]] = {}
+    for row in summary["evals"]:
+        by_step.setdefault(row["step"], {})[row["corpus"]] = row["loss"]
+    for step, losses in sorted(by_step.items()):
+        table.add_row(str(step), *(f"{losses[c]:.3f}" if c in losses else "" for c in corpora))
+    out.print(table)
+
+
+@runs_app.command("plot")
+def plot_run(
+    ctx: typer.Context,
+    name: RunName,
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file.")] = Path("loss.png"),
+) -> None:
+    """Held-out loss per corpus over the steps, with phase boundaries marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = run_summary(ctx.obj, name)
+    if not summary["evals"]:
+        raise MarinadeError(f"run {name} has no evaluations yet")
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for corpus in sorted({e["corpus"] for e in summary["evals"]}):
+        points = [(e["step"], e["loss"]) for e in summary["evals"] if e["corpus"] == corpus]
+        axes.plot([s for s, _ in points], [loss for _, loss in points], marker="o", label=corpus)
+    boundary = 0
+    for phase in summary["phases"][:-1]:
+        boundary += phase["steps"]
+        axes.axvline(boundary, color="grey", linestyle="--", linewidth=1)
+    axes.set_title(f"{name}: " + " -> ".join(p["label"] for p in summary["phases"]))
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("held-out loss")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(output, dpi=120)
+    out.print(f"wrote {output}")
+
+
+@runs_app.command("export")
+def export_run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="RUN or RUN@PHASE.")],
+    folder: Annotated[
+        Path, typer.Argument(help="Where to write a standalone Hugging Face folder.")
+    ],
+) -> None:
+    """Write a run's model as a standalone Hugging Face folder (LoRA merged in)."""
+    from marinade.models import load_model
+
+    state: CliState = ctx.obj
+    _run_or_error(state, name.split("@")[0])
+    if folder.exists() and any(folder.iterdir()):
+        raise MarinadeError(f"{folder} exists and is not empty")
+    loaded = load_model(name, state.home, device="cpu")
+    loaded.model.save_pretrained(folder)
+    loaded.tokenizer.save_pretrained(folder)
+    out.print(f"wrote {name} to {folder}")
+
+
+@runs_app.command("rm")
+def remove_run(
+    ctx: typer.Context,
+    name: RunName,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a run: its record, evaluations and checkpoints."""
+    from marinade.training.loop import run_folder
+
+    state: CliState = ctx.obj
+    _run_or_error(state, name)
+    if not yes and not typer.confirm(f"Delete run {name} and its checkpoints?"):
+        raise typer.Exit(1)
+    state.store.delete_run(name)
+    shutil.rmtree(run_folder(state.home, name), ignore_errors=True)
+    out.print(f"deleted run {name}")
