@@ -26,6 +26,15 @@ demo: $(BIN)/marinade
 	$(BIN)/marinade --home $(DEMO_HOME) corpus import examples/posts.csv --name demo-posts --column text
 	$(BIN)/marinade --home $(DEMO_HOME) corpus stats demo-posts --near 0.6
 	$(BIN)/marinade --home $(DEMO_HOME) corpus export demo-posts --format txt
+	$(BIN)/marinade --home $(DEMO_HOME) corpus import examples/lamplighter.txt --name demo-story
+	# marinate in the story, sear with the posts: a few minutes on a CPU
+	$(BIN)/marinade --home $(DEMO_HOME) runs rm demo-run --yes 2>/dev/null || true
+	$(BIN)/marinade --home $(DEMO_HOME) train demo-run --phase demo-story:24 --phase demo-posts:12 \
+		--block-size 64 --batch-size 4 --lr 1e-4 --warmup 4 --eval-every 12
+	$(BIN)/marinade --home $(DEMO_HOME) runs show demo-run
+	$(BIN)/marinade --home $(DEMO_HOME) runs plot demo-run -o $(DEMO_HOME)/demo-run-loss.png
+	$(BIN)/marinade --home $(DEMO_HOME) compare "Every evening" --seed 7 -n 2 --max-new-tokens 40 \
+		--model smollm2 --model demo-run
 
 test: $(BIN)/marinade
 	$(BIN)/ruff check src tests benchmarks

@@ -139,8 +139,14 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     step: int,
+    resumable: bool = True,
 ) -> Path:
-    """Write a checkpoint beside its final place and rename it in: never half-written."""
+    """Write a checkpoint beside its final place and rename it in: never half-written.
+
+    Only a resumable checkpoint ("last") carries the optimizer and schedule: for full
+    fine-tuning that is twice the model's size again, and a phase's checkpoint is
+    only ever a starting point for a new run (--from RUN@PHASE) or a model to sample.
+    """
     target = checkpoint_folder(home, recipe.name, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
@@ -149,8 +155,8 @@ def save_checkpoint(
         loaded.tokenizer.save_pretrained(partial)
         state = {
             "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "optimizer": optimizer.state_dict() if resumable else None,
+            "scheduler": scheduler.state_dict() if resumable else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "recipe": recipe.to_dict(),
@@ -261,7 +267,7 @@ def train(
         parameters,
         lr=settings.lr,
         weight_decay=settings.weight_decay,
-        fused=loaded.device.startswith("cuda"),
+        fused=True,  # one kernel for all parameters, on the CPU too (torch >= 2.4)
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s))
     step = 0
@@ -298,7 +304,10 @@ def train(
             on_eval(at, losses)
 
     def checkpoint(name: str, at: int) -> None:
-        save_checkpoint(store, home, recipe, name, model, loaded, optimizer, scheduler, at)
+        resumable = name == "last"
+        save_checkpoint(
+            store, home, recipe, name, model, loaded, optimizer, scheduler, at, resumable
+        )
 
     def sample_now(at: int) -> None:
         """A few samples from the model as it is now, logged with origin "training"."""

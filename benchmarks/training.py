@@ -1,0 +1,199 @@
+"""Training speed: marinade's loop against transformers' Trainer, same model, data and shapes.
+
+    python benchmarks/training.py [--steps 4] [--block-size 256] [--batch-size 8]
+
+Each configuration runs in its own process (so its peak memory is its own):
+  - baseline: transformers `Trainer` (AdamW, same block and batch, no eval/saving);
+  - marinade full fine-tuning (`marinade.training.loop.train`);
+  - marinade LoRA (r=16, peft's default target modules).
+Tokens per second are measured between the first and the last optimizer step
+(the first step, evaluation and checkpointing are left out), then printed with
+the ratio to the baseline, model-FLOPs utilisation (6 x parameters x tokens/s
+over this machine's float32 matmul FLOP/s, measured here) and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+TEXT = (
+    "The lamplighter came along the quay at dusk and lit the lamps one by one, "
+    "from the harbour master's office to the end of the pier, while the children "
+    "counted them aloud and the fishermen mending their nets looked up and nodded."
+)
+
+
+def matmul_flops() -> float:
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.mm(a, b)
+    began = time.perf_counter()
+    for _ in range(10):
+        torch.mm(a, b)
+    return 10 * 2 * 2048**3 / (time.perf_counter() - began)
+
+
+def peak_memory_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def prepare(home_dir: Path) -> None:
+    """A corpus of 200 short documents in a fresh home, and the default model converted."""
+    from marinade.corpus.importing import import_corpus
+    from marinade.home import open_home
+    from marinade.models import model_folder
+    from marinade.store import Store
+
+    folder = home_dir.parent / "texts"
+    folder.mkdir(exist_ok=True)
+    for i in range(200):
+        (folder / f"{i}.txt").write_text(f"{TEXT} Evening number {i}.")
+    home = open_home(home_dir)
+    import_corpus(Store(home.database), folder, "bench")
+    model_folder("smollm2", home)
+
+
+def run_marinade(home_dir: Path, method: str, steps: int, block: int, batch: int) -> dict:
+    from marinade.home import open_home
+    from marinade.store import Store
+    from marinade.training.loop import train
+    from marinade.training.recipe import build_recipe
+
+    home = open_home(home_dir)
+    recipe = build_recipe(
+        f"bench-{method}",
+        "smollm2",
+        [f"bench:{steps}"],
+        None,
+        None,
+        {
+            "method": method,
+            "block_size": block,
+            "batch_size": batch,
+            "eval_every": 0,
+            "save_every": 0,
+            "warmup": 1,
+        },
+    )
+    stamps: list[float] = []
+    train(
+        Store(home.database),
+        home,
+        recipe,
+        on_step=lambda report: stamps.append(time.perf_counter()),
+    )
+    return {"tokens_per_second": (len(stamps) - 1) * block * batch / (stamps[-1] - stamps[0])}
+
+
+def run_trainer(home_dir: Path, steps: int, block: int, batch: int) -> dict:
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+
+    from marinade.home import open_home
+    from marinade.models import model_folder
+
+    folder, _ = model_folder("smollm2", open_home(home_dir))
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    generator = torch.Generator().manual_seed(0)
+    rows = [
+        torch.randint(0, model.config.vocab_size, (block,), generator=generator)
+        for _ in range(steps * batch)
+    ]
+    dataset = [{"input_ids": row, "labels": row} for row in rows]
+    stamps: list[float] = []
+
+    class Stamp(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            stamps.append(time.perf_counter())
+
+    arguments = TrainingArguments(
+        output_dir=str(home_dir.parent / "trainer"),
+        per_device_train_batch_size=batch,
+        max_steps=steps,
+        learning_rate=5e-5,
+        warmup_steps=1,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=[],
+        logging_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    Trainer(model=model, args=arguments, train_dataset=dataset, callbacks=[Stamp()]).train()
+    return {"tokens_per_second": (len(stamps) - 1) * block * batch / (stamps[-1] - stamps[0])}
+
+
+def child(args: argparse.Namespace) -> None:
+    home_dir = Path(args.home)
+    if args.only == "trainer":
+        result = run_trainer(home_dir, args.steps, args.block_size, args.batch_size)
+    else:
+        result = run_marinade(home_dir, args.only, args.steps, args.block_size, args.batch_size)
+    result["peak_gb"] = peak_memory_gb()
+    print("RESULT " + json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--block-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--only", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.only:
+        child(args)
+        return
+    home_dir = Path(tempfile.mkdtemp(prefix="marinade-bench-train-")) / "home"
+    prepare(home_dir)
+    flops = matmul_flops()
+    parameters = 134_515_008  # SmolLM2-135M
+    print(
+        f"SmolLM2-135M, block {args.block_size} x batch {args.batch_size}, "
+        f"{args.steps} steps each; float32 matmul here: {flops / 1e9:.0f} GFLOP/s\n"
+    )
+    results = {}
+    for name in ("trainer", "full", "lora"):
+        command = [
+            sys.executable,
+            __file__,
+            "--only",
+            name,
+            "--home",
+            str(home_dir),
+            "--steps",
+            str(args.steps),
+            "--block-size",
+            str(args.block_size),
+            "--batch-size",
+            str(args.batch_size),
+        ]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+        results[name] = json.loads(line[len("RESULT ") :])
+    base = results["trainer"]["tokens_per_second"]
+    labels = {
+        "trainer": "baseline: transformers Trainer",
+        "full": "marinade, full fine-tuning",
+        "lora": "marinade, LoRA r=16",
+    }
+    for name, result in results.items():
+        rate = result["tokens_per_second"]
+        mfu = 6 * parameters * rate / flops
+        print(
+            f"{labels[name]:<32} {rate:7.1f} tok/s   x{rate / base:.2f} vs Trainer   "
+            f"MFU {mfu:5.1%}   peak {result['peak_gb']:.1f} GB"
+        )
+    full, lora = results["full"]["tokens_per_second"], results["lora"]["tokens_per_second"]
+    print(f"\nLoRA against full fine-tuning: x{lora / full:.2f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()
