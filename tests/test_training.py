@@ -219,3 +219,40 @@ def test_resume_a_finished_run_is_refused(cli, trained_home, tiny_model):
     assert cli("train", "done", *args).exit_code == 0
     result = cli("train", "done", "--resume")
     assert result.exit_code == 1 and "is finished" in result.stderr
+
+
+def test_samples_taken_during_training_are_logged(store, trained_home, tiny_model):
+    train(
+        store,
+        trained_home,
+        recipe(
+            tiny_model,
+            name="sampled",
+            phases=("mine:4",),
+            sample_every=2,
+            sample_prompts=("I like",),
+        ),
+    )
+    rows = [row for row in store.samples() if row["origin"] == "training"]
+    assert sorted(row["model"] for row in rows) == ["sampled@step2", "sampled@step4"]
+    assert {row["prompt"] for row in rows} == {"I like"}
+
+
+def test_a_full_disk_while_saving_leaves_no_broken_checkpoint(
+    store, trained_home, tiny_model, monkeypatch
+):
+    import errno
+
+    import marinade.training.loop as loop
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    train(store, trained_home, recipe(tiny_model, name="warm", phases=("mine:1",)))  # caches tokens
+    monkeypatch.setattr(loop.torch, "save", no_space)
+    with pytest.raises(MarinadeError, match="cannot save checkpoint .*No space left"):
+        train(store, trained_home, recipe(tiny_model, name="full", phases=("mine:2",)))
+    checkpoints = trained_home.runs / "full" / "checkpoints"
+    assert [p.name for p in checkpoints.iterdir()] == []  # the partial folder is gone
+    assert store.run("full")["status"] == "failed"
+    assert store.checkpoints("full") == []
