@@ -40,7 +40,10 @@ BatchSize = Annotated[
     ),
 ]
 Stop = Annotated[
-    str | None, typer.Option("--stop", help="End a sample at this string (left out of the text).")
+    str | None,
+    typer.Option(
+        "--stop", help="End a sample at this string (left out of the text); \\n and \\t work."
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per sample and line.")]
 Device = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")]
@@ -73,7 +76,9 @@ def generate(
     """Sample texts from a model; every sample is logged in the store."""
     state: CliState = ctx.obj
     temperatures = temperature or [DEFAULT_TEMPERATURE]
-    settings = SampleSettings(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop)
+    settings = SampleSettings(
+        top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=unescape(stop)
+    )
     check_request(temperatures, settings, count, batch_size)
     seeds = choose_seeds(seed, count)
     store = state.store
@@ -128,7 +133,9 @@ def compare(
         raise MarinadeError(
             "compare needs two or more --model options, e.g. --model smollm2 --model ./my-model"
         )
-    settings = SampleSettings(top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop)
+    settings = SampleSettings(
+        top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=unescape(stop)
+    )
     check_request([temperature], settings, count, batch_size)
     seeds = choose_seeds(seed, count)
     store = state.store
@@ -175,6 +182,13 @@ def compare(
     for index, seed_value in enumerate(seeds):
         table.add_row(str(seed_value), *(Text(rows[index]["text"]) for _, rows in columns))
     out.print(table)
+
+
+def unescape(stop: str | None) -> str | None:
+    """`--stop "\\n\\n"` means two newlines: shells pass the backslashes through."""
+    if stop is None:
+        return None
+    return stop.replace("\\n", "\n").replace("\\t", "\t")
 
 
 def print_sample(row: dict[str, Any]) -> None:
