@@ -14,6 +14,8 @@ draws exactly the batches an uninterrupted run would have drawn.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +101,11 @@ def load_streams(
         "held_out_documents": len(rows) - train_count,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    torch.save(streams, partial)
-    partial.replace(path)
+    # a name of its own, so two runs tokenising the same corpus never share a partial file
+    handle, partial_name = tempfile.mkstemp(prefix=".tokens-", dir=path.parent)
+    os.close(handle)
+    torch.save(streams, partial_name)
+    os.replace(partial_name, path)
     return CorpusStreams(name=name, version=version, **streams)  # type: ignore[arg-type]
 
 
