@@ -102,7 +102,7 @@ def load_streams(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     # a name of its own, so two runs tokenising the same corpus never share a partial file
-    handle, partial_name = tempfile.mkstemp(prefix=".tokens-", dir=path.parent)
+    handle, partial_name = tempfile.mkstemp(prefix="partial-", suffix=".pt", dir=path.parent)
     os.close(handle)
     torch.save(streams, partial_name)
     os.replace(partial_name, path)
