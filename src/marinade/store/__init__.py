@@ -119,22 +119,25 @@ class Store:
             [kept, duplicates, skipped, import_id],
         )
 
-    def corpora(self) -> list[dict[str, Any]]:
+    def corpora(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Each corpus (or just `name`) with its document count and date range."""
         return [
             dict(row)
             for row in self.db.query(
                 "select c.name, c.created_at, c.updated_at, count(d.id) as documents,"
                 " min(d.created_at) as first, max(d.created_at) as last"
                 " from corpora c left join documents d on d.corpus = c.name"
-                " group by c.name order by c.name"
+                + (" where c.name = ?" if name is not None else "")
+                + " group by c.name order by c.name",
+                [name] if name is not None else [],
             )
         ]
 
     def corpus(self, name: str) -> dict[str, Any]:
-        for row in self.corpora():
-            if row["name"] == name:
-                return row
-        raise MarinadeError(f"no corpus named {name!r}; see `marinade corpus list`")
+        rows = self.corpora(name)
+        if not rows:
+            raise MarinadeError(f"no corpus named {name!r}; see `marinade corpus list`")
+        return rows[0]
 
     def imports(self, corpus: str) -> list[dict[str, Any]]:
         return list(self.db.table("imports").rows_where("corpus = ?", [corpus], order_by="id"))
