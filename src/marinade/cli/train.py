@@ -86,18 +86,16 @@ def train(
     ] = None,
 ) -> None:
     """Fine-tune a model in phases: marinate in one corpus, sear with another."""
+    from marinade.training.loop import resumable_recipe
     from marinade.training.loop import train as run_training
-    from marinade.training.recipe import Recipe, build_recipe, load_recipe
+    from marinade.training.recipe import build_recipe, load_recipe
 
     state: CliState = ctx.obj
     store = state.store
     if resume:
         if not name:
             raise MarinadeError("--resume needs the run's name: marinade train NAME --resume")
-        existing = store.run(name)
-        if existing is None:
-            raise MarinadeError(f"no run named {name} to resume; see `marinade runs list`")
-        recipe = Recipe.from_dict(json.loads(existing["recipe"]))
+        recipe = resumable_recipe(store, name)
     else:
         flags: dict[str, Any] = {
             "method": method,

@@ -25,6 +25,7 @@ from transformers import PreTrainedTokenizerBase
 from marinade.errors import MarinadeError
 from marinade.sampling import end_token_ids, start_token_id
 from marinade.store import Store
+from marinade.training.recipe import Phase
 
 MIN_DOCUMENTS = 4  # at least 2 train and 2 held out
 MIN_HELD_OUT = 2
@@ -145,12 +146,10 @@ def held_out_blocks(stream: torch.Tensor, block_size: int) -> torch.Tensor:
     return torch.stack([_window(stream, i * block_size, block_size) for i in range(count)])
 
 
-def phase_weights(
-    corpora: tuple[tuple[str, float], ...], merge: bool, streams: dict[str, CorpusStreams]
-) -> list[tuple[str, float]]:
+def phase_weights(phase: Phase, streams: dict[str, CorpusStreams]) -> list[tuple[str, float]]:
     """A phase's sampling weights: as given, or for a merge in proportion to each corpus's size."""
-    if not merge:
-        return list(corpora)
-    sizes = [(name, float(len(streams[name].train))) for name, _ in corpora]
+    if not phase.merge:
+        return list(phase.corpora)
+    sizes = [(name, float(len(streams[name].train))) for name, _ in phase.corpora]
     total = sum(size for _, size in sizes)
     return [(name, size / total) for name, size in sizes]

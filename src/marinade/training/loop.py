@@ -196,6 +196,16 @@ def _starting_model(store: Store, home: Home, recipe: Recipe, device: str | None
     return load_model(recipe.model, home, device=device)
 
 
+def resumable_recipe(store: Store, name: str) -> Recipe:
+    """The recipe stored with run `name`, which must exist and not be finished."""
+    existing = store.run(name)
+    if existing is None:
+        raise MarinadeError(f"no run named {name} to resume; see `marinade runs list`")
+    if existing["status"] == "finished":
+        raise MarinadeError(f"run {name} is finished; nothing to resume")
+    return Recipe.from_dict(json.loads(existing["recipe"]))
+
+
 def train(
     store: Store,
     home: Home,
@@ -209,13 +219,7 @@ def train(
     """Train (or resume) the run `recipe.name`; returns its final store record."""
     existing = store.run(recipe.name)
     if resume:
-        if existing is None:
-            raise MarinadeError(f"no run named {recipe.name} to resume; see `marinade runs list`")
-        if existing["status"] == "finished":
-            raise MarinadeError(f"run {recipe.name} is finished; nothing to resume")
-        from marinade.training.recipe import Recipe as RecipeType
-
-        recipe = RecipeType.from_dict(json.loads(existing["recipe"]))
+        recipe = resumable_recipe(store, recipe.name)
     elif existing is not None:
         raise MarinadeError(
             f"a run named {recipe.name} exists ({existing['status']}); "
@@ -346,11 +350,7 @@ def train(
         if step == 0:
             evaluate_now(0)  # the base model, before any training
         while step < total:
-            weights = phase_weights(
-                recipe.phases[phase_of(recipe, step) - 1].corpora,
-                recipe.phases[phase_of(recipe, step) - 1].merge,
-                streams,
-            )
+            weights = phase_weights(recipe.phases[phase_of(recipe, step) - 1], streams)
             loss_sum = 0.0
             for micro in range(settings.grad_accum):
                 batch = draw_batch(
