@@ -7,7 +7,10 @@ import io
 import json
 import sqlite3
 
+import pytest
+
 from conftest import json_lines
+from marinade.errors import MarinadeError
 from marinade.store import Store
 from marinade.store.migrations import MIGRATIONS
 
@@ -109,3 +112,23 @@ def test_samples_errors(cli):
     assert result.exit_code == 1 and "no sample with id 999" in result.stderr
     result = cli("samples", "export", "--format", "xml")
     assert result.exit_code == 1 and "--format must be jsonl or csv" in result.stderr
+
+
+def test_ratings_latest_wins_and_accepted_samples_carry_the_edit(store):
+    sample = dict(origin="generate", model="m", model_hash="h", seed=1, temperature=0.8)
+    first, second = store.add_samples(
+        [
+            {**sample, "created_at": "t", "text": "one", "experiment": "grid"},
+            {**sample, "created_at": "t", "text": "two", "experiment": "other"},
+        ]
+    )
+    store.rate_sample(first["id"], "reject", now="n1")
+    store.rate_sample(first["id"], "accept", edited_text="one, edited", tags=["funny"], now="n2")
+    store.rate_sample(second["id"], "accept", now="n3")
+    assert store.rating(first["id"])["tags"] == ["funny"]
+    assert [row["text"] for row in store.accepted_samples()] == ["one, edited", "two"]
+    assert [row["original_text"] for row in store.accepted_samples("grid")] == ["one"]
+    store.rate_sample(second["id"], None, now="n4")
+    assert store.rating(second["id"]) is None
+    with pytest.raises(MarinadeError):
+        store.rate_sample(first["id"], "maybe", now="n5")

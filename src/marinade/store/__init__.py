@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ SAMPLE_COLUMNS = (
     "new_tokens",
     "finish_reason",
     "batch_size",
+    "experiment",
+    "recipe",
 )
 
 
@@ -222,3 +225,53 @@ class Store:
             for table in ("evals", "checkpoints"):
                 self.db.conn.execute(f"delete from {table} where run = ?", [name])
             self.db.conn.execute("delete from runs where name = ?", [name])
+
+    # ratings of samples (the curation workflow)
+
+    def rate_sample(
+        self,
+        sample_id: int,
+        rating: str | None,
+        *,
+        tags: list[str] | None = None,
+        note: str | None = None,
+        edited_text: str | None = None,
+        now: str,
+    ) -> None:
+        """Record (or with rating None, remove) a sample's rating; the latest one wins."""
+        if rating not in (None, "accept", "reject"):
+            raise MarinadeError(f"a rating is accept or reject, not {rating!r}")
+        self.get_sample(sample_id)
+        with self.db.conn:
+            if rating is None:
+                self.db.conn.execute("delete from ratings where sample_id = ?", [sample_id])
+                return
+            self.db.conn.execute(
+                "insert or replace into ratings"
+                " (sample_id, rating, tags, note, edited_text, rated_at) values (?, ?, ?, ?, ?, ?)",
+                [sample_id, rating, json.dumps(tags or []), note, edited_text, now],
+            )
+
+    def rating(self, sample_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.table("ratings").rows_where("sample_id = ?", [sample_id]))
+        if not rows:
+            return None
+        return {**rows[0], "tags": json.loads(rows[0]["tags"] or "[]")}
+
+    def accepted_samples(self, experiment: str | None = None) -> list[dict[str, Any]]:
+        """Accepted samples, oldest first, with `text` being the rater's edit where there is one."""
+        where, args = ("and s.experiment = ?", [experiment]) if experiment else ("", [])
+        cursor = self.db.conn.execute(
+            "select s.*, s.text as original_text, coalesce(r.edited_text, s.text) as final_text,"
+            " r.tags as rating_tags, r.note as rating_note, r.rated_at"
+            " from samples s join ratings r on r.sample_id = s.id"
+            f" where r.rating = 'accept' {where} order by s.id",
+            args,
+        )
+        names = [column[0] for column in cursor.description]
+        rows = []
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            row["text"] = row.pop("final_text")
+            rows.append(row)
+        return rows

@@ -140,3 +140,46 @@ def m003_runs(db: sqlite_utils.Database) -> None:
         pk=("run", "name"),
         foreign_keys=[("run", "runs", "name")],
     )
+
+
+@migration
+def m004_curation(db: sqlite_utils.Database) -> None:
+    db.table("samples").add_column("experiment", str)  # the experiment it was sampled for
+    db.table("samples").add_column("recipe", str)  # the experiment's recipe (its cell's row)
+    db.table("samples").create_index(["experiment"])
+    db.table("experiments").create(
+        {"name": str, "spec": str, "status": str, "created_at": str, "updated_at": str},
+        pk="name",
+    )
+    db.table("ratings").create(
+        {
+            "sample_id": int,
+            "rating": str,  # accept or reject
+            "tags": str,  # JSON list the rater gave
+            "note": str,
+            "edited_text": str,  # the rater's edit, kept beside the original text
+            "rated_at": str,
+        },
+        pk="sample_id",
+        foreign_keys=[("sample_id", "samples", "id")],
+    )
+    db.table("sample_checks").create(
+        {
+            "sample_id": int,
+            "copied_words": int,  # longest stretch copied word for word from training text
+            "closest_document_id": int,
+            "tags": str,  # JSON list of automatic pre-filter tags: copied, short, loop, ...
+        },
+        pk="sample_id",
+        foreign_keys=[("sample_id", "samples", "id")],
+    )
+    db.table("ab_votes").create(
+        {
+            "id": int,
+            "left_sample_id": int,
+            "right_sample_id": int,
+            "winner_sample_id": int,
+            "voted_at": str,
+        },
+        pk="id",
+    )
