@@ -30,6 +30,7 @@ from marinade.home import Home
 from marinade.models import LoadedModel, load_model
 from marinade.sampling import context_window
 from marinade.store import Store
+from marinade.training.allocator import keep_freed_memory
 from marinade.training.data import (
     CorpusStreams,
     draw_batch,
@@ -346,6 +347,7 @@ def train(
     )
     started = time.monotonic()
     tokens_done = 0
+    restore_memory = keep_freed_memory(enabled=loaded.device == "cpu")
     try:
         if step == 0:
             evaluate_now(0)  # the base model, before any training
@@ -418,5 +420,7 @@ def train(
             }
         )
         raise
+    finally:
+        restore_memory()
     store.save_run({**record, "status": "finished", "steps_done": step, "updated_at": now()})
     return store.run(recipe.name) or record
