@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -78,7 +79,7 @@ def run_marinade(home_dir: Path, method: str, steps: int, block: int, batch: int
 
     home = open_home(home_dir)
     recipe = build_recipe(
-        f"bench-{method}",
+        f"bench-{method}-{os.getpid()}",  # a new run each round
         "smollm2",
         [f"bench:{steps}"],
         None,

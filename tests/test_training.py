@@ -256,3 +256,36 @@ def test_a_full_disk_while_saving_leaves_no_broken_checkpoint(
     assert [p.name for p in checkpoints.iterdir()] == []  # the partial folder is gone
     assert store.run("full")["status"] == "failed"
     assert store.checkpoints("full") == []
+
+
+def test_two_processes_train_like_one_with_twice_the_accumulation(
+    cli, store, trained_home, tiny_model, home_dir
+):
+    """`accelerate launch` starts processes the way torchrun does; two of them, each with
+    its own micro-batches and gradients averaged, must equal one process accumulating
+    the same two micro-batches, and only one of them may write the store."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    flags = ["--model", str(tiny_model), "--phase", "admired:4", "--phase", "mine:2"]
+    flags += ["--batch-size", "2", "--block-size", "32", "--warmup", "2", "--eval-every", "3"]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--nproc_per_node", "2", "-m", "marinade"]
+    command += ["--home", str(home_dir), "train", "together", *flags]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("run together: finished") == 1
+    result = cli("train", "alone", *flags, "--grad-accum", "2")
+    assert result.exit_code == 0, result.stderr
+
+    together = store.run("together")
+    assert (together["status"], together["steps_done"]) == ("finished", 6)
+    assert store.run("alone")["status"] == "finished"
+    final = {e["corpus"]: e["loss"] for e in store.evals("alone") if e["step"] == 6}
+    again = {e["corpus"]: e["loss"] for e in store.evals("together") if e["step"] == 6}
+    assert again == pytest.approx(final, abs=1e-4)
+    assert {c["name"] for c in store.checkpoints("together")} == {"last", "phase-1", "phase-2"}
+    assert json.loads(together["recipe"])["settings"]["batch_size"] == 2

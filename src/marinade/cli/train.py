@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,7 +129,9 @@ def train(
         TextColumn("{task.fields[rate]} tok/s"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as progress:
+    # launched as several processes, only the main one shows progress and the result
+    main_process = os.environ.get("RANK", "0") == "0"
+    with Progress(*columns, console=err, transient=True, disable=not main_process) as progress:
         task = progress.add_task(
             f"{recipe.name} phase 1/{len(recipe.phases)}",
             total=recipe.total_steps(),
@@ -167,6 +170,8 @@ def train(
                 f"Continue with: marinade train {recipe.name} --resume"
             )
             raise typer.Exit(130) from None
+    if not main_process:
+        return
     out.print(
         f"run {record['name']}: {record['status']} "
         f"at step {record['steps_done']}/{record['total_steps']}"

@@ -39,6 +39,7 @@ from marinade.training.data import (
     phase_weights,
 )
 from marinade.training.recipe import Recipe
+from marinade.training.workers import Workers
 
 STATE_FILE = "training-state.pt"
 
@@ -217,7 +218,11 @@ def train(
     on_eval: Callable[[int, dict[str, float]], None] | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) the run `recipe.name`; returns its final store record."""
+    """Train (or resume) the run `recipe.name`; returns its final store record.
+
+    Launched as several processes (`accelerate launch -m marinade train ...`), every
+    process runs this; only the main one writes the store and checkpoints."""
+    workers = Workers.from_environment()
     existing = store.run(recipe.name)
     if resume:
         recipe = resumable_recipe(store, recipe.name)
@@ -234,7 +239,7 @@ def train(
     resume_from = checkpoint_folder(home, recipe.name, "last") if resume else None
     if resume_from is not None and not (resume_from / STATE_FILE).exists():
         resume_from = None  # stopped before its first checkpoint: start again
-    loaded = _starting_model(store, home, recipe, device)
+    loaded = _starting_model(store, home, recipe, workers.device(device))
     if settings.block_size > context_window(loaded.model):
         raise MarinadeError(
             f"--block-size {settings.block_size} is beyond {recipe.model}'s context window "
@@ -274,6 +279,7 @@ def train(
         weight_decay=settings.weight_decay,
         fused=True,  # one kernel for all parameters, on the CPU too (torch >= 2.4)
     )
+    model, optimizer = workers.prepare(model, optimizer)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s))
     step = 0
     if resume_from is not None:
@@ -284,11 +290,16 @@ def train(
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         step = int(state["step"])
-        if on_status:
+        if on_status and workers.is_main:
             on_status(f"resuming {recipe.name} at step {step} of {recipe.total_steps()}")
     else:
         torch.manual_seed(settings.seed)
 
+    def save_run(row: dict[str, Any]) -> None:
+        if workers.is_main:
+            store.save_run(row)
+
+    workers.wait()  # every process has checked the run is new before the main one records it
     record = existing or {"name": recipe.name, "created_at": now()}
     record.update(
         model=recipe.start_from or recipe.model,
@@ -300,19 +311,25 @@ def train(
         message=None,
         updated_at=now(),
     )
-    store.save_run(record)
+    save_run(record)
 
     def evaluate_now(at: int) -> None:
-        losses = evaluate(model, streams, settings.block_size, loaded.device)
-        store.add_evals(recipe.name, at, phase_of(recipe, max(0, at - 1)), losses)
-        if on_eval:
-            on_eval(at, losses)
+        if workers.is_main:
+            losses = evaluate(workers.unwrap(model), streams, settings.block_size, loaded.device)
+            store.add_evals(recipe.name, at, phase_of(recipe, max(0, at - 1)), losses)
+            if on_eval:
+                on_eval(at, losses)
+        workers.wait()
 
-    def checkpoint(name: str, at: int) -> None:
-        resumable = name == "last"
-        save_checkpoint(
-            store, home, recipe, name, model, loaded, optimizer, scheduler, at, resumable
-        )
+    def checkpoint(name: str, at: int, wait: bool = True) -> None:
+        if workers.is_main:
+            resumable = name == "last"
+            unwrapped = workers.unwrap(model)
+            save_checkpoint(
+                store, home, recipe, name, unwrapped, loaded, optimizer, scheduler, at, resumable
+            )
+        if wait:
+            workers.wait()
 
     def sample_now(at: int) -> None:
         """A few samples from the model as it is now, logged with origin "training"."""
@@ -321,24 +338,26 @@ def train(
 
         current = LoadedModel(
             name=f"{recipe.name}@step{at}",
-            model=model,
+            model=workers.unwrap(model),
             tokenizer=loaded.tokenizer,
             weights_hash=f"training-step-{at}",
             device=loaded.device,
             folder=run_folder(home, recipe.name),
         )
         model.eval()
-        for prompt in settings.sample_prompts or (None,):
-            generate_samples(
-                store,
-                current,
-                prompt,
-                [settings.seed],
-                [settings.sample_temperature],
-                SampleSettings(max_new_tokens=60),
-                origin="training",
-            )
+        if workers.is_main:
+            for prompt in settings.sample_prompts or (None,):
+                generate_samples(
+                    store,
+                    current,
+                    prompt,
+                    [settings.seed],
+                    [settings.sample_temperature],
+                    SampleSettings(max_new_tokens=60),
+                    origin="training",
+                )
         model.train()
+        workers.wait()
 
     total = recipe.total_steps()
     ends = phase_ends(recipe)
@@ -361,20 +380,22 @@ def train(
                     settings.batch_size,
                     settings.block_size,
                     settings.seed,
-                    step * settings.grad_accum + micro,
+                    # each process its own micro-batches; one process: 0, 1, 2, ...
+                    (step * settings.grad_accum + micro) * workers.count + workers.rank,
                 ).to(loaded.device)
                 with autocast:
                     loss = model(input_ids=batch, labels=batch).loss / settings.grad_accum
-                loss.backward()
+                workers.backward(loss)
                 loss_sum += loss.detach().item()
                 tokens_done += batch.numel()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            workers.clip_grad_norm(parameters, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             elapsed = time.monotonic() - started
-            if on_step:
+            loss_sum = workers.mean(loss_sum)
+            if on_step and workers.is_main:
                 rate = tokens_done / elapsed if elapsed else 0.0
                 left = elapsed / max(1, step - record["steps_done"]) * (total - step)
                 on_step(StepReport(step, total, phase_of(recipe, step - 1), loss_sum, rate, left))
@@ -389,17 +410,19 @@ def train(
                     checkpoint("last", step)
             if settings.sample_every and step % settings.sample_every == 0:
                 sample_now(step)
-            store.save_run({**record, "steps_done": step, "updated_at": now()})
-            if settings.max_minutes and elapsed > settings.max_minutes * 60 and step < total:
+            save_run({**record, "steps_done": step, "updated_at": now()})
+            limit = settings.max_minutes
+            out_of_time = limit is not None and limit > 0 and elapsed > limit * 60
+            if workers.any(out_of_time) and step < total:
                 checkpoint("last", step)
                 record.update(
                     status="interrupted", message=f"stopped after {settings.max_minutes} minutes"
                 )
-                store.save_run({**record, "steps_done": step, "updated_at": now()})
+                save_run({**record, "steps_done": step, "updated_at": now()})
                 return store.run(recipe.name) or record
     except KeyboardInterrupt:
-        checkpoint("last", step)
-        store.save_run(
+        checkpoint("last", step, wait=False)  # the other processes were interrupted too
+        save_run(
             {
                 **record,
                 "status": "interrupted",
@@ -410,7 +433,7 @@ def train(
         )
         raise
     except Exception as error:
-        store.save_run(
+        save_run(
             {
                 **record,
                 "status": "failed",
@@ -422,5 +445,5 @@ def train(
         raise
     finally:
         restore_memory()
-    store.save_run({**record, "status": "finished", "steps_done": step, "updated_at": now()})
+    save_run({**record, "status": "finished", "steps_done": step, "updated_at": now()})
     return store.run(recipe.name) or record
