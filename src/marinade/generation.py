@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +52,11 @@ def generate_samples(
     origin: str = "generate",
     batch_id: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    labels: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Sample one text per (temperature, seed) and log them all; returns the stored rows."""
+    """Sample one text per (temperature, seed) and log them all; returns the stored rows.
+
+    `labels` are more columns for every row (an experiment's `experiment`, `recipe`)."""
     from marinade.sampling import sample  # imports torch: only when sampling
 
     completions = sample(
@@ -88,6 +91,7 @@ def generate_samples(
             "new_tokens": completion.new_tokens,
             "finish_reason": completion.finish_reason,
             "batch_size": completion.batch_size,
+            **(labels or {}),
         }
         for completion in completions
     )

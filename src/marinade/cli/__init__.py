@@ -47,7 +47,7 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import corpus, generate, models, samples, train
+    from marinade.cli import corpus, experiment, generate, models, samples, train
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
@@ -56,6 +56,7 @@ def _register() -> None:
     app.add_typer(corpus.app, name="corpus")
     app.command("train")(train.train)
     app.add_typer(train.runs_app, name="runs")
+    app.add_typer(experiment.app, name="experiment")
 
 
 _register()

@@ -275,3 +275,79 @@ class Store:
             row["text"] = row.pop("final_text")
             rows.append(row)
         return rows
+
+    # experiments (grids of recipe x temperature, N samples per cell)
+
+    def save_experiment(self, row: dict[str, Any]) -> None:
+        with self.db.conn:
+            self.db.table("experiments").upsert(row, pk="name")
+
+    def experiment(self, name: str) -> dict[str, Any]:
+        rows = list(self.db.table("experiments").rows_where("name = ?", [name]))
+        if not rows:
+            raise MarinadeError(f"no experiment named {name!r}; see `marinade experiment list`")
+        return rows[0]
+
+    def experiments(self) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "select e.*, (select count(*) from samples s where s.experiment = e.name)"
+                " as samples, (select count(*) from samples s join ratings r"
+                " on r.sample_id = s.id where s.experiment = e.name) as rated"
+                " from experiments e order by e.created_at"
+            )
+        )
+
+    def cell_seeds(
+        self,
+        experiment: str,
+        recipe: str,
+        temperature: float,
+        top_p: float | None,
+        prompt: str | None,
+    ) -> set[int]:
+        """Seeds already sampled for one cell (and prompt) of an experiment."""
+        rows = self.db.conn.execute(
+            "select seed from samples where experiment = ? and recipe = ? and temperature = ?"
+            " and top_p is ? and prompt is ?",
+            [experiment, recipe, temperature, top_p, prompt],
+        )
+        return {seed for (seed,) in rows}
+
+    def experiment_samples(self, experiment: str) -> list[dict[str, Any]]:
+        """An experiment's samples with their rating and automatic checks, oldest first."""
+        return [
+            dict(row)
+            for row in self.db.query(
+                "select s.*, r.rating, r.edited_text, c.copied_words, c.closest_document_id,"
+                " c.tags from samples s left join ratings r on r.sample_id = s.id"
+                " left join sample_checks c on c.sample_id = s.id"
+                " where s.experiment = ? order by s.id",
+                [experiment],
+            )
+        ]
+
+    def save_sample_checks(self, rows: list[dict[str, Any]]) -> None:
+        with self.db.conn:
+            self.db.conn.executemany(
+                "insert or replace into sample_checks"
+                " (sample_id, copied_words, closest_document_id, tags) values (?, ?, ?, ?)",
+                [
+                    (r["sample_id"], r["copied_words"], r["closest_document_id"], r["tags"])
+                    for r in rows
+                ],
+            )
+
+    def closest_document(self, corpora: list[str], words: list[str]) -> int | None:
+        """The document of these corpora that full-text search ranks first for these words."""
+        terms = list(dict.fromkeys(word for word in words if word.isalnum()))[:32]
+        if not terms or not corpora:
+            return None
+        query = " OR ".join(f'"{term}"' for term in terms)
+        marks = ", ".join("?" * len(corpora))
+        row = self.db.conn.execute(
+            "select d.id from documents_fts join documents d on d.id = documents_fts.rowid"
+            f" where documents_fts match ? and d.corpus in ({marks}) order by rank limit 1",
+            [query, *corpora],
+        ).fetchone()
+        return row[0] if row else None

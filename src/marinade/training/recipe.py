@@ -326,7 +326,7 @@ def load_recipe(path: Path) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise MarinadeError(f"{path}: training must be a [training] table")
             values["training"] = {
-                name: _setting_value(path, name, setting) for name, setting in value.items()
+                name: setting_value(path, name, setting) for name, setting in value.items()
             }
             try:
                 TrainSettings(**values["training"]).check()
@@ -338,7 +338,7 @@ def load_recipe(path: Path) -> dict[str, Any]:
     return values
 
 
-def _setting_value(path: Path, key: str, value: Any) -> Any:
+def setting_value(path: Path, key: str, value: Any) -> Any:
     """A TOML value as the TrainSettings field wants it, or an error naming the key."""
     if key not in SETTING_TYPES:
         raise MarinadeError(f"{path}: unknown key {key!r} in [training]")

@@ -1,0 +1,151 @@
+"""`marinade experiment run|list|report`: grids of recipe x temperature, N samples per cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from marinade.cli.common import CliState, err, out, print_json_line, status
+
+app = typer.Typer(
+    help="Experiments: train recipes, sample every cell, report accept rates.",
+    no_args_is_help=True,
+)
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    spec_file: Annotated[Path, typer.Argument(metavar="GRID.toml", help="The experiment.")],
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, mps [default: auto]")] = None,
+) -> None:
+    """Train the recipes that are missing, then sample every cell (resumable)."""
+    from marinade.curation.experiment import CellProgress, run_experiment
+    from marinade.curation.spec import load_experiment
+
+    state: CliState = ctx.obj
+    spec = load_experiment(spec_file)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[extra]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_train_step(report: Any) -> None:
+            key = f"train {report.total}"
+            if key not in tasks:
+                tasks[key] = progress.add_task("training", total=report.total, extra="")
+            progress.update(
+                tasks[key],
+                completed=report.step,
+                extra=f"loss {report.loss:.3f}  {report.tokens_per_second:.0f} tok/s",
+            )
+
+        def on_cell(cell: CellProgress) -> None:
+            if cell.label not in tasks:
+                tasks[cell.label] = progress.add_task(cell.label, total=cell.total, extra="")
+            progress.update(tasks[cell.label], completed=cell.done)
+
+        def on_status(message: str) -> None:
+            progress.console.print(f"[dim]{message}[/dim]")
+
+        try:
+            plan = run_experiment(
+                state.store,
+                state.home,
+                spec,
+                device=device,
+                on_status=on_status,
+                on_train_step=on_train_step,
+                on_cell=on_cell,
+            )
+        except KeyboardInterrupt:
+            err.print(f"interrupted; continue with: marinade experiment run {spec_file}")
+            raise typer.Exit(130) from None
+    for recipe, model in plan.models.items():
+        status(f"{recipe}: sampled {model}")
+    out.print(
+        f"experiment {spec.name}: {len(spec.recipes)} recipes x "
+        f"{len(spec.temperatures) * len(spec.top_ps)} settings x {spec.samples_per_cell} samples. "
+        f"Rate them with: marinade review --experiment {spec.name}"
+    )
+
+
+@app.command("list")
+def list_experiments(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Experiments with their status, samples and ratings."""
+    state: CliState = ctx.obj
+    rows = state.store.experiments()
+    if as_json:
+        for row in rows:
+            print_json_line({**row, "spec": json.loads(row["spec"])})
+        return
+    table = Table("name", "status", "samples", "rated", "updated")
+    for row in rows:
+        table.add_row(
+            row["name"], row["status"], str(row["samples"]), str(row["rated"]), row["updated_at"]
+        )
+    out.print(table)
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The experiment.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cell.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a heatmap of accept rates (PNG).")
+    ] = None,
+) -> None:
+    """Accept rate per recipe x temperature with 95% Wilson intervals; the best cell."""
+    from marinade.curation.report import as_json as cells_json
+    from marinade.curation.report import best_cell, cells, plot_heatmap
+
+    state: CliState = ctx.obj
+    record = state.store.experiment(name)
+    spec = json.loads(record["spec"])
+    table = cells(spec, state.store.experiment_samples(name))
+    if plot:
+        plot_heatmap(table, f"{name}: accepted / rated (95% Wilson interval)", plot)
+    if as_json:
+        for row in cells_json(table):
+            print_json_line({"experiment": name, **row})
+        return
+    several_top_p = len(spec["top_p"]) > 1
+    headers = ["recipe", "temperature"] + (["top-p"] if several_top_p else [])
+    view = Table(*headers, "samples", "rated", "accepted", "rate", "95% interval", "copied")
+    for cell in table:
+        view.add_row(
+            cell.recipe,
+            f"{cell.temperature:g}",
+            *([f"{cell.top_p:g}"] if several_top_p else []),
+            str(cell.samples),
+            str(cell.rated),
+            str(cell.accepted),
+            f"{cell.rate:.0%}" if cell.rate is not None else "-",
+            f"{cell.ci_low:.0%}-{cell.ci_high:.0%}" if cell.rated else "-",
+            f"{cell.copied_rate:.0%}" if cell.copied_rate is not None else "-",
+        )
+    out.print(view)
+    best = best_cell(table)
+    if best is None:
+        out.print(f"nothing rated yet: marinade review --experiment {name}")
+    else:
+        out.print(
+            f"best cell: {best.recipe} at temperature {best.temperature:g}"
+            f" ({best.accepted}/{best.rated} accepted, at least {best.ci_low:.0%} at 95%)"
+        )
+    if plot:
+        out.print(f"wrote {plot}")

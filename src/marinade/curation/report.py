@@ -1,0 +1,108 @@
+"""Success rates per cell (recipe x temperature x top-p) with 95% Wilson intervals."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval: sound for small counts and rates near 0 or 1,
+    where the textbook p +- z*sqrt(p(1-p)/n) collapses to a point. (0, 1) for no trials."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class Cell:
+    recipe: str
+    temperature: float
+    top_p: float
+    samples: int = 0
+    rated: int = 0
+    accepted: int = 0
+    copied: int = 0
+    rate: float | None = None  # accepted / rated
+    ci_low: float = 0.0
+    ci_high: float = 1.0
+    copied_rate: float | None = None
+
+    def finish(self) -> None:
+        self.rate = self.accepted / self.rated if self.rated else None
+        self.ci_low, self.ci_high = wilson_interval(self.accepted, self.rated)
+        self.copied_rate = self.copied / self.samples if self.samples else None
+
+
+def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
+    """One cell per recipe x temperature x top-p of the spec (in its order), counted from
+    the experiment's samples (each with recipe, temperature, top_p, rating, tags)."""
+    table = {
+        (recipe["name"], float(temperature), float(top_p)): Cell(recipe["name"], temperature, top_p)
+        for recipe in spec["recipes"]
+        for temperature in spec["temperatures"]
+        for top_p in spec["top_p"]
+    }
+    for row in rows:
+        cell = table.get((row["recipe"], float(row["temperature"]), float(row["top_p"])))
+        if cell is None:
+            continue  # a cell the spec no longer has
+        cell.samples += 1
+        if row["rating"] in ("accept", "reject"):
+            cell.rated += 1
+            cell.accepted += row["rating"] == "accept"
+        cell.copied += "copied" in json.loads(row["tags"] or "[]")
+    for cell in table.values():
+        cell.finish()
+    return list(table.values())
+
+
+def best_cell(table: list[Cell]) -> Cell | None:
+    """The cell whose interval's lower end is highest: the best rate we can be sure of."""
+    rated = [cell for cell in table if cell.rated]
+    return max(rated, key=lambda cell: (cell.ci_low, cell.rate or 0.0)) if rated else None
+
+
+def as_json(table: list[Cell]) -> list[dict[str, Any]]:
+    return [asdict(cell) for cell in table]
+
+
+def plot_heatmap(table: list[Cell], title: str, output: Path) -> None:
+    """Recipes down, temperatures (and top-p) across, coloured by accept rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recipes = list(dict.fromkeys(cell.recipe for cell in table))
+    columns = list(dict.fromkeys((cell.temperature, cell.top_p) for cell in table))
+    grid = [[math.nan] * len(columns) for _ in recipes]
+    figure, axes = plt.subplots(figsize=(2.0 + 1.6 * len(columns), 1.2 + 0.8 * len(recipes)))
+    for cell in table:
+        row, column = recipes.index(cell.recipe), columns.index((cell.temperature, cell.top_p))
+        grid[row][column] = cell.rate if cell.rate is not None else math.nan
+        label = (
+            f"{cell.accepted}/{cell.rated}\n{cell.rate:.0%} [{cell.ci_low:.0%}-{cell.ci_high:.0%}]"
+            if cell.rated
+            else f"0/{cell.samples} rated"
+        )
+        axes.text(column, row, label, ha="center", va="center", fontsize=8)
+    image = axes.imshow(grid, cmap="YlGn", vmin=0, vmax=1, aspect="auto")
+    figure.colorbar(image, ax=axes, label="accepted / rated")
+    axes.set_xticks(range(len(columns)))
+    axes.set_xticklabels([f"T={t:g}" + (f"\np={p:g}" if p != 1.0 else "") for t, p in columns])
+    axes.set_yticks(range(len(recipes)))
+    axes.set_yticklabels(recipes)
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(output, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,291 @@
+"""Experiment grids: the plan that shares phases, novelty, pre-filters, Wilson intervals,
+and `experiment run` / `report` end to end on a tiny GPT-2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import json_lines
+from marinade.corpus.document import ImportOptions
+from marinade.corpus.importing import import_corpus
+from marinade.curation.novelty import MAX_POSTINGS, TrainingText
+from marinade.curation.plan import PlannedRun, plan_experiment
+from marinade.curation.prefilters import is_loop, prefilter_tags
+from marinade.curation.report import best_cell, cells, wilson_interval
+from marinade.curation.spec import parse_experiment
+from marinade.errors import MarinadeError
+
+
+def test_wilson_interval_known_answers():
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(14, 200) == pytest.approx((0.0422, 0.1141), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def spec(recipes, **top):
+    return parse_experiment({"name": "grid", "recipes": recipes, **top}, "grid.toml")
+
+
+def test_plan_trains_a_shared_first_phase_once():
+    plan = plan_experiment(
+        spec(
+            [
+                {"name": "merged", "phases": ["admired+mine:1600"]},
+                {"name": "marinade", "phases": ["admired:1500", "mine:100"]},
+                {"name": "other", "phases": ["admired:1500", "theirs:100"]},
+                {"name": "long", "phases": ["admired:1500", "mine:100", "theirs:10"]},
+                {"name": "base", "model": "gpt2"},
+                {"name": "old", "run": "tweetbot@1"},
+            ]
+        )
+    )
+    shared = next(run.name for run in plan.runs if "shared" in run.name)
+    assert set(plan.runs) == {
+        PlannedRun("grid-merged", "smollm2", ("admired+mine:1600",)),
+        PlannedRun(shared, "smollm2", ("admired:1500",)),
+        PlannedRun("grid-marinade", "smollm2", ("mine:100",), f"{shared}@1"),
+        PlannedRun("grid-other", "smollm2", ("theirs:100",), f"{shared}@1"),
+        PlannedRun("grid-long", "smollm2", ("theirs:10",), "grid-marinade@1"),
+    }
+    order = [run.name for run in plan.runs]
+    assert order.index(shared) < order.index("grid-marinade") < order.index("grid-long")
+    assert plan.models == {
+        "merged": "grid-merged",
+        "marinade": "grid-marinade",
+        "other": "grid-other",
+        "long": "grid-long",
+        "base": "gpt2",
+        "old": "tweetbot@1",
+    }
+
+
+def test_plan_keeps_different_base_models_apart():
+    plan = plan_experiment(
+        spec(
+            [
+                {"name": "a", "phases": ["mine:10"], "model": "gpt2"},
+                {"name": "b", "phases": ["mine:10"]},
+            ]
+        )
+    )
+    assert {(run.name, run.model, run.start_from) for run in plan.runs} == {
+        ("grid-a", "gpt2", None),
+        ("grid-b", "smollm2", None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"recipes": [{"name": "a"}], "temperatures": [0.8, "hot"]}, "'hot' is not a number"),
+        ({"recipes": [{"name": "a"}], "colour": 1}, "unknown key 'colour'"),
+        ({"recipes": []}, "at least one"),
+        ({"recipes": [{"name": "a", "phases": ["mine"]}]}, "recipe a:"),
+        ({"recipes": [{"name": "a", "phases": ["m:1"], "run": "r"}]}, "not both"),
+        ({"recipes": [{"name": "a"}, {"name": "a"}]}, "two recipes are named 'a'"),
+        ({"recipes": [{"name": "a"}], "training": {"lr": "fast"}}, "lr in [training]"),
+        ({"recipes": [{"name": "a"}], "samples_per_cell": 0}, "samples_per_cell"),
+    ],
+)
+def test_bad_experiment_files(data, message):
+    with pytest.raises(MarinadeError, match="grid.toml") as error:
+        parse_experiment({"name": "grid", **data}, "grid.toml")
+    assert message in str(error.value)
+
+
+def test_longest_copy_word_for_word():
+    index = TrainingText(
+        [
+            (11, "The lamplighter came along the quay at dusk and lit the lamps."),
+            (12, "I like tea and toast, and rain on the roof."),
+        ]
+    )
+    copy = index.longest_copy("Then THE LAMPLIGHTER came along the quay, at dusk, and sang")
+    assert (copy.words, copy.document_id) == (9, 11)  # "the lamplighter ... dusk and"
+    copy = index.longest_copy("rain on the roof and tea")
+    assert (copy.words, copy.document_id) == (4, 12)
+    assert index.longest_copy("entirely new words").words == 0
+    assert index.longest_copy("tea, never").words == 1  # one shared word, no stretch
+    assert index.known_fraction("tea and cake") == pytest.approx(2 / 3)
+
+
+def test_a_long_copy_is_found_through_rare_words_when_common_ones_are_crowded():
+    common = [(i, f"one of the things number {i}") for i in range(MAX_POSTINGS + 5)]
+    index = TrainingText([*common, (999, "one of the harbour lamps was lit by a tall man")])
+    copy = index.longest_copy("yes, one of the harbour lamps was lit by a tall man today")
+    assert (copy.words, copy.document_id) == (11, 999)
+
+
+def test_prefilter_tags():
+    def tags(text, **given):
+        options = dict(
+            min_words=3,
+            max_chars=40,
+            known_fraction=1.0,
+            copied_words=0,
+            copied_threshold=8,
+            duplicate=False,
+        )
+        return prefilter_tags(text, **{**options, **given})
+
+    assert tags("") == ["empty"]
+    assert tags("hi there") == ["short"]
+    assert tags("a fine post about the sea") == []
+    assert tags("a fine post about the sea, written at dusk") == ["too-long"]
+    assert tags("and the sea and the sea and the sea") == ["loop"]
+    assert tags("Lorem ipsum dolor sit amet", known_fraction=0.2) == ["language"]
+    assert tags("a fine post about the sea", duplicate=True) == ["duplicate"]
+    assert tags("a fine post about the sea", copied_words=8) == ["copied"]
+    assert is_loop("no no no no".split())
+    assert not is_loop("the cat sat on the mat by the door".split())
+
+
+def test_cells_and_the_best_cell():
+    grid = {"recipes": [{"name": "a"}, {"name": "b"}], "temperatures": [0.8], "top_p": [1.0]}
+    row = {"recipe": "a", "temperature": 0.8, "top_p": 1.0, "tags": "[]"}
+    rows = [
+        *[{**row, "rating": "accept"}] * 3,
+        {**row, "rating": "reject", "tags": None},
+        {**row, "recipe": "b", "rating": "accept"},
+        {**row, "recipe": "b", "rating": None, "tags": '["copied"]'},
+    ]
+    a, b = cells(grid, rows)
+    assert (a.samples, a.rated, a.accepted, a.rate) == (4, 4, 3, 0.75)
+    assert (b.samples, b.rated, b.accepted, b.copied_rate) == (2, 1, 1, 0.5)
+    # 3 of 4 is surer than 1 of 1: its interval's low end is higher (0.30 against 0.21)
+    assert best_cell([a, b]) is a
+
+
+ADMIRED = [
+    f"The lamplighter walked the quay at dusk, lamp number {i}, and the harbour was quiet."
+    for i in range(30)
+]
+MINE = [f"I like tea and toast, and rain on the roof number {i}." for i in range(30)]
+
+
+@pytest.fixture
+def corpora(tmp_path, store):
+    for name, texts in (("admired", ADMIRED), ("mine", MINE)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, text in enumerate(texts):
+            (folder / f"{i}.txt").write_text(text)
+        import_corpus(store, folder, name, options=ImportOptions())
+
+
+def write_grid(tmp_path, tiny_model, samples=3):
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        f"""
+name = "grid"
+model = "{tiny_model}"
+temperatures = [0.8, 1.2]
+samples_per_cell = {samples}
+max_new_tokens = 12
+prompts = []
+[training]
+batch_size = 2
+block_size = 32
+warmup = 1
+eval_every = 0
+[[recipes]]
+name = "marinade"
+phases = ["admired:3", "mine:2"]
+[[recipes]]
+name = "other"
+phases = ["admired:3", "admired+mine:2"]
+[[recipes]]
+name = "base"
+"""
+    )
+    return path
+
+
+def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_path):
+    grid = write_grid(tmp_path, tiny_model)
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 0, result.stderr
+    runs = {run["name"]: run for run in store.runs()}
+    shared = [name for name in runs if name.startswith("grid-shared-")]
+    assert len(shared) == 1  # admired:3 trained once, for both recipes
+    assert runs["grid-marinade"]["model"] == f"{shared[0]}@1"
+    assert all(run["status"] == "finished" for run in runs.values())
+    samples = store.experiment_samples("grid")
+    assert len(samples) == 3 * 2 * 3
+    per_cell = {(s["recipe"], s["temperature"]): [] for s in samples}
+    for sample in samples:
+        per_cell[(sample["recipe"], sample["temperature"])].append(sample["seed"])
+    assert all(sorted(seeds) == [0, 1, 2] for seeds in per_cell.values())
+    assert {s["model"] for s in samples if s["recipe"] == "base"} == {str(tiny_model)}
+    assert all(s["tags"] is not None for s in samples)  # every sample checked
+
+    # run again: nothing retrained, nothing resampled; a lost sample is made again
+    store.db.conn.execute("delete from sample_checks where sample_id = ?", [samples[0]["id"]])
+    store.db.conn.execute("delete from samples where id = ?", [samples[0]["id"]])
+    store.db.conn.commit()
+    updated = {name: run["updated_at"] for name, run in runs.items()}
+    assert cli("experiment", "run", str(grid)).exit_code == 0
+    again = store.experiment_samples("grid")
+    assert len(again) == len(samples)
+    assert {name: run["updated_at"] for name, run in ((r["name"], r) for r in store.runs())} == (
+        updated
+    )
+    remade = next(s for s in again if s["id"] not in {x["id"] for x in samples})
+    assert (remade["recipe"], remade["temperature"], remade["seed"]) == (
+        samples[0]["recipe"],
+        samples[0]["temperature"],
+        samples[0]["seed"],
+    )
+
+    for sample in again:
+        if sample["recipe"] == "marinade" and sample["temperature"] == 0.8:
+            rating = "accept" if sample["seed"] < 2 else "reject"
+            store.rate_sample(sample["id"], rating, now="now")
+    result = cli("experiment", "report", "grid", "--json")
+    report = {(c["recipe"], c["temperature"]): c for c in json_lines(result.stdout)}
+    assert len(report) == 6
+    cell = report[("marinade", 0.8)]
+    assert (cell["rated"], cell["accepted"]) == (3, 2)
+    assert cell["rate"] == pytest.approx(2 / 3)
+    assert (cell["ci_low"], cell["ci_high"]) == pytest.approx(wilson_interval(2, 3))
+    assert report[("base", 1.2)]["rated"] == 0
+    plot = tmp_path / "grid.png"
+    result = cli("experiment", "report", "grid", "--plot", str(plot))
+    assert "best cell: marinade at temperature 0.8" in result.stdout
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    listed = json_lines(cli("experiment", "list", "--json").stdout)
+    assert [(e["name"], e["status"], e["rated"]) for e in listed] == [("grid", "finished", 3)]
+
+
+def test_experiment_errors(cli, store, corpora, tiny_model, tmp_path):
+    grid = tmp_path / "bad.toml"
+    grid.write_text('name = "bad"\n[[recipes]]\nname = "a"\nphases = ["nosuch:3"]\n')
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 1
+    assert "no corpus named 'nosuch'" in result.stderr
+    assert store.experiments() == []
+    result = cli("experiment", "report", "nosuch")
+    assert result.exit_code == 1 and "no experiment named 'nosuch'" in result.stderr
+    assert cli("experiment", "run", str(tmp_path / "missing.toml")).exit_code == 1
+
+
+def test_checks_store_copied_and_closest_document(cli, store, corpora, tiny_model, tmp_path):
+    grid = write_grid(tmp_path, tiny_model, samples=1)
+    assert cli("experiment", "run", str(grid)).exit_code == 0
+    sample = store.experiment_samples("grid")[0]
+    # a sample that copies a training document: the check finds it on the next run
+    copied = "The lamplighter walked the quay at dusk, lamp number 7, and the harbour"
+    store.db.conn.execute("update samples set text = ? where id = ?", [copied, sample["id"]])
+    store.db.conn.commit()
+    assert cli("experiment", "run", str(grid)).exit_code == 0
+    checked = next(s for s in store.experiment_samples("grid") if s["id"] == sample["id"])
+    assert checked["copied_words"] == 13
+    assert "copied" in json.loads(checked["tags"])
+    document = store.db.conn.execute(
+        "select text from documents where id = ?", [checked["closest_document_id"]]
+    ).fetchone()[0]
+    assert "lamp number 7," in document
