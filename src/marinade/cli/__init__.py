@@ -47,7 +47,7 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import corpus, generate, models, samples, train
+    from marinade.cli import chat, corpus, generate, glyphs, models, samples, train, write
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
@@ -56,6 +56,9 @@ def _register() -> None:
     app.add_typer(corpus.app, name="corpus")
     app.command("train")(train.train)
     app.add_typer(train.runs_app, name="runs")
+    app.add_typer(write.app, name="write")
+    app.add_typer(chat.app, name="chat")
+    app.command("glyphs")(glyphs.glyphs)
 
 
 _register()
