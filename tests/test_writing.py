@@ -217,3 +217,24 @@ def test_interactive_session_in_a_terminal(tiny_model, home_dir, store):
     waved = [node for node in story.children(edited.id) if node.author == "user"]
     assert [node.text for node in waved] == [" She waved."] and not waved[0].chosen
     assert len(story.children(edited.id)) == 6
+
+
+def test_the_demo_lines_on_a_tiny_model(cli, tiny_model, store, tmp_path):
+    """The Makefile demo's write and glyphs lines, with the tiny model in place of demo-run."""
+    model = str(tiny_model)
+    made = cli("compare", "Every evening", "--seed", "7", "-n", "2", "--max-new-tokens", "12",
+               "--model", model, "--model", model)  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    wrote = cli("write", "--model", model, "--seed", "1", "--auto-pick", "1", "--steps", "2",
+                "--max-new-tokens", "30", OPENING)  # fmt: skip
+    assert wrote.exit_code == 0, wrote.stderr
+    exported = cli("write", "export", "last", "--format", "md", "--tree")
+    assert exported.exit_code == 0, exported.stderr
+    assert exported.stdout.startswith(f"# {OPENING}\n\n{load_story(store, 1).text().strip()}")
+    shown = cli("glyphs", "--sample", "last")
+    assert shown.exit_code == 0, shown.stderr
+    page = tmp_path / "demo-glyphs.html"
+    result = cli("glyphs", "--sample", "last", "--reveal", "-o", str(page))
+    assert result.exit_code == 0, result.stderr
+    newest = max(row["id"] for row in store.samples())
+    assert f"Sample {newest}" in page.read_text(encoding="utf-8")

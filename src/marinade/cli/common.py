@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from typer.core import TyperGroup
 
+from marinade.errors import MarinadeError
 from marinade.home import Home, open_home
 from marinade.store import Store
 
@@ -82,6 +83,15 @@ T = TypeVar("T")
 def or_else(value: T | None, fallback: T) -> T:
     """An option's value when it was given (not None), else the fallback."""
     return fallback if value is None else value
+
+
+def id_or_last(value: str, what: str) -> int | None:
+    """A record id as typed, or None for `last` (the newest), as scripts and the demo use."""
+    if value == "last":
+        return None
+    if not value.isdigit():
+        raise MarinadeError(f"{what} must be a number or `last`, not {value!r}")
+    return int(value)
 
 
 class DefaultCommandGroup(TyperGroup):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from marinade.cli.common import CliState, status
+from marinade.cli.common import CliState, id_or_last, status
 from marinade.errors import MarinadeError
 from marinade.glyphs import glyph_view, render_html, render_text
 
@@ -21,8 +21,12 @@ def glyphs(
         Path | None, typer.Argument(help="A text file ('-' for standard input).")
     ] = None,
     sample: Annotated[
-        int | None,
-        typer.Option("--sample", help="Show stored sample ID (its prompt and text) instead."),
+        str | None,
+        typer.Option(
+            "--sample",
+            metavar="ID",
+            help="Show a stored sample (its prompt and text) instead; `last` for the newest.",
+        ),
     ] = None,
     model: Annotated[
         str | None,
@@ -52,9 +56,9 @@ def glyphs(
     if output_format not in FORMATS:
         raise MarinadeError(f"--format must be one of {', '.join(FORMATS)}, not {output_format}")
     if sample is not None:
-        row = state.store.get_sample(sample)
+        row = newest_or(state, id_or_last(sample, "--sample"))
         text = (row["prompt"] or "") + row["text"]
-        title = f"Sample {sample}"
+        title = f"Sample {row['id']}"
         model = model or row["model"]
     else:
         assert source is not None
@@ -74,6 +78,15 @@ def glyphs(
         raise MarinadeError(f"cannot write {output}: {error.strerror}") from None
     distinct = len({token.token_id for token in view.tokens})
     status(f"wrote {output}: {len(view.tokens)} tokens, {distinct} distinct ({model_name})")
+
+
+def newest_or(state: CliState, sample_id: int | None) -> dict[str, Any]:
+    if sample_id is not None:
+        return state.store.get_sample(sample_id)
+    newest = list(state.store.samples(limit=1))
+    if not newest:
+        raise MarinadeError("there are no samples yet: `marinade generate` makes some")
+    return newest[0]
 
 
 def read_source(source: Path) -> tuple[str, str]:

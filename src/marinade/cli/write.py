@@ -12,7 +12,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from marinade.cli.common import CliState, DefaultCommandGroup, err, or_else, out, status
+from marinade.cli.common import (
+    CliState,
+    DefaultCommandGroup,
+    err,
+    id_or_last,
+    or_else,
+    out,
+    status,
+)
 from marinade.cli.generate import Device, Quantize, unescape
 from marinade.errors import MarinadeError
 from marinade.writing import (
@@ -341,7 +349,7 @@ def list_stories(ctx: typer.Context) -> None:
 @app.command("export")
 def export(
     ctx: typer.Context,
-    story_id: Annotated[int, typer.Argument(metavar="ID")],
+    story_id: Annotated[str, typer.Argument(metavar="ID", help="A story's id, or `last`.")],
     export_format: Annotated[
         str, typer.Option("--format", help=f"{' or '.join(EXPORT_FORMATS)}.")
     ] = "md",
@@ -352,7 +360,13 @@ def export(
 ) -> None:
     """The story's text, and with --tree the branches not taken."""
     state: CliState = ctx.obj
-    text = export_story(load_story(state.store, story_id), export_format, tree)
+    number = id_or_last(story_id, "the story")
+    if number is None:
+        stories = state.store.stories()  # the most recently written first
+        if not stories:
+            raise MarinadeError("there are no stories yet: `marinade write TEXT` starts one")
+        number = stories[0]["id"]
+    text = export_story(load_story(state.store, number), export_format, tree)
     if output is None:
         sys.stdout.write(text)
         return
