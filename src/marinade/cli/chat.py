@@ -45,17 +45,17 @@ def start(
         typer.Option(
             "--me",
             help="Your side: '>' (everyone but the archive's owner) or '-' (the owner). "
-            "[default: '>']",
+            "(default: '>')",
         ),
     ] = None,
     resume: Annotated[
         int | None, typer.Option("--resume", help="Go on with conversation ID (`chat list`).")
     ] = None,
     max_new_tokens: Annotated[
-        int | None, typer.Option("--max-new-tokens", help="Most tokens per answer. [default: 60]")
+        int | None, typer.Option("--max-new-tokens", help="Most tokens per answer. (default: 60)")
     ] = None,
     temperature: Annotated[
-        float | None, typer.Option("--temperature", "-t", help="[default: 0.8]")
+        float | None, typer.Option("--temperature", "-t", help="(default: 0.8)")
     ] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
@@ -109,7 +109,10 @@ def start(
             "Ctrl-D or /quit to stop.[/dim]"
         )
     reader = terminal_reader() if interactive else stdin_reader()
-    talk(store, conversation, loaded, reader)
+    try:
+        talk(store, conversation, loaded, reader)
+    except KeyboardInterrupt:  # every turn so far is already stored
+        out.print()
     err.print(
         f"Conversation {conversation.id} is saved: `marinade chat show {conversation.id}`, "
         f"`marinade chat --resume {conversation.id}`.",

@@ -31,7 +31,7 @@ def glyphs(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="Whose tokens. [default: the sample's model, else smollm2]"
+            "--model", "-m", help="Whose tokens. (default: the sample's model, else smollm2)"
         ),
     ] = None,
     output: Annotated[
@@ -40,7 +40,7 @@ def glyphs(
     ] = None,
     output_format: Annotated[
         str | None,
-        typer.Option("--format", help="text or html. [default: from -o's suffix, else text]"),
+        typer.Option("--format", help="text or html. (default: from -o's suffix, else text)"),
     ] = None,
     reveal: Annotated[
         bool, typer.Option("--reveal", help="Add a legend, and the token on hover in HTML.")

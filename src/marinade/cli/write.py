@@ -73,21 +73,21 @@ def start(
         int | None, typer.Option("--resume", help="Go on with story ID (see `write list`).")
     ] = None,
     count: Annotated[
-        int | None, typer.Option("--count", "-n", help="Proposals per step. [default: 5]")
+        int | None, typer.Option("--count", "-n", help="Proposals per step. (default: 5)")
     ] = None,
     max_new_tokens: Annotated[
         int | None,
-        typer.Option("--max-new-tokens", help="Most tokens per proposal. [default: 40]"),
+        typer.Option("--max-new-tokens", help="Most tokens per proposal. (default: 40)"),
     ] = None,
     sentence: Annotated[
         bool | None,
         typer.Option(
             "--sentence/--no-sentence",
-            help="End each proposal at its first sentence end. [default: --sentence]",
+            help="End each proposal at its first sentence end. (default: --sentence)",
         ),
     ] = None,
     temperature: Annotated[
-        float | None, typer.Option("--temperature", "-t", help="[default: 0.8]")
+        float | None, typer.Option("--temperature", "-t", help="(default: 0.8)")
     ] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
@@ -95,7 +95,7 @@ def start(
         int | None,
         typer.Option("--seed", help="The story's n-th proposal uses seed+n; random when left out."),
     ] = None,
-    title: Annotated[str | None, typer.Option("--title", help="[default: the opening]")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="(default: the opening)")] = None,
     auto_pick: Annotated[
         int | None,
         typer.Option("--auto-pick", help="Without asking, take proposal N at every step."),
@@ -152,10 +152,13 @@ def start(
         story = change_settings(store, story, settings)
     out.print(f"[bold]Story {story.id}[/bold] · {escape(story.title)} · {escape(loaded.name)}")
     show_tail(story)
-    if auto_pick is not None:
-        auto_write(store, story, loaded, auto_pick, steps or 1)
-    else:
-        converse(store, story, loaded, reader, interactive)
+    try:
+        if auto_pick is not None:
+            auto_write(store, story, loaded, auto_pick, steps or 1)
+        else:
+            converse(store, story, loaded, reader, interactive)
+    except KeyboardInterrupt:  # everything chosen so far is already stored
+        out.print()
     err.print(
         f"Story {story.id} is saved: `marinade write --resume {story.id}` goes on, "
         f"`marinade write export {story.id} --format md` writes it out.",
