@@ -35,6 +35,12 @@ demo: $(BIN)/marinade
 	$(BIN)/marinade --home $(DEMO_HOME) runs plot demo-run -o $(DEMO_HOME)/demo-run-loss.png
 	$(BIN)/marinade --home $(DEMO_HOME) compare "Every evening" --seed 7 -n 2 --max-new-tokens 40 \
 		--model smollm2 --model demo-run
+	# co-write two steps, taking the first proposal each time; then a sample as the model sees it
+	$(BIN)/marinade --home $(DEMO_HOME) write --model demo-run --seed 1 --auto-pick 1 --steps 2 \
+		--max-new-tokens 30 "The lamplighter came along the quay"
+	$(BIN)/marinade --home $(DEMO_HOME) write export last --format md --tree
+	$(BIN)/marinade --home $(DEMO_HOME) glyphs --sample last
+	$(BIN)/marinade --home $(DEMO_HOME) glyphs --sample last --reveal -o $(DEMO_HOME)/demo-glyphs.html
 
 test: $(BIN)/marinade
 	$(BIN)/ruff check src tests benchmarks

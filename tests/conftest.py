@@ -82,11 +82,14 @@ def home_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli(home_dir: Path):
-    """Run `marinade --home HOME ARGS...`; returns click's Result (stdout and stderr apart)."""
+    """Run `marinade --home HOME ARGS...` (standard input from `input`, not a terminal);
+    returns click's Result (stdout and stderr apart)."""
     runner = CliRunner()
 
-    def run(*args: str):
-        return runner.invoke(app, ["--home", str(home_dir), *args], catch_exceptions=False)
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(
+            app, ["--home", str(home_dir), *args], input=input, catch_exceptions=False
+        )
 
     return run
 

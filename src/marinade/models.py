@@ -392,3 +392,19 @@ def _hub_cache_repos() -> set[str]:
         if repo.repo_type == "model"
         and any(f.file_name.endswith(WEIGHT_SUFFIXES) for rev in repo.revisions for f in rev.files)
     }
+
+
+def load_tokenizer(
+    name: str | None, home: Home, on_status: Status | None = None
+) -> tuple[PreTrainedTokenizerBase, str]:
+    """Only a model's tokenizer, and the name to show (`marinade glyphs` needs no weights)."""
+    folder, logged_name = model_folder(name or DEFAULT_MODEL, home, on_status)
+    try:
+        with transformers_progress(False):
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, KeyError) as error:
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise MarinadeError(f"cannot load a tokenizer from {folder}: {first_line}") from None
+    return tokenizer, logged_name

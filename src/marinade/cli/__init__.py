@@ -47,7 +47,17 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import corpus, experiment, generate, models, samples, train
+    from marinade.cli import (
+        chat,
+        corpus,
+        experiment,
+        generate,
+        glyphs,
+        models,
+        samples,
+        train,
+        write,
+    )
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
@@ -57,6 +67,9 @@ def _register() -> None:
     app.command("train")(train.train)
     app.add_typer(train.runs_app, name="runs")
     app.add_typer(experiment.app, name="experiment")
+    app.add_typer(write.app, name="write")
+    app.add_typer(chat.app, name="chat")
+    app.command("glyphs")(glyphs.glyphs)
 
 
 _register()

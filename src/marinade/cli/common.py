@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -18,7 +18,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperGroup
 
+from marinade.errors import MarinadeError
 from marinade.home import Home, open_home
 from marinade.store import Store
 
@@ -73,3 +75,32 @@ def progress_bar(description: str, total: int) -> Iterator[Progress]:
 
 def advance(progress: Progress, count: int) -> None:
     progress.advance(progress.task_ids[0], count)
+
+
+T = TypeVar("T")
+
+
+def or_else(value: T | None, fallback: T) -> T:
+    """An option's value when it was given (not None), else the fallback."""
+    return fallback if value is None else value
+
+
+def id_or_last(value: str, what: str) -> int | None:
+    """A record id as typed, or None for `last` (the newest), as scripts and the demo use."""
+    if value == "last":
+        return None
+    if not value.isdigit():
+        raise MarinadeError(f"{what} must be a number or `last`, not {value!r}")
+    return int(value)
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A command group whose `start` command may be left out: `marinade write "Once"` runs
+    `marinade write start "Once"`, while `marinade write list` runs `list`."""
+
+    default_command = "start"
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # type: ignore[override]
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)

@@ -183,3 +183,74 @@ def m004_curation(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
+
+
+@migration
+def m005_writing(db: sqlite_utils.Database) -> None:
+    # co-writing: a story is a tree of nodes; the chosen ones, root to the cursor, are the text
+    db.table("stories").create(
+        {
+            "id": int,
+            "title": str,
+            "model": str,  # the model it was started with
+            "settings": str,  # JSON of the WriteSettings last used
+            "current_node_id": int,  # the cursor: the end of the story's text
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"model", "settings", "created_at"},
+    )
+    db.table("story_nodes").create(
+        {
+            "id": int,
+            "story_id": int,
+            "parent_id": int,  # null for the root (the opening text)
+            "text": str,  # as used in the story (after the user's edit, if any)
+            "proposed_text": str,  # the model's proposal as sampled; null for the user's text
+            "author": str,  # "model" or "user"
+            "model": str,
+            "model_hash": str,
+            "seed": int,
+            "temperature": float,
+            "finish_reason": str,  # "sentence", "end_of_text" or "length"
+            "chosen": int,  # 1 when on the path from the root to the cursor
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"story_id", "text", "author", "chosen", "created_at"},
+        foreign_keys=[("story_id", "stories", "id"), ("parent_id", "story_nodes", "id")],
+    )
+    db.table("story_nodes").create_index(["story_id", "parent_id"])
+    # chat: a conversation and its turns, in the dialog convention of `corpus import --dialog`
+    db.table("conversations").create(
+        {
+            "id": int,
+            "model": str,
+            "me": str,  # the user's prefix: ">" (the other side, the default) or "-"
+            "settings": str,  # JSON of the ChatSettings
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"model", "me", "settings", "created_at"},
+    )
+    db.table("chat_turns").create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "speaker": str,  # "user" or "model"
+            "text": str,
+            "model": str,
+            "model_hash": str,
+            "seed": int,
+            "temperature": float,
+            "finish_reason": str,
+            "context_turns": int,  # how many earlier turns fitted the model's context window
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"conversation_id", "speaker", "text", "created_at"},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db.table("chat_turns").create_index(["conversation_id"])

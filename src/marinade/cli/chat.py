@@ -1,0 +1,164 @@
+"""`marinade chat`: talk with a model trained on dialog (`corpus import --dialog`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from marinade.chat import (
+    OTHERS,
+    ChatSettings,
+    Conversation,
+    dialog_text,
+    load_conversation,
+    parse_side,
+    say,
+    start_conversation,
+)
+from marinade.cli.common import CliState, DefaultCommandGroup, err, or_else, out, status
+from marinade.cli.generate import Device, Quantize
+from marinade.cli.write import LineReader, printable, stdin_reader, terminal_reader
+from marinade.errors import MarinadeError
+from marinade.writing import random_seed
+
+if TYPE_CHECKING:
+    from marinade.models import LoadedModel
+    from marinade.store import Store
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    help="Chat with a model trained with `corpus import --dialog`. "
+    "`marinade chat` starts a conversation (`chat start`).",
+)
+
+
+@app.command("start")
+def start(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
+    me: Annotated[
+        str | None,
+        typer.Option(
+            "--me",
+            help="Your side: '>' (everyone but the archive's owner) or '-' (the owner). "
+            "(default: '>')",
+        ),
+    ] = None,
+    resume: Annotated[
+        int | None, typer.Option("--resume", help="Go on with conversation ID (`chat list`).")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option("--max-new-tokens", help="Most tokens per answer. (default: 60)")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", "-t", help="(default: 0.8)")
+    ] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="The n-th answer uses seed+n; random when left out."),
+    ] = None,
+    device: Device = None,
+    quantize: Quantize = None,
+) -> None:
+    """Chat: your turns are written as one side of a dialog, the model answers as the other."""
+    state: CliState = ctx.obj
+    store = state.store
+    conversation = load_conversation(store, resume) if resume is not None else None
+    if conversation is not None and me is not None and parse_side(me) != conversation.settings.me:
+        raise MarinadeError(
+            f"conversation {resume} was held with --me '{conversation.settings.me}'; "
+            "start a new one to change sides"
+        )
+    base = conversation.settings if conversation else ChatSettings(seed=random_seed())
+    settings = ChatSettings(  # a flag given now wins over the conversation's stored settings
+        me=parse_side(me) if me is not None else base.me,
+        max_new_tokens=or_else(max_new_tokens, base.max_new_tokens),
+        temperature=or_else(temperature, base.temperature),
+        top_k=or_else(top_k, base.top_k),
+        top_p=or_else(top_p, base.top_p),
+        seed=or_else(seed, base.seed),
+    )
+    settings.check()
+    from marinade.models import load_model  # imports torch and transformers: seconds
+
+    loaded = load_model(
+        model or (conversation.model if conversation else None),
+        state.home,
+        device=device,
+        quantize=quantize,
+        on_status=status,
+    )
+    if conversation is None:
+        conversation = start_conversation(store, loaded.name, settings)
+    else:
+        conversation.settings = settings  # for this session; the stored ones stay
+        if conversation.turns:
+            out.print(printable(dialog_text(conversation.turns, settings)), markup=False)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        side = "the archive's owner" if settings.me != OTHERS else "the other side"
+        out.print(
+            f"[dim]Conversation {conversation.id} with {escape(loaded.name)}: you write as "
+            f"'{settings.me}' ({side}), it answers as '{settings.model_side}'. "
+            "Ctrl-D or /quit to stop.[/dim]"
+        )
+    reader = terminal_reader() if interactive else stdin_reader()
+    try:
+        talk(store, conversation, loaded, reader)
+    except KeyboardInterrupt:  # every turn so far is already stored
+        out.print()
+    err.print(
+        f"Conversation {conversation.id} is saved: `marinade chat show {conversation.id}`, "
+        f"`marinade chat --resume {conversation.id}`.",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def talk(store: Store, conversation: Conversation, loaded: LoadedModel, reader: LineReader) -> None:
+    prompt = f"{conversation.settings.me} "
+    while True:
+        line = reader(prompt, "")
+        if line is None or line.strip() in ("/quit", "/q"):
+            return
+        if not line.strip():
+            continue
+        try:
+            answer = say(store, conversation, loaded, line)
+        except MarinadeError as error:
+            out.print(f"[red]{escape(str(error))}[/red]")
+            continue
+        out.print(f"{conversation.settings.model_side} {printable(answer.text)}", markup=False)
+
+
+@app.command("list")
+def list_conversations(ctx: typer.Context) -> None:
+    """Every conversation, the latest first."""
+    state: CliState = ctx.obj
+    table = Table("id", "updated", "model", "me", "turns", box=None)
+    table.add_column("opening", no_wrap=True, overflow="ellipsis")
+    for row in state.store.conversations():
+        table.add_row(
+            str(row["id"]),
+            (row["updated_at"] or "")[:16],
+            row["model"],
+            row["me"],
+            str(row["turns"]),
+            escape(row["opening"] or ""),
+        )
+    out.print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, conversation_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """A conversation as dialog lines, as a --dialog corpus would hold it."""
+    state: CliState = ctx.obj
+    conversation = load_conversation(state.store, conversation_id)
+    text = dialog_text(conversation.turns, conversation.settings)
+    sys.stdout.write(text + ("\n" if text else ""))

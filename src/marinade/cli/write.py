@@ -1,0 +1,380 @@
+"""`marinade write`: co-write a story with a model in the terminal; `write list|export`."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from marinade.cli.common import (
+    CliState,
+    DefaultCommandGroup,
+    err,
+    id_or_last,
+    or_else,
+    out,
+    status,
+)
+from marinade.cli.generate import Device, Quantize, unescape
+from marinade.errors import MarinadeError
+from marinade.writing import (
+    EXPORT_FORMATS,
+    Node,
+    Story,
+    WriteSettings,
+    add_own_text,
+    change_settings,
+    choose,
+    export_story,
+    go_back,
+    load_story,
+    propose,
+    random_seed,
+    start_story,
+)
+
+if TYPE_CHECKING:
+    from marinade.models import LoadedModel
+    from marinade.store import Store
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    help="Co-write with a model: pick among its proposals, edit, go back. "
+    "`marinade write TEXT` starts a story (`write start`).",
+)
+
+HELP = (
+    "[bold]N[/bold] take proposal N · [bold]e N[/bold] edit it first · [bold]m[/bold] more "
+    "proposals · [bold]t TEXT[/bold] your own text · [bold]b[/bold] back a step · "
+    "[bold]s[/bold] show the story · [bold]q[/bold] quit (\\n in typed text is a line break)"
+)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+TAIL = 300  # characters of the story shown after each step
+
+# Reads one line after showing a prompt, the line pre-filled for editing where it can be;
+# None at the end of input.
+LineReader = Callable[[str, str], "str | None"]
+
+
+@app.command("start")
+def start(
+    ctx: typer.Context,
+    opening: Annotated[
+        str | None, typer.Argument(help="The story's opening; asked for when left out.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
+    resume: Annotated[
+        int | None, typer.Option("--resume", help="Go on with story ID (see `write list`).")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", help="Proposals per step. (default: 5)")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option("--max-new-tokens", help="Most tokens per proposal. (default: 40)"),
+    ] = None,
+    sentence: Annotated[
+        bool | None,
+        typer.Option(
+            "--sentence/--no-sentence",
+            help="End each proposal at its first sentence end. (default: --sentence)",
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", "-t", help="(default: 0.8)")
+    ] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="The story's n-th proposal uses seed+n; random when left out."),
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title", help="(default: the opening)")] = None,
+    auto_pick: Annotated[
+        int | None,
+        typer.Option("--auto-pick", help="Without asking, take proposal N at every step."),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="With --auto-pick: how many steps.")
+    ] = None,
+    device: Device = None,
+    quantize: Quantize = None,
+) -> None:
+    """Co-write a story: the model proposes continuations, you choose, edit or write."""
+    state: CliState = ctx.obj
+    if opening is not None and resume is not None:
+        raise MarinadeError("give an opening for a new story or --resume ID, not both")
+    if (auto_pick is None) != (steps is None):
+        raise MarinadeError("--auto-pick N and --steps S go together")
+    if steps is not None and steps < 1:
+        raise MarinadeError(f"--steps must be at least 1, not {steps}")
+    store = state.store
+    story = load_story(store, resume) if resume is not None else None
+    base = story.settings if story else WriteSettings(seed=random_seed())
+    settings = WriteSettings(  # a flag given now wins over the story's stored settings
+        count=or_else(count, base.count),
+        max_new_tokens=or_else(max_new_tokens, base.max_new_tokens),
+        temperature=or_else(temperature, base.temperature),
+        top_k=or_else(top_k, base.top_k),
+        top_p=or_else(top_p, base.top_p),
+        sentence=or_else(sentence, base.sentence),
+        seed=or_else(seed, base.seed),
+    )
+    settings.check()
+    if auto_pick is not None and not 1 <= auto_pick <= settings.count:
+        raise MarinadeError(f"--auto-pick must be between 1 and --count ({settings.count})")
+    interactive = auto_pick is None and sys.stdin.isatty()
+    reader = terminal_reader() if interactive else stdin_reader()
+    if story is None and opening is None:
+        if auto_pick is not None:
+            raise MarinadeError("--auto-pick needs an opening text or --resume ID")
+        opening = reader("Opening: ", "")
+        if not opening:
+            raise MarinadeError("no opening given: nothing to write")
+    from marinade.models import load_model  # imports torch and transformers: seconds
+
+    loaded = load_model(
+        model or (story.model if story else None),
+        state.home,
+        device=device,
+        quantize=quantize,
+        on_status=status,
+    )
+    if story is None:
+        story = start_story(store, unescape(opening) or "", loaded.name, settings, title)
+    elif settings != story.settings:
+        story = change_settings(store, story, settings)
+    out.print(f"[bold]Story {story.id}[/bold] · {escape(story.title)} · {escape(loaded.name)}")
+    show_tail(story)
+    try:
+        if auto_pick is not None:
+            auto_write(store, story, loaded, auto_pick, steps or 1)
+        else:
+            converse(store, story, loaded, reader, interactive)
+    except KeyboardInterrupt:  # everything chosen so far is already stored
+        out.print()
+    err.print(
+        f"Story {story.id} is saved: `marinade write --resume {story.id}` goes on, "
+        f"`marinade write export {story.id} --format md` writes it out.",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def auto_write(store: Store, story: Story, loaded: LoadedModel, pick: int, steps: int) -> None:
+    """Take proposal `pick` at every step, `steps` times (the demo's and scripts' mode)."""
+    for step in range(1, steps + 1):
+        proposals = proposals_at_cursor(store, story, loaded)
+        if pick > len(proposals):
+            raise MarinadeError(f"step {step} has {len(proposals)} proposals, not {pick}")
+        choose(store, story, proposals[pick - 1].id)
+        out.print(f"[dim]step {step}: took {pick}[/dim]")
+    out.rule()
+    out.print(printable(story.text()), markup=False)
+
+
+def converse(
+    store: Store, story: Story, loaded: LoadedModel, reader: LineReader, interactive: bool
+) -> None:
+    """The command loop: read a command, act, show what follows, until q or end of input."""
+    proposals = proposals_at_cursor(store, story, loaded)
+    if interactive:
+        out.print(HELP, style="dim")
+    while True:
+        line = reader("write> ", "")
+        if line is None:
+            return
+        command, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        try:
+            if command == "q":
+                return
+            if command in ("", "?", "h"):
+                out.print(HELP, style="dim")
+                continue
+            if command == "s":
+                out.rule()
+                out.print(printable(story.text()), markup=False)
+                out.rule()
+                continue
+            if command == "m":
+                proposals = proposals + make_proposals(store, story, loaded, first=len(proposals))
+                continue
+            if command == "b":
+                go_back(store, story)
+                show_tail(story)
+                proposals = story.proposals()
+                show_proposals(proposals)
+                continue
+            if command == "t":
+                text = rest or reader("your text> ", "")
+                if not text:
+                    continue
+                add_own_text(store, story, unescape(text) or "")
+            elif command.isdigit() or command == "e":
+                number = rest if command == "e" else command
+                node = pick(proposals, number)
+                edited = None
+                if command == "e":
+                    shown = node.text.replace("\n", "\\n")
+                    if not interactive:
+                        out.print(f"editing: {shown}", markup=False)
+                    answer = reader("edit> ", shown)
+                    if answer is None:
+                        return
+                    edited = unescape(answer)
+                choose(store, story, node.id, edited)
+            else:
+                out.print(f"[red]unknown command {escape(command)!r}[/red]; {HELP}")
+                continue
+        except MarinadeError as error:
+            out.print(f"[red]{escape(str(error))}[/red]")
+            continue
+        show_tail(story)
+        proposals = proposals_at_cursor(store, story, loaded)
+
+
+def pick(proposals: list[Node], number: str) -> Node:
+    if not number.isdigit() or not 1 <= int(number) <= len(proposals):
+        raise MarinadeError(f"choose a proposal between 1 and {len(proposals)}")
+    return proposals[int(number) - 1]
+
+
+def proposals_at_cursor(store: Store, story: Story, loaded: LoadedModel) -> list[Node]:
+    """The proposals already made at the cursor (after going back, or on resuming), else new."""
+    proposals = story.proposals()
+    if proposals:
+        show_proposals(proposals)
+        return proposals
+    return make_proposals(store, story, loaded)
+
+
+def make_proposals(store: Store, story: Story, loaded: LoadedModel, first: int = 0) -> list[Node]:
+    status(f"{story.settings.count} proposals from {loaded.name}…")
+    new = propose(store, story, loaded)
+    show_proposals(new, first_number=first + 1)
+    return new
+
+
+def show_proposals(proposals: list[Node], first_number: int = 1) -> None:
+    for number, node in enumerate(proposals, start=first_number):
+        text = printable(" ".join(node.text.split()))
+        if node.text[:1] == "\n":
+            text = "¶ " + text
+        mark = " [dim](you)[/dim]" if node.author == "user" else ""
+        if node.edited:
+            mark += " [dim](edited)[/dim]"
+        shown = escape(text) if text else "[dim](the model ended the text here)[/dim]"
+        out.print(f"[bold]{number:>3}[/bold]  {shown}{mark}")
+
+
+def show_tail(story: Story) -> None:
+    text = story.text()
+    tail = text if len(text) <= TAIL else "…" + text[-TAIL:]
+    out.rule(style="dim")
+    out.print(printable(tail), markup=False)
+    out.rule(style="dim")
+
+
+def printable(text: str) -> str:
+    """Control characters a model wrote (an escape could restyle the terminal) shown as
+    their Unicode pictures (␀, ␛, ␡); line breaks and tabs stay."""
+    return CONTROL.sub(_control_picture, text)
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
+def terminal_reader() -> LineReader:
+    """input() with readline's line editing; the pre-filled text can be edited in place."""
+    try:
+        import readline
+    except ImportError:  # Windows: no pre-filling, plain input()
+        readline = None  # type: ignore[assignment]
+
+    def read(prompt: str, prefill: str) -> str | None:
+        if readline is not None:
+            readline.set_startup_hook(lambda: readline.insert_text(prefill))
+        try:
+            return input(prompt)
+        except EOFError:
+            out.print()
+            return None
+        finally:
+            if readline is not None:
+                readline.set_startup_hook(None)
+
+    return read
+
+
+def stdin_reader() -> LineReader:
+    """Commands from a pipe or file, one a line, echoed so the output reads as a transcript."""
+
+    def read(prompt: str, prefill: str) -> str | None:
+        line = sys.stdin.readline()
+        if not line:
+            return None
+        line = line.rstrip("\n")
+        out.print(f"{prompt}{line}", markup=False)
+        return line
+
+    return read
+
+
+@app.command("list")
+def list_stories(ctx: typer.Context) -> None:
+    """Every story, the latest first."""
+    state: CliState = ctx.obj
+    table = Table("id", "updated", "model", "steps", "nodes", box=None)
+    table.add_column("title", no_wrap=True, overflow="ellipsis")
+    for row in state.store.stories():
+        table.add_row(
+            str(row["id"]),
+            (row["updated_at"] or "")[:16],
+            row["model"],
+            str(max(0, row["chosen"] - 1)),
+            str(row["nodes"]),
+            escape(row["title"]),
+        )
+    out.print(table)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    story_id: Annotated[str, typer.Argument(metavar="ID", help="A story's id, or `last`.")],
+    export_format: Annotated[
+        str, typer.Option("--format", help=f"{' or '.join(EXPORT_FORMATS)}.")
+    ] = "md",
+    tree: Annotated[bool, typer.Option("--tree", help="Add the branches not taken.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="A file; standard output by default.")
+    ] = None,
+) -> None:
+    """The story's text, and with --tree the branches not taken."""
+    state: CliState = ctx.obj
+    number = id_or_last(story_id, "the story")
+    if number is None:
+        stories = state.store.stories()  # the most recently written first
+        if not stories:
+            raise MarinadeError("there are no stories yet: `marinade write TEXT` starts one")
+        number = stories[0]["id"]
+    text = export_story(load_story(state.store, number), export_format, tree)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise MarinadeError(f"cannot write {output}: {error.strerror}") from None
+    status(f"wrote {output}")
