@@ -47,7 +47,7 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import corpus, generate, models, samples, train
+    from marinade.cli import accounts, corpus, generate, models, post, queue, samples, train
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
@@ -56,6 +56,10 @@ def _register() -> None:
     app.add_typer(corpus.app, name="corpus")
     app.command("train")(train.train)
     app.add_typer(train.runs_app, name="runs")
+    app.add_typer(accounts.app, name="accounts")
+    app.add_typer(queue.app, name="queue")
+    app.command("post")(post.post)
+    app.command("scheduler")(post.scheduler)
 
 
 _register()

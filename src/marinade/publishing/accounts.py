@@ -112,9 +112,7 @@ def add_account(
     from marinade.publishing.adapters import adapter_named
 
     if not ACCOUNT_NAME.match(name):
-        raise MarinadeError(
-            f"bad account name {name!r}: use letters, digits, '_', '-' and '.'"
-        )
+        raise MarinadeError(f"bad account name {name!r}: use letters, digits, '_', '-' and '.'")
     adapter = adapter_named(platform)
     settings = {key: value for key, value in settings.items() if value not in (None, "")}
     unknown = set(settings) - set(SETTINGS)
