@@ -38,7 +38,12 @@ def accounts(url: str) -> dict[str, Account]:
         "bluesky": Account(
             "b",
             "bluesky",
-            {"service": url, "handle": "me.bsky.social", "token_env": "BSKY_PASSWORD", "timeout": 0.5},
+            {
+                "service": url,
+                "handle": "me.bsky.social",
+                "token_env": "BSKY_PASSWORD",
+                "timeout": 0.5,
+            },
         ),
         "x": Account("x", "x", {"api_url": url, "token_env": "X_TOKEN", "timeout": 0.5}),
         "webhook": Account("w", "webhook", {"url": f"{url}/hook", "timeout": 0.5}),

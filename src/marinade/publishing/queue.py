@@ -416,7 +416,9 @@ def post_item(
             fields = {"status": "queued", "retry_at": retry_at, "error": error.reason}
             fields["sent_at"] = item["sent_at_before"]  # nothing went out this time
     except OutcomeUnknown as error:
-        fields = {"status": "unknown", "error": error.reason}
+        # where the platform de-duplicates, a later pass sends it again, after a pause
+        retry_at = iso(now() + timedelta(seconds=backoff(item["attempts"])))
+        fields = {"status": "unknown", "error": error.reason, "retry_at": retry_at}
     else:
         fields = {
             "status": "posted",
@@ -455,7 +457,12 @@ def post_due(
     while True:
         moment = now()
         item = store.claim_next_due(
-            iso(moment), worker, dedupers, iso(moment - DEDUPE_WINDOW), tuple(skipped)
+            iso(moment),
+            worker,
+            redo_unknown=dedupers,
+            redo_unknown_sent_after=iso(moment - DEDUPE_WINDOW),
+            redo_unknown_attempts=MAX_ATTEMPTS,
+            exclude_accounts=tuple(skipped),
         )
         if item is None:
             return outcomes

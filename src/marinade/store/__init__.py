@@ -368,6 +368,7 @@ class Store:
         worker: str,
         redo_unknown: tuple[str, ...] = (),
         redo_unknown_sent_after: str = "",
+        redo_unknown_attempts: int = 0,
         exclude_accounts: tuple[str, ...] = (),
     ) -> dict[str, Any] | None:
         """Claim the next due item for `worker` in one BEGIN IMMEDIATE transaction, or None.
@@ -377,7 +378,9 @@ class Store:
 
         A claimed item is `posting`: no other process can claim it. Items whose outcome is
         `unknown` are claimed too when their account's platform is in `redo_unknown` (the
-        platform de-duplicates) and their first send was after `redo_unknown_sent_after`.
+        platform de-duplicates), their first send was after `redo_unknown_sent_after` and
+        they were tried fewer than `redo_unknown_attempts` times. Items of
+        `exclude_accounts` are left alone.
         """
         marks = ", ".join("?" * len(redo_unknown)) or "''"
         excluded = ", ".join("?" * len(exclude_accounts)) or "''"
@@ -387,10 +390,17 @@ class Store:
                     "select q.* from queue q left join accounts a on a.name = q.account"
                     " where q.due_at <= ? and coalesce(q.retry_at, '') <= ? and ("
                     "  q.status = 'queued' or (q.status = 'unknown'"
-                    f"  and a.platform in ({marks}) and q.sent_at > ?))"
+                    f"  and a.platform in ({marks}) and q.sent_at > ? and q.attempts < ?))"
                     f" and q.account not in ({excluded})"
                     " order by q.due_at, q.id limit 1",
-                    [now, now, *redo_unknown, redo_unknown_sent_after, *exclude_accounts],
+                    [
+                        now,
+                        now,
+                        *redo_unknown,
+                        redo_unknown_sent_after,
+                        redo_unknown_attempts,
+                        *exclude_accounts,
+                    ],
                 )
             )
             if not rows:
