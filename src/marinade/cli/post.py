@@ -20,10 +20,16 @@ def _print_outcomes(outcomes: list, as_json: bool) -> int:
             print_json_line(asdict(outcome))
             continue
         if outcome.status == "posted":
-            out.print(f"posted {outcome.item_id} to {outcome.account}: {outcome.url or ''}")
+            out.print(
+                f"posted {outcome.item_id} to {outcome.account}: {outcome.url or ''}", markup=False
+            )
         else:
             problems += outcome.status in ("failed", "unknown", "skipped")
-            err.print(f"{outcome.status} {outcome.item_id} ({outcome.account}): {outcome.error}")
+            err.print(
+                f"{outcome.status} {outcome.item_id} ({outcome.account}): {outcome.error}",
+                soft_wrap=True,
+                markup=False,
+            )
     return problems
 
 
@@ -56,7 +62,10 @@ def post(
                     {"id": item["id"], "account": item["account"], "text": item["posted_text"]}
                 )
             else:
-                out.print(f"would post {item['id']} to {item['account']}: {item['posted_text']}")
+                out.print(
+                    f"would post {item['id']} to {item['account']}: {item['posted_text']}",
+                    markup=False,
+                )
         status(f"{len(shown)} due; written to {path}; the queue is unchanged")
         return
     outcomes = post_due(state.store)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from marinade.cli.common import CliState, out, print_json_line
 from marinade.errors import MarinadeError
@@ -113,8 +114,8 @@ def list_command(
             item["status"],
             item["due_at"][:16].replace("T", " "),
             item["account"],
-            item["text"].replace("\n", " ")[:60],
-            detail,
+            Text(item["text"].replace("\n", " ")[:60]),
+            Text(detail),
         )
     out.print(table)
 
