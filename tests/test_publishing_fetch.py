@@ -76,9 +76,9 @@ def test_mastodon_posts_are_fetched_incrementally(store, server):
 
 
 def test_bluesky_posts_are_fetched_incrementally(store, server):
-    server.state.bluesky_feed = [
-        feed_item(i, f"Sky post number {i}") for i in range(45, 0, -1)
-    ] + [feed_item(46, "someone else's, reposted", "other.bsky.social", reposted=True)]
+    server.state.bluesky_feed = [feed_item(i, f"Sky post number {i}") for i in range(45, 0, -1)] + [
+        feed_item(46, "someone else's, reposted", "other.bsky.social", reposted=True)
+    ]
     first = fetch_posts(store, "bluesky", "someone.bsky.social", "sky", server.url)
     assert first.fetched == 46 and first.import_report.kept == 45
     assert list(store.documents("sky", limit=1))[0]["text"] == "Sky post number 1"

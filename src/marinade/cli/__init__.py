@@ -47,7 +47,17 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import accounts, corpus, generate, models, post, queue, samples, train
+    from marinade.cli import (
+        accounts,
+        corpus,
+        generate,
+        models,
+        post,
+        queue,
+        retrain,
+        samples,
+        train,
+    )
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
@@ -60,6 +70,7 @@ def _register() -> None:
     app.add_typer(queue.app, name="queue")
     app.command("post")(post.post)
     app.command("scheduler")(post.scheduler)
+    app.command("retrain")(retrain.retrain)
 
 
 _register()
