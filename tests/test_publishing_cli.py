@@ -148,3 +148,30 @@ def test_queue_schedule_and_accepted_samples(cli, store, tmp_path):
     assert "0 added, 0 updated, 1 unchanged" in cli("queue", "import", str(path)).stdout
     assert cli("queue", "edit", str(item["id"]), "--text", "changed").exit_code == 0
     assert json_lines(cli("queue", "list", "--json").stdout)[0]["text"] == "changed"
+
+
+def test_the_scheduler_posts_and_fetches_on_its_period(cli, server, store):
+    from datetime import datetime, timedelta, timezone
+
+    from marinade.home import open_home
+    from marinade.publishing.fetch import fetch_posts
+    from marinade.publishing.scheduler import Plan, scheduler_pass
+
+    cli("accounts", "add", "webhook", "--name", "hook", "--url", server.url + "/hook")
+    cli("queue", "add", "--text", "one")
+    result = cli("scheduler", "--passes", "1", "--every", "0")
+    assert result.exit_code == 0, result.output
+    assert [m.text for m in server.state.made] == ["one"]
+
+    first = {"id": "1", "created_at": "2026-11-01T00:00:00Z", "content": "<p>admired</p>"}
+    server.state.mastodon_statuses = [first]
+    fetch_posts(store, "mastodon", "@someone", "admired", server.url)
+    server.state.mastodon_statuses.append({**first, "id": "2", "content": "<p>newer</p>"})
+    plan = Plan(fetch_every=timedelta(hours=6))
+    start = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    home = open_home(store.path.parent)
+    assert scheduler_pass(store, home, plan, now=lambda: start).fetched == 1
+    later = start + timedelta(hours=1)
+    assert scheduler_pass(store, home, plan, now=lambda: later).fetched is None  # not yet
+    with pytest.raises(Exception, match="go together"):
+        Plan(retrain_name="bot").check()

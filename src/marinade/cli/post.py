@@ -81,20 +81,44 @@ def scheduler(
     passes: Annotated[
         int | None, typer.Option("--passes", help="Stop after this many passes [default: never].")
     ] = None,
+    fetch_every: Annotated[
+        float | None,
+        typer.Option("--fetch-every", help="Hours between fetches of every fetched account."),
+    ] = None,
+    retrain_name: Annotated[
+        str | None, typer.Option("--retrain", help="Retrain this run name on a period.")
+    ] = None,
+    recipe: Annotated[Path | None, typer.Option("--recipe", help="With --retrain.")] = None,
+    retrain_every: Annotated[
+        float | None, typer.Option("--retrain-every", help="Days between retrains.")
+    ] = None,
 ) -> None:
-    """Post what is due every minute until stopped (Ctrl-C). Safe to run twice."""
-    from marinade.errors import MarinadeError
-    from marinade.publishing.queue import post_due
+    """Post what is due every minute until stopped (Ctrl-C); fetch and retrain on a period.
+    Safe to run twice: an item is only ever claimed by one."""
+    from datetime import timedelta
+
+    from marinade.publishing.scheduler import Plan, scheduler_pass
 
     state: CliState = ctx.obj
+    plan = Plan(
+        fetch_every=timedelta(hours=fetch_every) if fetch_every else None,
+        retrain_name=retrain_name,
+        retrain_recipe=recipe,
+        retrain_every=timedelta(days=retrain_every) if retrain_every else None,
+    )
+    plan.check()
     done = 0
     status(f"scheduler: posting what is due every {every:g} s; Ctrl-C stops")
     try:
         while passes is None or done < passes:
-            try:
-                _print_outcomes(post_due(state.store), as_json=False)
-            except MarinadeError as error:  # one bad pass must not stop the loop
-                err.print(f"Error: {error}")
+            report = scheduler_pass(state.store, state.home, plan, on_status=status)
+            _print_outcomes(report.posted, as_json=False)
+            if report.fetched is not None:
+                status(f"fetched: {report.fetched} new documents")
+            if report.retrained is not None:
+                status(f"retrained: run {report.retrained.run}")
+            for error in report.errors:  # one bad pass must not stop the loop
+                err.print(f"Error: {error}", soft_wrap=True, markup=False)
             done += 1
             if passes is None or done < passes:
                 time.sleep(every)
