@@ -175,3 +175,31 @@ def test_the_scheduler_posts_and_fetches_on_its_period(cli, server, store):
     assert scheduler_pass(store, home, plan, now=lambda: later).fetched is None  # not yet
     with pytest.raises(Exception, match="go together"):
         Plan(retrain_name="bot").check()
+
+
+def test_accepted_samples_too_long_stop_everything_unless_skipped(cli, store, tmp_path):
+    cli("accounts", "add", "outbox", "--name", "a", "--path", str(tmp_path / "a"), "--default")
+    cli("accounts", "add", "outbox", "--name", "b", "--path", str(tmp_path / "b"),
+        "--max-length", "10")  # fmt: skip
+    rows = store.add_samples(
+        [
+            {"created_at": "2026-01-01", "origin": "generate", "model": "m", "model_hash": "h",
+             "text": text, "seed": 1, "temperature": 0.8}
+            for text in ("short", "far too long for b")
+        ]
+    )  # fmt: skip
+    for row in rows:
+        store.rate_sample(row["id"], "accept", now="2026-01-01")
+    result = cli("queue", "add", "--accepted", "--account", "a", "--account", "b")
+    assert result.exit_code == 1
+    assert f"sample {rows[1]['id']} is too long for account b" in result.stderr
+    assert store.queue_items() == []
+    result = cli("queue", "add", "--accepted", "--account", "a", "--account", "b", "--skip-long")
+    assert result.exit_code == 0
+    assert [(i["account"], i["text"]) for i in store.queue_items()] == [
+        ("a", "short"),
+        ("a", "far too long for b"),
+        ("b", "short"),
+    ]
+    # the default account (a) has every accepted sample already
+    assert "nothing to queue" in cli("queue", "add", "--accepted", "--skip-long").stdout

@@ -182,10 +182,10 @@ def test_accepted_samples_are_queued_once_with_the_raters_edit(store, server):
     store.rate_sample(kept, "accept", now="2026-11-01")
     store.rate_sample(edited, "accept", edited_text="edited", now="2026-11-01")
     store.rate_sample(rejected, "reject", now="2026-11-01")
-    entries = accepted_entries(store, None, None)
+    entries = accepted_entries(store, None, "bot")
     assert [(e.text, e.sample_id) for e in entries] == [("kept", kept), ("edited", edited)]
     add_to_queue(store, entries, now=NOW)
-    assert accepted_entries(store, None, None) == []
+    assert accepted_entries(store, None, "bot") == []
 
 
 def test_edit_drop_retry_and_mark_posted_respect_the_status(store, server):

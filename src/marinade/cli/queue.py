@@ -11,6 +11,7 @@ from rich.text import Text
 
 from marinade.cli.common import CliState, out, print_json_line
 from marinade.errors import MarinadeError
+from marinade.store import Store
 
 app = typer.Typer(help="The posting queue: what goes out, where and when.", no_args_is_help=True)
 
@@ -60,25 +61,38 @@ def add_command(
         raise MarinadeError("give one of: a sample ID, --text TEXT or --accepted")
     if experiment and not accepted:
         raise MarinadeError("--experiment goes with --accepted")
-    if accepted:
-        entries = accepted_entries(store, experiment, account)
-        if skip_long:
-            targets = [get_account(store, n) for n in account or []] or [
-                target_account(store, None)
-            ]
-            long = [e for e in entries if any(length_problem(e.text, a, True) for a in targets)]
-            entries = [e for e in entries if e not in long]
+    due = parse_time(at, store) if at else None
+    if accepted:  # per account: a sample queued for one account may be new to another
+        targets = [get_account(store, n) for n in account or []] or [target_account(store, None)]
+        plan = []
+        for target in targets:  # every length checked before anything is queued
+            entries = accepted_entries(store, experiment, target.name)
+            long = [e for e in entries if length_problem(e.text, target, True)]
+            if long and not skip_long:
+                problem = length_problem(long[0].text, target, True)
+                raise MarinadeError(
+                    f"sample {long[0].sample_id} is too long for account {target.name}: "
+                    f"{problem}; nothing was queued (edit it, or --skip-long)"
+                )
             for entry in long:
-                out.print(f"left out sample {entry.sample_id}: too long")
-    elif sample_id is not None:
+                out.print(f"left out sample {entry.sample_id}: too long for {target.name}")
+            plan.append((target.name, [e for e in entries if e not in long]))
+        ids = []
+        for name, entries in plan:
+            if entries:
+                ids += add_to_queue(store, entries, [name], due)
+        if not ids:
+            out.print("nothing to queue")
+        _print_queued(store, ids)
+        return
+    if sample_id is not None:
         entries = [sample_entry(store, sample_id)]
     else:
         entries = [Entry(text=(text or "").strip())]
-    if not entries:
-        out.print("nothing to queue")
-        return
-    due = parse_time(at, store) if at else None
-    ids = add_to_queue(store, entries, account, due)
+    _print_queued(store, add_to_queue(store, entries, account, due))
+
+
+def _print_queued(store: Store, ids: list[int]) -> None:
     for item_id in ids:
         item = store.queue_item(item_id)
         out.print(f"queued {item_id} for {item['account']}, due {item['due_at']}")

@@ -256,12 +256,9 @@ def sample_entry(store: Store, sample_id: int) -> Entry:
     return Entry(text=text.strip(), sample_id=sample_id)
 
 
-def accepted_entries(
-    store: Store, experiment: str | None, account_names: list[str] | None
-) -> list[Entry]:
-    """Accepted samples not yet queued for the target account(s)."""
-    names = account_names or [target_account(store, None).name]
-    already = set.intersection(*(store.queued_sample_ids(name) for name in names))
+def accepted_entries(store: Store, experiment: str | None, account: str) -> list[Entry]:
+    """Accepted samples not yet queued for `account`."""
+    already = store.queued_sample_ids(account)
     return [
         Entry(text=row["text"].strip(), sample_id=row["id"])
         for row in store.accepted_samples(experiment)

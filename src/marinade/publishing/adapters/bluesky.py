@@ -54,8 +54,7 @@ def post(account: Account, item: Post) -> Posted:
             raise Rejected(f"login as {handle} refused: {outcome.reason}") from None
         raise NotSent(f"login: {outcome.reason}") from None  # before anything was sent
     try:
-        # langs=[]: atproto would otherwise label every post English
-        created = api.send_post(text=item.text, langs=[])
+        created = api.send_post(text=item.text)  # atproto labels it English (langs=["en"])
     except AtProtocolError as error:
         raise request_error(error) from None
     rkey = created.uri.rsplit("/", 1)[-1]
