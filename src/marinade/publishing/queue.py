@@ -32,9 +32,9 @@ from marinade.publishing.adapters import (
     OutcomeUnknown,
     Post,
     Posted,
-    PublishError,
     Rejected,
     adapter_named,
+    all_adapters,
     length_limit,
 )
 from marinade.store import Store
@@ -448,7 +448,7 @@ def post_due(
     """
     worker = worker or worker_id()
     recover_abandoned(store, now())
-    dedupers = tuple(adapter.name for adapter in _adapters() if adapter.dedupes)
+    dedupers = tuple(adapter.name for adapter in all_adapters() if adapter.dedupes)
     outcomes: list[PostOutcome] = []
     skipped: list[str] = []
     while True:
@@ -478,12 +478,6 @@ def post_due(
             )
             skipped.append(item["account"])
             outcomes.append(PostOutcome(item["id"], item["account"], "skipped", error=str(error)))
-
-
-def _adapters() -> list[Adapter]:
-    from marinade.publishing.adapters import all_adapters
-
-    return all_adapters()
 
 
 def dry_run(store: Store, outbox: Path, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -530,13 +524,3 @@ def check_status(status: str | None) -> None:
     if status is not None and status not in STATUSES:
         raise MarinadeError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
 
-
-__all__ = [
-    "Entry",
-    "PostOutcome",
-    "PublishError",
-    "Schedule",
-    "add_to_queue",
-    "post_due",
-    "set_schedule",
-]
