@@ -404,3 +404,35 @@ def test_two_scheduler_processes_on_one_database(store, server, home_dir):
     texts = [m.text for m in server.state.made]
     assert len(texts) == len(set(texts)) == 30
     assert len(store.queue_items("posted")) == 30
+
+
+def test_an_unknown_item_refused_by_a_rate_limit_stays_unknown(store, server):
+    mastodon(store, server)
+    [item] = add_to_queue(store, [Entry("maybe posted")], now=NOW)
+    server.state.delay = 1.5
+    assert [o.status for o in post_due(store, now=lambda: NOW)] == ["unknown"]
+    server.state.delay = 0
+    server.state.answers.append((429, {"error": "Too many requests"}))
+    later = NOW + timedelta(minutes=2)
+    assert [o.status for o in post_due(store, now=lambda: later)] == ["unknown"]
+    row = store.queue_item(item)
+    assert (row["status"], row["sent_at"]) == ("unknown", "2026-11-20T12:00:00+00:00")
+    # never `queued`: once the key's hour is over it must not be sent blindly
+    assert post_due(store, now=lambda: NOW + timedelta(hours=2)) == []
+    assert len(server.state.made) == 1
+
+
+def test_an_unexpected_error_while_posting_is_unknown(store, server, monkeypatch):
+    from dataclasses import replace
+
+    from marinade.publishing.adapters import webhook as webhook_module
+
+    def boom(account, post):
+        raise ValueError("the library tripped")
+
+    monkeypatch.setattr(webhook_module, "ADAPTER", replace(webhook_module.ADAPTER, post=boom))
+    webhook(store, server)
+    [item] = add_to_queue(store, [Entry("x")], now=NOW)
+    [outcome] = post_due(store, now=lambda: NOW)
+    assert outcome.status == "unknown"
+    assert store.queue_item(item)["error"] == "unexpected ValueError: the library tripped"

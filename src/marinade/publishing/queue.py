@@ -410,12 +410,16 @@ def post_item(
         else:
             wait = error.retry_after if error.retry_after is not None else backoff(item["attempts"])
             retry_at = iso(now() + timedelta(seconds=max(wait, 1.0)))
-            fields = {"status": "queued", "retry_at": retry_at, "error": error.reason}
-            fields["sent_at"] = item["sent_at_before"]  # nothing went out this time
+            # nothing went out this time; an item that may have gone out before stays unknown
+            status = "unknown" if item["claimed_from"] == "unknown" else "queued"
+            fields = {"status": status, "retry_at": retry_at, "error": error.reason}
+            fields["sent_at"] = item["sent_at_before"]
     except OutcomeUnknown as error:
-        # where the platform de-duplicates, a later pass sends it again, after a pause
-        retry_at = iso(now() + timedelta(seconds=backoff(item["attempts"])))
-        fields = {"status": "unknown", "error": error.reason, "retry_at": retry_at}
+        fields = _unknown(item, now, error.reason)
+    except MarinadeError:
+        raise  # the account is unusable (a missing token): post_due gives the claim back
+    except Exception as error:  # a library's surprise: the request may have gone out
+        fields = _unknown(item, now, f"unexpected {error.__class__.__name__}: {error}")
     else:
         fields = {
             "status": "posted",
@@ -434,6 +438,12 @@ def post_item(
         fields.get("url"),
         fields.get("error"),
     )
+
+
+def _unknown(item: dict[str, Any], now: Callable[[], datetime], reason: str) -> dict[str, Any]:
+    # where the platform de-duplicates, a later pass sends it again, after a pause
+    retry_at = iso(now() + timedelta(seconds=backoff(item["attempts"])))
+    return {"status": "unknown", "error": reason, "retry_at": retry_at}
 
 
 def post_due(
@@ -523,4 +533,3 @@ def queue_row(item: dict[str, Any]) -> dict[str, Any]:
 def check_status(status: str | None) -> None:
     if status is not None and status not in STATUSES:
         raise MarinadeError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
-
