@@ -116,3 +116,11 @@ def test_platform_lengths():
     assert weighted_length("日本") == 4  # CJK counts double on X
     bluesky = adapter_named("bluesky")
     assert bluesky.length("👍🏽") == 1  # one grapheme, two code points
+
+
+def test_bluesky_logs_in_once_for_many_posts(server):
+    account = accounts(server.url)["bluesky"]
+    for number in range(3):
+        adapter_named("bluesky").post(account, Post(number, f"post {number}", "k"))
+    logins = [r for r in server.state.requests if r[1].endswith("createSession")]
+    assert len(logins) == 1 and len(server.state.creates("bluesky")) == 3

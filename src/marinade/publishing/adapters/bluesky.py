@@ -5,6 +5,8 @@ Bluesky has no idempotency key, so an item whose outcome is unknown waits for th
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from typing import Any
 
 from marinade.publishing.accounts import Account
@@ -41,22 +43,44 @@ def request_error(error: Exception) -> PublishError:
     return exception_outcome(error)
 
 
-def post(account: Account, item: Post) -> Posted:
+def logged_in(account: Account) -> Any:
+    """A client logged in as the account, reused within the process: Bluesky allows 30
+    logins in 5 minutes, and a pass may post many items."""
     from atproto_client.exceptions import AtProtocolError
 
+    handle, secret = account.setting("handle"), account.secret() or ""
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    cache_key = (account.setting("service", DEFAULT_SERVICE), handle, digest, threading.get_ident())
+    api = _sessions.get(cache_key)
+    if api is not None:
+        return api
     api = client(account)
-    handle = account.setting("handle")
     try:
-        api.login(handle, account.secret())
+        api.login(handle, secret)
     except AtProtocolError as error:
         outcome = request_error(error)
         if isinstance(outcome, Rejected):
             raise Rejected(f"login as {handle} refused: {outcome.reason}") from None
         raise NotSent(f"login: {outcome.reason}") from None  # before anything was sent
+    _sessions[cache_key] = api
+    return api
+
+
+_sessions: dict[tuple[str, str, str, int], Any] = {}  # one per thread: clients keep state
+
+
+def post(account: Account, item: Post) -> Posted:
+    from atproto_client.exceptions import AtProtocolError
+
+    api = logged_in(account)
+    handle = account.setting("handle")
     try:
         created = api.send_post(text=item.text)  # atproto labels it English (langs=["en"])
     except AtProtocolError as error:
-        raise request_error(error) from None
+        outcome = request_error(error)
+        if isinstance(outcome, Rejected):
+            _sessions.clear()  # a revoked session must not be reused
+        raise outcome from None
     rkey = created.uri.rsplit("/", 1)[-1]
     return Posted(remote_id=created.uri, url=f"https://bsky.app/profile/{handle}/post/{rkey}")
 
