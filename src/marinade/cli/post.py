@@ -93,8 +93,7 @@ def scheduler(
         float | None, typer.Option("--retrain-every", help="Days between retrains.")
     ] = None,
 ) -> None:
-    """Post what is due every minute until stopped (Ctrl-C); fetch and retrain on a period.
-    Safe to run twice: an item is only ever claimed by one."""
+    """Post what is due every minute until Ctrl-C (two at once are safe); fetch, retrain."""
     from datetime import timedelta
 
     from marinade.publishing.scheduler import Plan, scheduler_pass

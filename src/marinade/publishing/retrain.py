@@ -55,7 +55,7 @@ def _mark_key(name: str) -> str:
 
 
 def _model_written(
-    store: Store, posted: list[dict[str, Any]], accepted: list[dict[str, Any]]
+    posted: list[dict[str, Any]], accepted: list[dict[str, Any]]
 ) -> Iterator[Document]:
     for item in posted:
         yield Document(
@@ -87,12 +87,11 @@ def import_model_written(
     options = ImportOptions(keep_links=True, keep_pii=True)
     report = import_records(
         store,
-        _model_written(store, posted, accepted),
+        _model_written(posted, accepted),
         corpus,
         "marinade queue",
         "marinade",
         options,
-        also_store=None,
     )
     if newest:
         store.set_publishing_value(_mark_key(name), newest)
