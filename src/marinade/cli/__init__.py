@@ -48,12 +48,16 @@ def root(
 
 def _register() -> None:
     from marinade.cli import (
+        accounts,
         chat,
         corpus,
         experiment,
         generate,
         glyphs,
         models,
+        post,
+        queue,
+        retrain,
         samples,
         train,
         write,
@@ -70,6 +74,11 @@ def _register() -> None:
     app.add_typer(write.app, name="write")
     app.add_typer(chat.app, name="chat")
     app.command("glyphs")(glyphs.glyphs)
+    app.add_typer(accounts.app, name="accounts")
+    app.add_typer(queue.app, name="queue")
+    app.command("post")(post.post)
+    app.command("scheduler")(post.scheduler)
+    app.command("retrain")(retrain.retrain)
 
 
 _register()

@@ -280,3 +280,37 @@ def _public(document: dict[str, Any]) -> dict[str, Any]:
 def _short(text: str, width: int = 50) -> str:
     flat = " ".join(text.split())
     return flat[:width] + ("…" if len(flat) > width else "")
+
+
+@app.command("fetch")
+def fetch_command(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument(help="mastodon or bluesky.")],
+    account: Annotated[
+        list[str],
+        typer.Option("--account", help="@user@instance or a Bluesky handle; repeat for several."),
+    ],
+    name: Annotated[str, typer.Option("--name", help="Corpus to fetch into (created if new).")],
+    instance: Annotated[
+        str | None,
+        typer.Option("--instance", help="Mastodon instance or Bluesky AppView to ask."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Posts per account at most.")] = 400,
+    as_json: AsJson = False,
+) -> None:
+    """Fetch recent public posts of accounts into a corpus; again later, only the new ones."""
+    from marinade.publishing.fetch import fetch_posts
+
+    state: CliState = ctx.obj
+    for handle in account:
+        report = fetch_posts(state.store, platform, handle, name, instance, limit)
+        imported = report.import_report
+        if as_json:
+            print_json_line({"account": report.account, "fetched": report.fetched,
+                             **imported.as_dict()})  # fmt: skip
+            continue
+        out.print(
+            f"{report.account}: {report.fetched} new posts -> corpus [bold]{name}[/bold]: "
+            f"kept {imported.kept}, {imported.duplicates} duplicates, "
+            f"skipped {sum(imported.skipped.values())}",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,34 +68,59 @@ def import_corpus(
     archive = Archive(path)
     try:
         importer = importer_named(format) if format else detect_importer(archive)
-        report = ImportReport(corpus=name, path=str(path.resolve()), format=importer.name)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with store.transaction():
-            import_id = store.start_import(
-                name, report.path, importer.name, json.dumps(asdict(options)), now
-            )
-            pending: list[dict[str, Any]] = []
-            for record in importer.read(archive, options):
-                report.read += 1
-                if on_record:
-                    on_record(1)
-                if isinstance(record, Skipped):
-                    report.skipped[record.reason] += 1
-                    continue
-                document, reason = clean(record, options)
-                if document is None:
-                    report.skipped[reason or "dropped"] += 1
-                    continue
-                pending.append(_row(document, name, import_id))
-                if len(pending) >= BATCH:
-                    _flush(store, pending, report)
-            _flush(store, pending, report)
-            store.finish_import(
-                import_id, report.kept, report.duplicates, json.dumps(dict(report.skipped))
-            )
-        return report
+        return import_records(
+            store,
+            importer.read(archive, options),
+            name,
+            str(path.resolve()),
+            importer.name,
+            options,
+            on_record,
+        )
     finally:
         archive.close()
+
+
+def import_records(
+    store: Store,
+    records: Iterable[Document | Skipped],
+    name: str,
+    path: str,
+    format: str,
+    options: ImportOptions | None = None,
+    on_record: Callable[[int], None] | None = None,
+    also_store: Callable[[], None] | None = None,
+) -> ImportReport:
+    """Clean, de-duplicate and store records from any source (an archive, an API) in
+    corpus `name`, all in one transaction; `also_store` writes more inside it."""
+    options = options or ImportOptions()
+    check_corpus_name(name)
+    report = ImportReport(corpus=name, path=path, format=format)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with store.transaction():
+        import_id = store.start_import(name, report.path, format, json.dumps(asdict(options)), now)
+        pending: list[dict[str, Any]] = []
+        for record in records:
+            report.read += 1
+            if on_record:
+                on_record(1)
+            if isinstance(record, Skipped):
+                report.skipped[record.reason] += 1
+                continue
+            document, reason = clean(record, options)
+            if document is None:
+                report.skipped[reason or "dropped"] += 1
+                continue
+            pending.append(_row(document, name, import_id))
+            if len(pending) >= BATCH:
+                _flush(store, pending, report)
+        _flush(store, pending, report)
+        store.finish_import(
+            import_id, report.kept, report.duplicates, json.dumps(dict(report.skipped))
+        )
+        if also_store:
+            also_store()
+    return report
 
 
 def _row(document: Document, corpus: str, import_id: int) -> dict[str, Any]:

@@ -254,3 +254,62 @@ def m005_writing(db: sqlite_utils.Database) -> None:
         foreign_keys=[("conversation_id", "conversations", "id")],
     )
     db.table("chat_turns").create_index(["conversation_id"])
+
+
+@migration
+def m006_publishing(db: sqlite_utils.Database) -> None:
+    # Where to post. Secrets are never stored: only where to read them (token_env, token_file).
+    db.table("accounts").create(
+        {
+            "name": str,
+            "platform": str,  # mastodon, bluesky, x, webhook, outbox
+            "settings": str,  # JSON: instance/url/handle, token_env/token_file, hashtag, ...
+            "is_default": int,
+            "created_at": str,
+        },
+        pk="name",
+    )
+    db.table("queue").create(
+        {
+            "id": int,
+            "text": str,  # editable; the account's hashtag is appended when posting
+            "sample_id": int,  # the sample it came from (None: written by a person)
+            "account": str,
+            "due_at": str,  # UTC ISO 8601
+            "pinned": int,  # 1: the user chose due_at; 0: a slot (re-slotted by `queue schedule`)
+            "status": str,  # queued, posting, posted, failed, unknown
+            "attempts": int,  # sends tried (rate limits and 5xx retry with backoff)
+            "retry_at": str,  # not before this (backoff)
+            "claimed_by": str,  # host:pid of the process posting it
+            "claimed_at": str,
+            "sent_at": str,  # first send: bounds the idempotency key's lifetime
+            "idempotency_key": str,  # the same on every retry of this item
+            "remote_id": str,
+            "url": str,
+            "error": str,  # why it failed (or why its outcome is unknown)
+            "posted_text": str,  # exactly what was sent
+            "posted_at": str,
+            "extra": str,  # JSON: spreadsheet columns marinade does not know, kept for export
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"text", "account", "due_at", "status", "idempotency_key", "created_at"},
+    )
+    db.table("queue").create_index(["status", "due_at"])
+    db.table("queue").create_index(["account"])
+    db.table("queue").create_index(["sample_id"])
+    # Small settings and marks: posting slots and timezone, the last retrain's time per run.
+    db.table("publishing_state").create({"key": str, "value": str}, pk="key")
+    # Accounts whose public posts `corpus fetch` pulls into a corpus, with where it stopped.
+    db.table("fetch_sources").create(
+        {
+            "platform": str,
+            "account": str,  # @user@instance or a Bluesky handle
+            "corpus": str,
+            "base_url": str,
+            "cursor": str,  # Mastodon: newest status id seen; Bluesky: newest post's indexedAt
+            "fetched_at": str,
+        },
+        pk=("platform", "account", "corpus"),
+    )

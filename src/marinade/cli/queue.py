@@ -1,0 +1,265 @@
+"""`marinade queue add|list|edit|drop|retry|mark-posted|schedule|import|export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from marinade.cli.common import CliState, out, print_json_line
+from marinade.errors import MarinadeError
+from marinade.store import Store
+
+app = typer.Typer(help="The posting queue: what goes out, where and when.", no_args_is_help=True)
+
+AccountOption = Annotated[
+    list[str] | None,
+    typer.Option("--account", help="Post to this account; repeat for several. [default: the one]"),
+]
+AtOption = Annotated[
+    str | None, typer.Option("--at", help="Pin the due time: ISO 8601, e.g. 2026-12-01T09:00:00Z")
+]
+ItemId = Annotated[int, typer.Argument(metavar="ID", help="The queue item.")]
+
+
+@app.command("add")
+def add_command(
+    ctx: typer.Context,
+    sample_id: Annotated[
+        int | None, typer.Argument(metavar="[ID]", help="A sample to queue.")
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", help="A text of your own.")] = None,
+    accepted: Annotated[
+        bool, typer.Option("--accepted", help="Every accepted sample not queued yet.")
+    ] = False,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="With --accepted: only this experiment's.")
+    ] = None,
+    account: AccountOption = None,
+    at: AtOption = None,
+    skip_long: Annotated[
+        bool, typer.Option("--skip-long", help="With --accepted: leave out texts too long.")
+    ] = False,
+) -> None:
+    """Queue a sample, every accepted sample, or a text. Lengths are checked first."""
+    from marinade.publishing.accounts import get_account, target_account
+    from marinade.publishing.queue import (
+        Entry,
+        accepted_entries,
+        add_to_queue,
+        length_problem,
+        parse_time,
+        sample_entry,
+    )
+
+    state: CliState = ctx.obj
+    store = state.store
+    if sum((sample_id is not None, text is not None, accepted)) != 1:
+        raise MarinadeError("give one of: a sample ID, --text TEXT or --accepted")
+    if experiment and not accepted:
+        raise MarinadeError("--experiment goes with --accepted")
+    due = parse_time(at, store) if at else None
+    if accepted:  # per account: a sample queued for one account may be new to another
+        targets = [get_account(store, n) for n in account or []] or [target_account(store, None)]
+        plan = []
+        for target in targets:  # every length checked before anything is queued
+            entries = accepted_entries(store, experiment, target.name)
+            long = [e for e in entries if length_problem(e.text, target, True)]
+            if long and not skip_long:
+                problem = length_problem(long[0].text, target, True)
+                raise MarinadeError(
+                    f"sample {long[0].sample_id} is too long for account {target.name}: "
+                    f"{problem}; nothing was queued (edit it, or --skip-long)"
+                )
+            for entry in long:
+                out.print(f"left out sample {entry.sample_id}: too long for {target.name}")
+            plan.append((target.name, [e for e in entries if e not in long]))
+        ids = []
+        for name, entries in plan:
+            if entries:
+                ids += add_to_queue(store, entries, [name], due)
+        if not ids:
+            out.print("nothing to queue")
+        _print_queued(store, ids)
+        return
+    if sample_id is not None:
+        entries = [sample_entry(store, sample_id)]
+    else:
+        entries = [Entry(text=(text or "").strip())]
+    _print_queued(store, add_to_queue(store, entries, account, due))
+
+
+def _print_queued(store: Store, ids: list[int]) -> None:
+    for item_id in ids:
+        item = store.queue_item(item_id)
+        out.print(f"queued {item_id} for {item['account']}, due {item['due_at']}")
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="queued, posting, posted, failed or unknown."),
+    ] = None,
+    account: Annotated[str | None, typer.Option("--account")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
+) -> None:
+    """What is due, posted, failed or unknown, by due time."""
+    from marinade.publishing.queue import check_status, queue_row
+
+    state: CliState = ctx.obj
+    check_status(status)
+    items = state.store.queue_items(status, account)
+    if as_json:
+        for item in items:
+            print_json_line(queue_row(item))
+        return
+    table = Table("id", "status", "due (UTC)", "account", "text", "remote / reason", box=None)
+    for item in items:
+        detail = item["url"] or item["remote_id"] or item["error"] or ""
+        if item["status"] == "queued" and item["retry_at"]:
+            detail = f"retry at {item['retry_at'][:16]}: {item['error']}"
+        table.add_row(
+            str(item["id"]),
+            item["status"],
+            item["due_at"][:16].replace("T", " "),
+            item["account"],
+            Text(item["text"].replace("\n", " ")[:60]),
+            Text(detail),
+        )
+    out.print(table)
+
+
+@app.command("edit")
+def edit_command(
+    ctx: typer.Context,
+    item_id: ItemId,
+    text: Annotated[
+        str | None, typer.Option("--text", help="The new text [default: open $EDITOR].")
+    ] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Move to this account.")] = None,
+    at: AtOption = None,
+) -> None:
+    """Change an item's text, account or due time (while it is not posted)."""
+    from marinade.publishing.queue import edit_item, parse_time
+
+    state: CliState = ctx.obj
+    store = state.store
+    if text is None and account is None and at is None:
+        edited = _edit_in_editor(store.queue_item(item_id)["text"])
+        if edited is None:
+            out.print("not changed")
+            return
+        text = edited
+    due = parse_time(at, store) if at else None
+    item = edit_item(store, item_id, text=text, at=due, account=account)
+    out.print(f"item {item_id}: {item['account']}, due {item['due_at']}")
+
+
+@app.command("drop")
+def drop_command(ctx: typer.Context, item_id: ItemId) -> None:
+    """Remove an item that is not posted."""
+    from marinade.publishing.queue import drop_item
+
+    state: CliState = ctx.obj
+    drop_item(state.store, item_id)
+    out.print(f"item {item_id} dropped")
+
+
+@app.command("retry")
+def retry_command(ctx: typer.Context, item_id: ItemId) -> None:
+    """Queue a failed or unknown item again (you checked: it was not posted)."""
+    from marinade.publishing.queue import retry_item
+
+    state: CliState = ctx.obj
+    retry_item(state.store, item_id)
+    out.print(f"item {item_id} queued again")
+
+
+@app.command("mark-posted")
+def mark_posted_command(
+    ctx: typer.Context,
+    item_id: ItemId,
+    remote_id: Annotated[str | None, typer.Option("--remote-id")] = None,
+    url: Annotated[str | None, typer.Option("--url")] = None,
+) -> None:
+    """Record that an unknown (or failed) item was posted after all."""
+    from marinade.publishing.queue import mark_posted
+
+    state: CliState = ctx.obj
+    mark_posted(state.store, item_id, remote_id, url)
+    out.print(f"item {item_id} marked posted")
+
+
+@app.command("schedule")
+def schedule_command(
+    ctx: typer.Context,
+    slots: Annotated[
+        str | None, typer.Option("--slots", help='Times of day, e.g. "09:00,18:30".')
+    ] = None,
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="IANA name, e.g. Europe/Paris.")
+    ] = "UTC",
+    clear: Annotated[bool, typer.Option("--clear", help="No slots: post at once.")] = False,
+) -> None:
+    """Set posting slots; unpinned queued items move to the next free slots."""
+    from marinade.publishing.queue import get_schedule, set_schedule
+
+    state: CliState = ctx.obj
+    if slots is None and not clear:
+        schedule = get_schedule(state.store)
+        if schedule is None:
+            out.print("no slots: items are due when added (or at --at)")
+        else:
+            out.print(f"slots {schedule.label()} ({schedule.timezone})")
+        return
+    moved = set_schedule(state.store, None if clear else slots, timezone)
+    out.print(f"{moved} queued items re-slotted")
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context, path: Annotated[Path, typer.Argument(help="CSV file to write.")]
+) -> None:
+    """The queue as CSV (UTF-8 with BOM, formula cells neutralised)."""
+    from marinade.publishing.spreadsheet import export_queue
+
+    state: CliState = ctx.obj
+    count = export_queue(state.store, path)
+    out.print(f"{count} items written to {path}")
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context, path: Annotated[Path, typer.Argument(help="CSV file to read.")]
+) -> None:
+    """Update items by id and queue rows without one; all rows are checked first."""
+    from marinade.publishing.spreadsheet import import_queue
+
+    state: CliState = ctx.obj
+    report = import_queue(state.store, path)
+    out.print(
+        f"{len(report.added)} added, {len(report.updated)} updated, {report.unchanged} unchanged"
+        + (f", {len(report.not_editable)} posted items left alone" if report.not_editable else "")
+    )
+
+
+def _edit_in_editor(text: str) -> str | None:
+    """The text after $VISUAL or $EDITOR (else vi) edited it; None if left as it was."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "post.txt"
+        path.write_text(text, encoding="utf-8")
+        if subprocess.run([*shlex.split(editor), str(path)]).returncode != 0:
+            raise MarinadeError(f"the editor {editor!r} failed; not changed")
+        edited = path.read_text(encoding="utf-8")
+    return None if edited.strip() == text.strip() else edited

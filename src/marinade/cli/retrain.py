@@ -1,0 +1,61 @@
+"""`marinade retrain NAME --recipe FILE`: new posts and accepted outputs -> corpus -> a new run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from marinade.cli.common import CliState, out, print_json_line, status
+
+
+def retrain(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The run's name; NAME-2, NAME-3 ... once taken.")],
+    recipe_file: Annotated[Path, typer.Option("--recipe", help="The TOML recipe to run again.")],
+    corpus: Annotated[
+        str, typer.Option("--corpus", help="Corpus for model-written text.")
+    ] = "accepted",
+    no_accepted: Annotated[
+        bool, typer.Option("--no-accepted", help="Only posted items, not every accepted sample.")
+    ] = False,
+    fetch: Annotated[
+        bool, typer.Option("--fetch", help="First fetch every account fetched before.")
+    ] = False,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or mps.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Import what was posted since last time (marked model-written), then train a new run."""
+    from marinade.publishing.retrain import retrain as run_retrain
+
+    state: CliState = ctx.obj
+    report = run_retrain(
+        state.store,
+        state.home,
+        name,
+        recipe_file,
+        corpus=corpus,
+        include_accepted=not no_accepted,
+        fetch=fetch,
+        device=device,
+        on_status=status,
+    )
+    record = report.record or {}
+    if as_json:
+        print_json_line(
+            {
+                "run": report.run,
+                "corpus": report.corpus,
+                "posted": report.posted,
+                "accepted": report.accepted,
+                "kept": report.import_report.kept,
+                "status": record.get("status"),
+                "steps_done": record.get("steps_done"),
+            }
+        )
+        return
+    out.print(
+        f"run {report.run}: {record.get('status')} at step {record.get('steps_done')}"
+        f"/{record.get('total_steps')}; corpus {report.corpus} +{report.import_report.kept}"
+    )

@@ -1,0 +1,186 @@
+"""Accounts to post to: a platform, where it lives, and where to read its secret.
+
+A secret (an access token, an app password) is never stored in the database or shown:
+an account names an environment variable (`token_env`) or a file readable only by the
+user (`token_file`, mode 0600 or stricter), and the secret is read when posting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from marinade.errors import MarinadeError
+from marinade.store import Store
+
+ACCOUNT_NAME = re.compile(r"^[\w][\w.-]*$")
+# Settings an account may carry; which ones a platform needs is in its adapter.
+SETTINGS = (
+    "instance",  # Mastodon: https://mastodon.social
+    "service",  # Bluesky: the PDS, https://bsky.social by default
+    "handle",  # Bluesky: you.bsky.social
+    "api_url",  # X: https://api.twitter.com by default (tests point it elsewhere)
+    "url",  # webhook: where to POST
+    "path",  # outbox: the JSON-lines file
+    "token_env",
+    "token_file",
+    "hashtag",  # appended to model-written posts, e.g. #shitmygpt2says
+    "visibility",  # Mastodon: public, unlisted, private
+    "max_length",  # overrides the platform's limit (instances differ)
+    "timeout",  # seconds to wait for an answer before the outcome is unknown
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    platform: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    is_default: bool = False
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        value = self.settings.get(key)
+        return default if value in (None, "") else value
+
+    def secret(self, required: bool = True) -> str | None:
+        """The token or password, from the environment variable or the private file."""
+        env, file = self.setting("token_env"), self.setting("token_file")
+        if env:
+            value = os.environ.get(env, "").strip()
+            if not value:
+                raise MarinadeError(
+                    f"account {self.name}: environment variable {env} is not set (it holds "
+                    "the token)"
+                )
+            return value
+        if file:
+            return read_secret_file(Path(file), self.name)
+        if required:
+            raise MarinadeError(
+                f"account {self.name} has no secret: add it again with --token-env VAR or "
+                "--token-file FILE"
+            )
+        return None
+
+    def public(self) -> dict[str, Any]:
+        """What `accounts list --json` shows: everything stored (there is no secret in it)."""
+        return {
+            "name": self.name,
+            "platform": self.platform,
+            "default": self.is_default,
+            **self.settings,
+        }
+
+
+def read_secret_file(path: Path, account: str) -> str:
+    """A secret from a file only its owner can read; group- or world-readable is refused."""
+    path = path.expanduser()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise MarinadeError(f"account {account}: token file {path} not found") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise MarinadeError(
+            f"account {account}: token file {path} can be read by others "
+            f"(mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`"
+        )
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise MarinadeError(f"account {account}: token file {path} is empty")
+    return value
+
+
+def _from_row(row: dict[str, Any]) -> Account:
+    return Account(
+        name=row["name"],
+        platform=row["platform"],
+        settings=json.loads(row["settings"] or "{}"),
+        is_default=bool(row["is_default"]),
+    )
+
+
+def add_account(
+    store: Store, name: str, platform: str, settings: dict[str, Any], default: bool = False
+) -> Account:
+    """Check and store an account (replacing one of the same name)."""
+    from marinade.publishing.adapters import adapter_named
+
+    if not ACCOUNT_NAME.match(name):
+        raise MarinadeError(f"bad account name {name!r}: use letters, digits, '_', '-' and '.'")
+    adapter = adapter_named(platform)
+    settings = {key: value for key, value in settings.items() if value not in (None, "")}
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise MarinadeError(f"unknown account settings: {', '.join(sorted(unknown))}")
+    missing = [key for key in adapter.required if key not in settings]
+    if missing:
+        flags = ", ".join("--" + key.replace("_", "-") for key in missing)
+        raise MarinadeError(f"a {platform} account needs {flags}")
+    if adapter.needs_secret and not ("token_env" in settings or "token_file" in settings):
+        raise MarinadeError(
+            f"a {platform} account needs --token-env VAR or --token-file FILE for its token"
+        )
+    if "token_env" in settings and "token_file" in settings:
+        raise MarinadeError("give --token-env or --token-file, not both")
+    if "token_file" in settings:
+        settings["token_file"] = str(Path(settings["token_file"]).expanduser().resolve())
+    for key in ("instance", "service", "api_url", "url"):
+        if key in settings and not re.match(r"^https?://", settings[key]):
+            raise MarinadeError(f"--{key.replace('_', '-')} must start with https:// or http://")
+        if key in settings:
+            settings[key] = settings[key].rstrip("/") if key != "url" else settings[key]
+    hashtag = settings.get("hashtag")
+    if hashtag is not None and not hashtag.startswith("#"):
+        settings["hashtag"] = "#" + hashtag
+    account = Account(name, platform, settings, default)
+    store.save_account(
+        {
+            "name": name,
+            "platform": platform,
+            "settings": json.dumps(settings),
+            "is_default": int(default),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
+    return account
+
+
+def accounts(store: Store) -> list[Account]:
+    return [_from_row(row) for row in store.accounts()]
+
+
+def get_account(store: Store, name: str) -> Account:
+    row = store.account(name)
+    if row is None:
+        raise MarinadeError(f"no account named {name}; see `marinade accounts list`")
+    return _from_row(row)
+
+
+def target_account(store: Store, name: str | None) -> Account:
+    """The account named, else the only one, else the one marked default."""
+    if name:
+        return get_account(store, name)
+    every = accounts(store)
+    if not every:
+        raise MarinadeError("no account yet: add one with `marinade accounts add`")
+    if len(every) == 1:
+        return every[0]
+    defaults = [account for account in every if account.is_default]
+    if defaults:
+        return defaults[0]
+    names = ", ".join(account.name for account in every)
+    raise MarinadeError(
+        f"several accounts ({names}) and none is the default: give --account NAME, "
+        "or mark one with `marinade accounts add ... --default`"
+    )
+
+
+def remove_account(store: Store, name: str) -> None:
+    if not store.delete_account(name):
+        raise MarinadeError(f"no account named {name}; see `marinade accounts list`")

@@ -1,0 +1,151 @@
+"""The adapter registry: one module per platform, found automatically.
+
+Each module in this package defines `ADAPTER = Adapter(...)`. An adapter's `post`
+sends one text and returns a `Posted`, or raises one of three exceptions that say
+what the queue should do next:
+
+- `Rejected`: the platform answered no (401, 403, 422 ...): the item is `failed`.
+- `NotSent`: nothing was posted (a rate limit, a 5xx answer, no connection): retry later.
+- `OutcomeUnknown`: the request may have been posted (a timeout after sending, a
+  dropped connection): the item is `unknown`, retried only where `dedupes` is true.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from marinade.errors import MarinadeError
+from marinade.publishing.accounts import Account
+
+DEFAULT_TIMEOUT = 30.0  # seconds before a sent request's outcome is unknown
+
+
+@dataclass(frozen=True)
+class Post:
+    """What an adapter sends: one queue item, its final text and its idempotency key."""
+
+    item_id: int
+    text: str
+    idempotency_key: str
+    model_written: bool = False
+
+
+@dataclass(frozen=True)
+class Posted:
+    remote_id: str
+    url: str | None = None
+
+
+class PublishError(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Rejected(PublishError):
+    """The platform refused the post; sending it again would be refused again."""
+
+
+class NotSent(PublishError):
+    """Nothing was posted; try again after `retry_after` seconds (None: the queue's backoff)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class OutcomeUnknown(PublishError):
+    """The request may have reached the platform; whether it posted is not known."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str  # what `accounts add PLATFORM` takes
+    description: str
+    post: Callable[[Account, Post], Posted]
+    max_length: int | None  # None: no limit
+    length: Callable[[str], int] = len  # how the platform counts a text's length
+    dedupes: bool = False  # sending the same item again never makes a second post
+    required: tuple[str, ...] = ()  # account settings it needs
+    needs_secret: bool = True
+
+
+def all_adapters() -> list[Adapter]:
+    found = []
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        adapter = getattr(module, "ADAPTER", None)
+        if isinstance(adapter, Adapter):
+            found.append(adapter)
+    return sorted(found, key=lambda adapter: adapter.name)
+
+
+def adapter_named(name: str) -> Adapter:
+    adapters = all_adapters()
+    for adapter in adapters:
+        if adapter.name == name:
+            return adapter
+    names = ", ".join(adapter.name for adapter in adapters)
+    raise MarinadeError(f"unknown platform {name!r}; use one of {names}")
+
+
+def length_limit(adapter: Adapter, account: Account) -> int | None:
+    limit = account.setting("max_length")
+    return int(limit) if limit is not None else adapter.max_length
+
+
+def timeout(account: Account) -> float:
+    return float(account.setting("timeout", DEFAULT_TIMEOUT))
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters (Bluesky counts these): an emoji with modifiers is one."""
+    import regex
+
+    return len(regex.findall(r"\X", unicodedata.normalize("NFC", text)))
+
+
+def http_outcome(status: int, reason: str, retry_after: float | None = None) -> PublishError:
+    """What an HTTP error answer means for the queue.
+
+    429 and 500/503 say the post was not made: retry with backoff. 502 and 504 come
+    from a gateway that may have passed the request on: the outcome is unknown. Other
+    answers (400, 401, 403, 404, 413, 422 ...) are refusals.
+    """
+    text = f"HTTP {status}: {reason}".strip().rstrip(":")
+    if status == 429 or status in (500, 503):
+        return NotSent(text, retry_after)
+    if status in (502, 504):
+        return OutcomeUnknown(text)
+    return Rejected(text)
+
+
+def exception_outcome(error: BaseException) -> PublishError:
+    """A transport error: connecting failed (nothing sent), or the answer never came."""
+    import httpx
+    import requests
+
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    not_sent = (
+        requests.exceptions.ConnectTimeout,
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+    )
+    for link in chain:
+        if isinstance(link, not_sent):
+            return NotSent(f"cannot connect: {link}")
+        if isinstance(link, requests.exceptions.ConnectionError) and not isinstance(
+            link, requests.exceptions.ReadTimeout
+        ):
+            text = str(link)
+            if "NewConnectionError" in text or "Connection refused" in text:
+                return NotSent(f"cannot connect: {text}")
+    return OutcomeUnknown(f"no answer: {chain[-1].__class__.__name__}: {chain[-1]}")

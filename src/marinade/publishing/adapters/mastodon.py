@@ -1,0 +1,68 @@
+"""Mastodon, through Mastodon.py: one status per item, with an Idempotency-Key header.
+
+Mastodon remembers an Idempotency-Key for about an hour and answers a repeated request
+with the status it already made, so an item whose outcome is unknown can be sent again
+safely within that hour (`dedupes`).
+"""
+
+from __future__ import annotations
+
+from marinade.publishing.accounts import Account
+from marinade.publishing.adapters import (
+    Adapter,
+    Post,
+    Posted,
+    PublishError,
+    Rejected,
+    exception_outcome,
+    http_outcome,
+    timeout,
+)
+
+
+def client(account: Account, token: str | None) -> object:
+    from mastodon import Mastodon
+
+    return Mastodon(
+        access_token=token,
+        api_base_url=account.setting("instance"),
+        request_timeout=timeout(account),
+        ratelimit_method="throw",  # the queue backs off; never sleep inside a post
+    )
+
+
+def post(account: Account, item: Post) -> Posted:
+    from mastodon import MastodonAPIError, MastodonNetworkError, MastodonRatelimitError
+
+    api = client(account, account.secret())
+    try:
+        status = api.status_post(  # type: ignore[attr-defined]
+            item.text,
+            idempotency_key=item.idempotency_key,
+            visibility=account.setting("visibility"),
+        )
+    except MastodonRatelimitError as error:
+        raise http_outcome(429, str(error)) from None
+    except MastodonAPIError as error:
+        raise api_error(error) from None
+    except MastodonNetworkError as error:
+        raise exception_outcome(error) from None
+    return Posted(remote_id=str(status["id"]), url=status.get("url"))
+
+
+def api_error(error: Exception) -> PublishError:
+    # Mastodon.py's API errors carry (message, status code, reason, error text)
+    args = error.args
+    if len(args) >= 4 and isinstance(args[1], int):
+        return http_outcome(args[1], str(args[3] or args[2]))
+    return Rejected(str(error))
+
+
+ADAPTER = Adapter(
+    name="mastodon",
+    description="Mastodon (Mastodon.py); --instance URL, an access token; de-duplicates",
+    post=post,
+    max_length=500,  # the default; instances differ (--max-length)
+    dedupes=True,
+    required=("instance",),
+)

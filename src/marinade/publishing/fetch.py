@@ -1,0 +1,202 @@
+"""`corpus fetch`: recent public posts of an account (yours, or one you admire) into a
+corpus, through the platform's public API, incrementally.
+
+Each (platform, account, corpus) remembers where it stopped: Mastodon the newest status
+id seen (the next fetch asks for `since_id`), Bluesky the newest post's `indexedAt`
+(its author feed has no "since", so paging stops at the first post already seen). The
+mark is stored in the same transaction as the documents, so a failed fetch fetches the
+same posts again next time. Posts go through the same cleaning as imported archives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from marinade.corpus.document import Document, ImportOptions, Skipped, utc_iso
+from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
+from marinade.errors import MarinadeError
+from marinade.store import Store
+
+PLATFORMS = ("mastodon", "bluesky")
+BLUESKY_PUBLIC = "https://public.api.bsky.app"  # the public AppView: no login needed
+PAGE = 40
+DEFAULT_LIMIT = 400  # posts per fetch at most (the first fetch of a long timeline)
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    platform: str
+    account: str
+    corpus: str
+    fetched: int  # posts the API returned
+    import_report: ImportReport
+
+
+def mastodon_instance(account: str, instance: str | None) -> tuple[str, str]:
+    """(acct to look up, instance URL) from @user@host (or user with --instance)."""
+    match = re.fullmatch(r"@?([\w.-]+)(?:@([\w.-]+\.[\w-]+))?", account.strip())
+    if not match:
+        raise MarinadeError(f"bad Mastodon account {account!r}: use @user@instance.example")
+    user, host = match[1], match[2]
+    if instance:
+        return (f"{user}@{host}" if host else user), instance.rstrip("/")
+    if not host:
+        raise MarinadeError(f"which instance is {account!r} on? use @user@host or --instance URL")
+    return user, f"https://{host}"
+
+
+def _mastodon_posts(
+    base_url: str, acct: str, since_id: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """Statuses newer than since_id, newest first, at most `limit`; and the newest id."""
+    from mastodon import Mastodon, MastodonError
+
+    api = Mastodon(api_base_url=base_url, request_timeout=30, ratelimit_method="throw")
+    try:
+        user = api.account_lookup(acct)
+        statuses: list[Any] = []
+        max_id = None
+        while len(statuses) < limit:
+            page = api.account_statuses(
+                user["id"], since_id=since_id, max_id=max_id, limit=min(PAGE, limit)
+            )
+            if not page:
+                break
+            statuses.extend(page)
+            max_id = page[-1]["id"]
+    except MastodonError as error:
+        raise MarinadeError(f"fetching {acct} from {base_url}: {error}") from None
+    statuses = statuses[:limit]
+    newest = max((int(s["id"]) for s in statuses), default=None)
+    return statuses, str(newest) if newest is not None else since_id
+
+
+def _mastodon_documents(statuses: list[Any], acct: str) -> Iterator[Document | Skipped]:
+    for status in reversed(statuses):  # oldest first, as archives are
+        created = status["created_at"]
+        yield Document(
+            text=status["content"] or "",
+            created_at=utc_iso(created) if isinstance(created, datetime) else str(created),
+            source=f"mastodon-api:{acct}",
+            record_id=str(status["id"]),
+            is_reply=status.get("in_reply_to_id") is not None,
+            is_repost=status.get("reblog") is not None,
+            language=status.get("language"),
+            visibility=status.get("visibility") or "public",
+            is_html=True,
+        )
+
+
+def _bluesky_posts(
+    base_url: str, actor: str, newest_seen: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """Feed items newer than newest_seen (indexedAt), newest first, at most `limit`."""
+    from atproto import Client
+    from atproto_client.exceptions import AtProtocolError
+
+    api = Client(base_url=base_url)
+    items: list[Any] = []
+    cursor = None
+    try:
+        while len(items) < limit:
+            params: dict[str, Any] = {"actor": actor, "limit": min(PAGE, limit)}
+            if cursor:
+                params["cursor"] = cursor
+            page = api.app.bsky.feed.get_author_feed(params)
+            fresh = [i for i in page.feed if not newest_seen or i.post.indexed_at > newest_seen]
+            items.extend(fresh)
+            cursor = page.cursor
+            if not cursor or len(fresh) < len(page.feed) or not page.feed:
+                break
+    except AtProtocolError as error:
+        raise MarinadeError(f"fetching {actor} from {base_url}: {error}") from None
+    items = items[:limit]
+    newest = max((i.post.indexed_at for i in items), default=newest_seen)
+    return items, newest
+
+
+def _bluesky_documents(items: list[Any], actor: str) -> Iterator[Document | Skipped]:
+    for item in reversed(items):
+        record = item.post.record
+        text = getattr(record, "text", None)
+        if text is None:
+            yield Skipped("not a post")
+            continue
+        reposted = item.reason is not None and "Repost" in type(item.reason).__name__
+        created = getattr(record, "created_at", None) or item.post.indexed_at
+        yield Document(
+            text=text,
+            created_at=_utc(created),
+            source=f"bluesky-api:{actor}",
+            record_id=item.post.uri,
+            is_reply=getattr(record, "reply", None) is not None,
+            is_repost=reposted or item.post.author.handle != actor.lstrip("@"),
+            language=(getattr(record, "langs", None) or [None])[0],
+        )
+
+
+def _utc(text: str) -> str | None:
+    try:
+        return utc_iso(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def fetch_posts(
+    store: Store,
+    platform: str,
+    account: str,
+    corpus: str,
+    base_url: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    options: ImportOptions | None = None,
+) -> FetchReport:
+    """Fetch `account`'s posts newer than last time into `corpus`."""
+    check_corpus_name(corpus)
+    if platform not in PLATFORMS:
+        raise MarinadeError(f"corpus fetch reads {' or '.join(PLATFORMS)}, not {platform!r}")
+    if limit < 1:
+        raise MarinadeError(f"--limit must be at least 1, not {limit}")
+    records: list[Document | Skipped]
+    if platform == "mastodon":
+        acct, url = mastodon_instance(account, base_url)
+        key = account.strip()
+        source = store.fetch_source(platform, key, corpus)
+        posts, cursor = _mastodon_posts(url, acct, source["cursor"] if source else None, limit)
+        records = list(_mastodon_documents(posts, key))
+    else:
+        url = (base_url or BLUESKY_PUBLIC).rstrip("/")
+        key = account.lstrip("@")
+        source = store.fetch_source(platform, key, corpus)
+        posts, cursor = _bluesky_posts(url, key, source["cursor"] if source else None, limit)
+        records = list(_bluesky_documents(posts, key))
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    def remember() -> None:
+        store.save_fetch_source(
+            {
+                "platform": platform,
+                "account": key,
+                "corpus": corpus,
+                "base_url": url,
+                "cursor": cursor,
+                "fetched_at": now,
+            }
+        )
+
+    report = import_records(
+        store, records, corpus, f"{url} {key}", f"{platform}-api", options, also_store=remember
+    )
+    return FetchReport(platform, key, corpus, len(posts), report)
+
+
+def fetch_all(store: Store, limit: int = DEFAULT_LIMIT) -> list[FetchReport]:
+    """Fetch again every account fetched before (for `retrain --fetch` and the scheduler)."""
+    return [
+        fetch_posts(store, s["platform"], s["account"], s["corpus"], s["base_url"], limit)
+        for s in store.fetch_sources()
+    ]

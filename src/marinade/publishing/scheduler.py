@@ -1,0 +1,82 @@
+"""One pass of `marinade scheduler`: post what is due, and on their periods fetch the
+accounts fetched before and retrain. The loop itself is the CLI's; a pass is a function
+so that cron (`post --due`, `corpus fetch`, `retrain`) and the scheduler do the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from marinade.errors import MarinadeError
+from marinade.home import Home
+from marinade.publishing.queue import PostOutcome, iso, post_due, utc_now
+from marinade.store import Store
+
+
+@dataclass(frozen=True)
+class Plan:
+    fetch_every: timedelta | None = None
+    retrain_name: str | None = None
+    retrain_recipe: Path | None = None
+    retrain_every: timedelta | None = None
+
+    def check(self) -> None:
+        if (self.retrain_name is None) != (self.retrain_recipe is None):
+            raise MarinadeError("--retrain NAME and --recipe FILE go together")
+        if self.retrain_name and self.retrain_every is None:
+            raise MarinadeError("--retrain needs --retrain-every DAYS")
+
+
+@dataclass
+class PassReport:
+    posted: list[PostOutcome] = field(default_factory=list)
+    fetched: int | None = None  # new documents, when a fetch ran
+    retrained: Any = None  # the RetrainReport, when a retrain ran
+    errors: list[str] = field(default_factory=list)
+
+
+def _due(store: Store, key: str, every: timedelta | None, now: datetime) -> bool:
+    """True (and the time recorded) when `every` has passed since `key` last ran."""
+    if every is None:
+        return False
+    last = store.publishing_value(key)
+    if last is not None and datetime.fromisoformat(last) + every > now:
+        return False
+    store.set_publishing_value(key, iso(now))
+    return True
+
+
+def scheduler_pass(
+    store: Store,
+    home: Home,
+    plan: Plan,
+    now: Callable[[], datetime] = utc_now,
+    on_status: Callable[[str], None] | None = None,
+) -> PassReport:
+    report = PassReport()
+    try:
+        report.posted = post_due(store, now)
+    except MarinadeError as error:
+        report.errors.append(str(error))
+    if _due(store, "scheduler:fetched_at", plan.fetch_every, now()):
+        from marinade.publishing.fetch import fetch_all
+
+        try:
+            report.fetched = sum(r.import_report.kept for r in fetch_all(store))
+        except MarinadeError as error:
+            report.errors.append(str(error))
+    if plan.retrain_name and plan.retrain_recipe:
+        key = f"scheduler:retrained_at:{plan.retrain_name}"
+        if _due(store, key, plan.retrain_every, now()):
+            from marinade.publishing.retrain import retrain
+
+            try:
+                report.retrained = retrain(
+                    store, home, plan.retrain_name, plan.retrain_recipe, on_status=on_status
+                )
+            except MarinadeError as error:
+                report.errors.append(str(error))
+    return report

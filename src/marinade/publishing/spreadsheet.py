@@ -1,0 +1,145 @@
+"""The queue as a CSV file for spreadsheet programs, and back.
+
+Export writes UTF-8 with a byte-order mark (so Excel reads it as UTF-8), one row per
+item, the columns marinade knows first and then every column a previous import
+brought along (kept per item, so a round trip loses nothing). A cell starting with
+`= + - @` (or a tab or carriage return) is prefixed with `'`, so a spreadsheet never
+runs a posted text as a formula; import removes that prefix again.
+
+Import updates the items whose `id` it finds (text, account, due time, while they are
+still editable) and queues rows without an id. It checks every row first and changes
+nothing if one is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from marinade.errors import MarinadeError
+from marinade.publishing.accounts import get_account, target_account
+from marinade.publishing.queue import (
+    EDITABLE,
+    Entry,
+    add_to_queue,
+    iso,
+    length_problem,
+    parse_time,
+    utc_now,
+)
+from marinade.store import Store
+
+COLUMNS = ("id", "account", "status", "due_at", "text", "sample_id", "remote_id", "url", "error")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def restore(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
+def export_queue(store: Store, path: Path) -> int:
+    """Write every queue item to `path`; returns the number of rows."""
+    items = store.queue_items()
+    extras: dict[str, None] = {}
+    for item in items:
+        extras.update(dict.fromkeys(json.loads(item["extra"] or "{}")))
+    header = list(COLUMNS) + [name for name in extras if name not in COLUMNS]
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        for item in items:
+            extra = json.loads(item["extra"] or "{}")
+            row = [item.get(name) if name in COLUMNS else extra.get(name) for name in header]
+            writer.writerow([neutralise("" if value is None else str(value)) for value in row])
+    return len(items)
+
+
+@dataclass
+class SheetImport:
+    added: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: int = 0
+    not_editable: list[int] = field(default_factory=list)  # posted or posting: left alone
+
+
+def import_queue(store: Store, path: Path, now: datetime | None = None) -> SheetImport:
+    now = now or utc_now()
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            reader = csv.DictReader(file)
+            if reader.fieldnames is None or "text" not in reader.fieldnames:
+                raise MarinadeError(f"{path}: needs a header row with a 'text' column")
+            rows = [
+                {key: restore(value or "") for key, value in row.items() if key is not None}
+                for row in reader
+            ]
+    except FileNotFoundError:
+        raise MarinadeError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise MarinadeError(f"{path}: not a UTF-8 CSV file: {error}") from None
+
+    report = SheetImport()
+    updates: list[tuple[int, dict[str, Any]]] = []
+    new_rows: list[tuple[dict[str, Any], str, datetime | None]] = []
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        where = f"{path}, row {number}"
+        extra = {key: value for key, value in row.items() if key not in COLUMNS}
+        text = row["text"].strip()
+        try:
+            due = parse_time(row["due_at"], store) if row.get("due_at", "").strip() else None
+            if row.get("id", "").strip():
+                item_id = _whole_number(row["id"], "id")
+                item = store.queue_item(item_id)
+                account = get_account(store, row.get("account") or item["account"])
+                fields: dict[str, Any] = {}
+                if text != item["text"]:
+                    fields["text"] = text
+                if account.name != item["account"]:
+                    fields["account"] = account.name
+                if due is not None and iso(due) != item["due_at"]:
+                    fields.update(due_at=iso(due), pinned=1)
+                if extra != json.loads(item["extra"] or "{}"):
+                    fields["extra"] = json.dumps(extra, ensure_ascii=False)
+                if not fields:
+                    report.unchanged += 1
+                    continue
+                if item["status"] not in EDITABLE:
+                    report.not_editable.append(item_id)
+                    continue
+                problem = length_problem(text, account, item["sample_id"] is not None)
+                if problem:
+                    raise MarinadeError(problem)
+                updates.append((item_id, fields))
+            else:
+                account = target_account(store, row.get("account") or None)
+                problem = length_problem(text, account, False)
+                if problem:
+                    raise MarinadeError(problem)
+                new_rows.append((extra | {"text": text}, account.name, due))
+        except MarinadeError as error:
+            raise MarinadeError(f"{where}: {error}; nothing was imported") from None
+
+    for item_id, fields in updates:
+        store.update_queue_item(item_id, fields | {"updated_at": iso(now)}, EDITABLE)
+        report.updated.append(item_id)
+    for values, account_name, due in new_rows:
+        text = values.pop("text")
+        [item_id] = add_to_queue(store, [Entry(text)], [account_name], due, now)
+        store.update_queue_item(item_id, {"extra": json.dumps(values, ensure_ascii=False)})
+        report.added.append(item_id)
+    return report
+
+
+def _whole_number(text: str, column: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise MarinadeError(f"{column} {text!r} is not a whole number") from None
