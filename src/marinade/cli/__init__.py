@@ -47,7 +47,7 @@ def root(
 
 
 def _register() -> None:
-    from marinade.cli import corpus, generate, models, samples, train
+    from marinade.cli import corpus, generate, models, review, samples, train
 
     app.command("generate")(generate.generate)
     app.command("compare")(generate.compare)
@@ -56,6 +56,8 @@ def _register() -> None:
     app.add_typer(corpus.app, name="corpus")
     app.command("train")(train.train)
     app.add_typer(train.runs_app, name="runs")
+    app.command("review")(review.review)
+    app.command("serve", help="The same as `marinade review`.")(review.review)
 
 
 _register()
