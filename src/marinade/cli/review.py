@@ -36,9 +36,7 @@ def review(
     state: CliState = ctx.obj
     store = state.store
     if experiment is not None and store.experiment_sample_count(experiment) == 0:
-        raise MarinadeError(
-            f"no samples in experiment {experiment!r}; see `marinade samples list`"
-        )
+        raise MarinadeError(f"no samples in experiment {experiment!r}; see `marinade samples list`")
     allowed = ("*",) if host in WILDCARD_HOSTS else (host,)
     app = create_app(store.path, experiment, allowed_hosts=allowed)
     sock = listen(host, port)

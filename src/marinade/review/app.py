@@ -59,10 +59,9 @@ class _ThreadStores:
 
 
 def _wants_json(request: Request) -> bool:
-    return (
-        request.query_params.get("format") == "json"
-        or request.headers.get("accept", "").startswith("application/json")
-    )
+    return request.query_params.get("format") == "json" or request.headers.get(
+        "accept", ""
+    ).startswith("application/json")
 
 
 def create_app(

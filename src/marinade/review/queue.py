@@ -25,9 +25,7 @@ ACTIONS = ("accept", "reject", "skip")
 def blind_order(salt: str) -> tuple[int, int, int, int]:
     """The four coefficients of the blind order for one salt (an experiment's name)."""
     digest = hashlib.sha256(f"marinade review order\0{salt}".encode()).digest()
-    coefficients = [
-        int.from_bytes(digest[i : i + 8], "big") % BLIND_PRIME for i in range(0, 32, 8)
-    ]
+    coefficients = [int.from_bytes(digest[i : i + 8], "big") % BLIND_PRIME for i in range(0, 32, 8)]
     coefficients[0] = coefficients[0] or 1  # keep it cubic
     return (coefficients[0], coefficients[1], coefficients[2], coefficients[3])
 

@@ -372,7 +372,9 @@ class Store:
 
     def review_progress(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """Per experiment (None: samples made outside one): samples, rated and accepted."""
-        where, args = ("where s.experiment = ?", [experiment]) if experiment is not None else ("", [])
+        where, args = (
+            ("where s.experiment = ?", [experiment]) if experiment is not None else ("", [])
+        )
         return [
             dict(row)
             for row in self.db.query(
@@ -386,7 +388,9 @@ class Store:
 
     def rating_counts(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """Samples, rated and accepted per experiment, recipe and temperature."""
-        where, args = ("where s.experiment = ?", [experiment]) if experiment is not None else ("", [])
+        where, args = (
+            ("where s.experiment = ?", [experiment]) if experiment is not None else ("", [])
+        )
         return [
             dict(row)
             for row in self.db.query(
@@ -446,7 +450,9 @@ class Store:
 
     def ab_results(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """Votes and wins per pair of models (model_a sorts before model_b)."""
-        where, args = ("where l.experiment = ?", [experiment]) if experiment is not None else ("", [])
+        where, args = (
+            ("where l.experiment = ?", [experiment]) if experiment is not None else ("", [])
+        )
         return [
             dict(row)
             for row in self.db.query(

@@ -25,6 +25,8 @@
       }
       error.hidden = true;
       main.innerHTML = text;
+      // counts the answers shown, so a test (or a curious rater) can tell when one arrived
+      document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
     } catch (failure) {
       error.textContent = `The server did not answer (${failure}); nothing was lost before this.`;
       error.hidden = false;
