@@ -21,9 +21,14 @@ def listen(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: a free one)."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family)
+        sock = socket.create_server((host, port), family=family)
     except OSError as error:
         raise MarinadeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    # Accepted connections inherit this. Without it, on a socket handed to uvicorn, each
+    # answer waited ~40 ms for the client's delayed ACK (Nagle's algorithm): measured
+    # 44 ms for any request here, 1 ms with it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def url_of(sock: socket.socket, host: str) -> str:
