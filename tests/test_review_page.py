@@ -35,11 +35,17 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh tab; afterwards, its console must have no errors (a script the page's own
+    Content-Security-Policy blocked, a failed request, an exception in review.js)."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(10_000)
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     context.close()
+    assert errors == []
 
 
 def shown_id(page) -> int:

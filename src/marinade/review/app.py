@@ -149,6 +149,10 @@ def create_app(
         vote(stores.get(), body.left_id, body.right_id, body.winner_id)
         return render(request, "_ab.html", ab_context())
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)  # none; but no 404 in the browser's console
+
     @app.get("/report")
     def report(request: Request) -> Response:
         return render(request, "report.html", {"rows": stores.get().rating_counts(experiment)})
