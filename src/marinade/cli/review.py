@@ -20,8 +20,8 @@ def review(
         str,
         typer.Option(
             "--host",
-            help="Address to listen on. Anything but 127.0.0.1 shows the page (and your"
-            " samples) to the network; 0.0.0.0 accepts any Host header.",
+            help="Address to listen on. A non-local one shows the page (and your samples)"
+            " to the network; 0.0.0.0 also accepts any Host header.",
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="0 picks a free port.")] = 8765,
