@@ -45,11 +45,15 @@ demo: $(BIN)/marinade
 test: $(BIN)/marinade
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	# the review page's tests drive Debian's chromium (Playwright's own browsers are not downloaded)
+	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 	$(BIN)/pytest -q
 
 bench: $(BIN)/marinade
 	$(BIN)/python benchmarks/sampling.py
 	$(BIN)/python benchmarks/corpus_import.py
+	$(BIN)/python benchmarks/review.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import json_lines
 from marinade.errors import MarinadeError
-from marinade.store import Store
+from marinade.store import SAMPLE_COLUMNS, Store
 from marinade.store.migrations import MIGRATIONS
 
 
@@ -88,7 +88,8 @@ def test_samples_list_show_export(cli, tiny_model):
     plain = cli("samples", "show", str(rows[1]["id"])).stdout
     assert "model_hash" in plain and rows[1]["text"].strip()[:5] in plain
     exported = json_lines(cli("samples", "export", "--format", "jsonl").stdout)
-    assert exported == rows  # oldest first
+    assert [{k: row[k] for k in SAMPLE_COLUMNS} for row in exported] == rows  # oldest first
+    assert {row["rating"] for row in exported} == {None}  # with their ratings
     table = list(csv.DictReader(io.StringIO(cli("samples", "export", "--format", "csv").stdout)))
     assert [row["text"] for row in table] == [r["text"] for r in rows]
 

@@ -58,6 +58,7 @@ def _register() -> None:
         post,
         queue,
         retrain,
+        review,
         samples,
         train,
         write,
@@ -79,6 +80,8 @@ def _register() -> None:
     app.command("post")(post.post)
     app.command("scheduler")(post.scheduler)
     app.command("retrain")(retrain.retrain)
+    app.command("review")(review.review)
+    app.command("serve", help="The same as `marinade review`.")(review.review)
 
 
 _register()

@@ -1,10 +1,11 @@
-"""`marinade samples list|show|export`: every sample ever generated, from the store."""
+"""`marinade samples list|show|export|rate`: every sample ever generated, from the store."""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from marinade.cli.common import CliState, out, print_json_line
 from marinade.errors import MarinadeError
-from marinade.store import SAMPLE_COLUMNS
+from marinade.store import EXPORT_COLUMNS, SAMPLE_COLUMNS
 
 app = typer.Typer(help="Samples logged in the store.", no_args_is_help=True)
 
@@ -81,21 +82,60 @@ def export_samples(
         Path | None, typer.Option("--output", "-o", help="File; stdout when left out.")
     ] = None,
     model: ModelFilter = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", "-e", help="Only this experiment's samples.")
+    ] = None,
 ) -> None:
-    """Every sample (oldest first) as JSON lines or CSV."""
+    """Every sample (oldest first) with its rating, as JSON lines or CSV."""
     if export_format not in ("jsonl", "csv"):
         raise MarinadeError(f"--format must be jsonl or csv, not {export_format}")
     state: CliState = ctx.obj
-    rows = state.store.samples(model=model, newest_first=False)
+    if experiment is not None and state.store.experiment_sample_count(experiment) == 0:
+        raise MarinadeError(f"no samples in experiment {experiment!r}; see `marinade samples list`")
+    rows = state.store.export_samples(experiment=experiment, model=model)
     handle = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         if export_format == "jsonl":
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            writer = csv.DictWriter(handle, fieldnames=SAMPLE_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
-            writer.writerows(rows)
+            for row in rows:
+                writer.writerow({**row, "rating_tags": ",".join(row["rating_tags"])})
     finally:
         if output:
             handle.close()
+
+
+@app.command("rate")
+def rate_sample(
+    ctx: typer.Context,
+    sample_id: Annotated[int, typer.Argument(metavar="ID")],
+    rating: Annotated[
+        str | None, typer.Argument(metavar="[accept|reject]", show_default=False)
+    ] = None,
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag such as funny; repeat for more.")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A note kept with the rating.")] = None,
+    edit: Annotated[
+        str | None, typer.Option("--edit", help="Your edit of the text, kept beside the original.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the sample's rating.")] = False,
+) -> None:
+    """Accept or reject a sample (the latest rating wins), or --clear its rating."""
+    state: CliState = ctx.obj
+    if clear:
+        if rating is not None or tags or note is not None or edit is not None:
+            raise MarinadeError("--clear takes no rating, --tag, --note or --edit")
+    elif rating not in ("accept", "reject"):
+        raise MarinadeError(
+            "give a rating, accept or reject, or --clear"
+            + (f" (not {rating!r})" if rating is not None else "")
+        )
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    state.store.rate_sample(
+        sample_id, None if clear else rating, tags=tags, note=note, edited_text=edit, now=now
+    )
+    out.print(f"sample {sample_id}: " + ("rating cleared" if clear else f"{rating}ed"))

@@ -313,3 +313,26 @@ def m006_publishing(db: sqlite_utils.Database) -> None:
         },
         pk=("platform", "account", "corpus"),
     )
+
+
+@migration
+def m007_review(db: sqlite_utils.Database) -> None:
+    # What the review page did, so `u` can undo it and skipped samples can come back later.
+    db.table("review_actions").create(
+        {
+            "id": int,
+            "session": str,  # one page load of the review page
+            "sample_id": int,
+            "action": str,  # accept, reject or skip
+            "previous": str,  # JSON of the ratings row this action replaced, or null
+            "acted_at": str,
+        },
+        pk="id",
+        not_null={"session", "sample_id", "action", "acted_at"},
+        foreign_keys=[("sample_id", "samples", "id")],
+    )
+    db.table("review_actions").create_index(["session"])
+    db.table("review_actions").create_index(["sample_id"])
+    # A/B pairs: samples with the same seed and temperature, found without a full self-join.
+    db.table("samples").create_index(["seed", "temperature"])
+    db.table("ab_votes").create_index(["left_sample_id", "right_sample_id"])

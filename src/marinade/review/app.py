@@ -1,0 +1,160 @@
+"""The review page as a FastAPI app: rate samples blind, compare models A/B, see counts.
+
+Pages are rendered by Jinja2 with autoescaping, so a sample's HTML or script shows as text.
+A key press POSTs JSON and gets back the page's changing part as HTML (or JSON when asked
+with `Accept: application/json`), which review.js swaps in. Every write reaches the store
+before the answer is sent, so closing the tab loses nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from marinade.errors import MarinadeError
+from marinade.review.queue import ReviewQueue, next_ab_pair, vote
+from marinade.review.security import LocalOnly
+from marinade.store import Store
+
+HERE = Path(__file__).parent
+
+# The tabs of the base template's nav. Later pages (the publishing queue, co-writing) add
+# theirs here along with their routes.
+TABS: list[tuple[str, str]] = [("/", "Rate"), ("/ab", "A/B"), ("/report", "Report")]
+
+
+class RateRequest(BaseModel):
+    session: str
+    action: Literal["accept", "reject", "skip", "undo"]
+    sample_id: int | None = None  # not needed for undo
+    edited_text: str | None = None  # with accept: the rater's edit, kept beside the text
+
+
+class VoteRequest(BaseModel):
+    left_id: int
+    right_id: int
+    winner_id: int
+
+
+class _ThreadStores:
+    """One Store per server thread: sqlite connections must stay in the thread that made them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.local = threading.local()
+
+    def get(self) -> Store:
+        store: Store | None = getattr(self.local, "store", None)
+        if store is None:
+            store = self.local.store = Store(self.path)
+        return store
+
+
+def _wants_json(request: Request) -> bool:
+    return request.query_params.get("format") == "json" or request.headers.get(
+        "accept", ""
+    ).startswith("application/json")
+
+
+def create_app(
+    store_path: Path,
+    experiment: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+) -> FastAPI:
+    """The review app over the store at `store_path`, limited to one experiment if given.
+    Requests must name 127.0.0.1, localhost or ::1 in their Host header, or one of
+    `allowed_hosts` ("*" allows any); POSTs from other origins are refused."""
+    stores = _ThreadStores(store_path)
+    Store(store_path).close()  # migrate (and fail) now rather than on the first request
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every template: sample texts are model output
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    templates.globals.update(tabs=TABS, experiment=experiment)
+
+    def render(request: Request, template: str, context: dict[str, Any]) -> Response:
+        if _wants_json(request):
+            return JSONResponse(context)
+        html = templates.get_template(template).render(path=request.url.path, **context)
+        return HTMLResponse(html)
+
+    def queue() -> ReviewQueue:
+        return ReviewQueue(stores.get(), experiment)
+
+    def review_context(
+        session: str, sample: dict[str, Any] | None, message: str = ""
+    ) -> dict[str, Any]:
+        return {
+            "session": session,
+            "sample": sample,
+            "progress": queue().progress(),
+            "message": message,
+        }
+
+    def ab_context() -> dict[str, Any]:
+        store = stores.get()
+        pair = next_ab_pair(store, experiment)
+        return {
+            "pair": None if pair is None else {"left": pair.left, "right": pair.right},
+            "results": store.ab_results(experiment),
+        }
+
+    app = FastAPI(title="marinade review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(LocalOnly, allowed_hosts=allowed_hosts)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(MarinadeError)
+    def user_error(request: Request, error: MarinadeError) -> Response:
+        return Response(str(error), status_code=400, media_type="text/plain")
+
+    @app.get("/")
+    def rate_page(request: Request) -> Response:
+        session = secrets.token_urlsafe(12)  # undo reaches only this page load's actions
+        return render(request, "rate.html", review_context(session, queue().next_sample()))
+
+    @app.post("/rate")
+    def rate(request: Request, body: RateRequest) -> Response:
+        review = queue()
+        if body.action == "undo":
+            undone = review.undo(body.session)
+            if undone is None:
+                return render(
+                    request,
+                    "_review.html",
+                    review_context(body.session, review.next_sample(), "nothing to undo"),
+                )
+            return render(request, "_review.html", review_context(body.session, undone))
+        if body.sample_id is None:
+            raise MarinadeError(f"{body.action} needs a sample_id")
+        review.act(body.session, body.sample_id, body.action, body.edited_text)
+        return render(request, "_review.html", review_context(body.session, review.next_sample()))
+
+    @app.get("/ab")
+    def ab_page(request: Request) -> Response:
+        return render(request, "ab.html", ab_context())
+
+    @app.post("/ab/vote")
+    def ab_vote(request: Request, body: VoteRequest) -> Response:
+        vote(stores.get(), body.left_id, body.right_id, body.winner_id)
+        return render(request, "_ab.html", ab_context())
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)  # none; but no 404 in the browser's console
+
+    @app.get("/report")
+    def report(request: Request) -> Response:
+        return render(request, "report.html", {"rows": stores.get().rating_counts(experiment)})
+
+    return app

@@ -1,0 +1,69 @@
+"""Filling a store with experiment samples for the review tests (not a test module)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from marinade.store import Store
+
+
+def add_grid(
+    store: Store,
+    recipes: tuple[str, ...] = ("marinated", "seared"),
+    temperatures: tuple[float, ...] = (0.7, 1.1),
+    seeds: int = 3,
+    experiment: str = "grid",
+    prompt: str | None = "Dear diary,",
+    text: str = "{recipe} at {temperature} with seed {seed}",
+) -> list[dict[str, Any]]:
+    """One cell per recipe and temperature, `seeds` samples each, inserted cell by cell."""
+    rows = [
+        {
+            "created_at": "2025-01-01T00:00:00+00:00",
+            "origin": "experiment",
+            "model": f"run-{recipe}",
+            "model_hash": "h",
+            "prompt": prompt,
+            "text": text.format(recipe=recipe, temperature=temperature, seed=seed),
+            "seed": seed,
+            "temperature": temperature,
+            "experiment": experiment,
+            "recipe": recipe,
+        }
+        for recipe in recipes
+        for temperature in temperatures
+        for seed in range(seeds)
+    ]
+    return store.add_samples(rows)
+
+
+def add_check(store: Store, sample_id: int, document_text: str, tags: list[str]) -> None:
+    """A training document and the automatic check that names it the closest one."""
+    with store.transaction():
+        import_id = store.start_import("mine", "posts.csv", "csv", "{}", "2025-01-01")
+        store.add_documents(
+            [
+                {
+                    "corpus": "mine",
+                    "import_id": import_id,
+                    "text": document_text,
+                    "created_at": None,
+                    "source": "test",
+                    "record_id": None,
+                    "is_reply": 0,
+                    "is_repost": 0,
+                    "language": "en",
+                    "dedup_key": document_text,
+                }
+            ]
+        )
+    document_id = store.search_documents('"' + document_text.split()[0] + '"')[0]["id"]
+    store.db.table("sample_checks").insert(
+        {
+            "sample_id": sample_id,
+            "copied_words": 4,
+            "closest_document_id": document_id,
+            "tags": json.dumps(tags),
+        }
+    )

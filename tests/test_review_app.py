@@ -1,0 +1,139 @@
+"""The review app over real HTTP on 127.0.0.1: blindness, escaping, origin and host checks."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from marinade.review.app import create_app
+from marinade.review.server import running_server
+from review_helpers import add_check, add_grid
+
+
+@pytest.fixture
+def server(store):
+    """A review server for experiment "grid"; yields a request(method, path, ...) function."""
+    with running_server(create_app(store.path, "grid")) as url:
+        parts = urlsplit(url)
+
+        def request(method, path, body=None, headers=None):
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            payload = json.dumps(body).encode() if body is not None else None
+            all_headers = {"Content-Type": "application/json", **(headers or {})}
+            connection.request(method, path, body=payload, headers=all_headers)
+            response = connection.getresponse()
+            text = response.read().decode()
+            connection.close()
+            return response, text
+
+        request.netloc = parts.netloc
+        yield request
+
+
+def page_state(html):
+    session = re.search(r'data-session="([^"]+)"', html).group(1)
+    sample_id = int(re.search(r'data-sample-id="(\d+)"', html).group(1))
+    return session, sample_id
+
+
+def test_the_page_is_blind_to_cell_model_and_settings(store, server):
+    add_grid(
+        store,
+        recipes=("secret-recipe-one", "secret-recipe-two"),
+        temperatures=(1.37, 0.43),
+        text="a sample",
+    )
+    response, html = server("GET", "/")
+    assert response.status == 200
+    session, sample_id = page_state(html)
+    shown = store.get_sample(sample_id)
+    for secret in (shown["recipe"], shown["model"], str(shown["temperature"]), "secret-recipe"):
+        assert secret not in html
+    # the same after a rating, in the part the page swaps in, and in its JSON
+    for accept in ("text/html", "application/json"):
+        body = {"session": session, "action": "skip", "sample_id": sample_id}
+        response, answer = server("POST", "/rate", body, {"Accept": accept})
+        assert response.status == 200
+        for secret in ("secret-recipe", "run-secret", "1.37", "0.43"):
+            assert secret not in answer
+
+
+def test_sample_and_document_html_is_escaped(store, server):
+    script = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+    (sample,) = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=1, text=script)
+    add_check(store, sample["id"], "closest <b onmouseover=alert(1)>doc</b>", ["copied", "<i>"])
+    response, html = server("GET", "/")
+    assert "<script>window" not in html and "<img src=x" not in html and "<b onmouse" not in html
+    assert "&lt;script&gt;window.pwned = 1&lt;/script&gt;&lt;img src=x onerror=" in html
+    assert "closest &lt;b onmouseover=alert(1)&gt;doc&lt;/b&gt;" in html
+    assert "&lt;i&gt;" in html
+    # a second line of defence: no inline scripts, no framing
+    policy = response.getheader("Content-Security-Policy")
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
+def test_cross_origin_posts_are_refused(store, server):
+    add_grid(store, seeds=1)
+    _, html = server("GET", "/")
+    session, sample_id = page_state(html)
+    body = {"session": session, "action": "accept", "sample_id": sample_id}
+    for headers in (
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://localhost:1"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ):
+        response, text = server("POST", "/rate", body, headers)
+        assert response.status == 403, headers
+        assert store.rating(sample_id) is None
+    own = {"Origin": f"http://{server.netloc}", "Sec-Fetch-Site": "same-origin"}
+    response, _ = server("POST", "/rate", body, own)
+    assert response.status == 200 and store.rating(sample_id)["rating"] == "accept"
+
+
+def test_foreign_host_headers_are_refused(store, server):
+    add_grid(store, seeds=1)
+    response, text = server("GET", "/", headers={"Host": "evil.example"})
+    assert response.status == 403 and "local Host" in text
+    response, _ = server("GET", "/", headers={"Host": "localhost:80"})
+    assert response.status == 200
+
+
+def test_bad_requests_are_one_line_errors(store, server):
+    add_grid(store, seeds=1)
+    response, text = server("POST", "/rate", {"session": "s", "action": "accept", "sample_id": 999})
+    assert response.status == 400 and "no sample with id 999" in text
+    response, text = server("POST", "/rate", {"session": "s", "action": "accept"})
+    assert response.status == 400 and "needs a sample_id" in text
+    response, text = server("POST", "/rate", {"session": "s", "action": "fly", "sample_id": 1})
+    assert response.status == 422
+
+
+def test_report_counts_per_cell(store, server):
+    rows = add_grid(store, recipes=("a", "b"), temperatures=(0.7,), seeds=2)
+    store.rate_sample(rows[0]["id"], "accept", now="t")
+    store.rate_sample(rows[1]["id"], "reject", now="t")
+    response, text = server("GET", "/report?format=json")
+    assert json.loads(text)["rows"] == [
+        {
+            "experiment": "grid",
+            "recipe": "a",
+            "temperature": 0.7,
+            "total": 2,
+            "rated": 2,
+            "accepted": 1,
+        },
+        {
+            "experiment": "grid",
+            "recipe": "b",
+            "temperature": 0.7,
+            "total": 2,
+            "rated": 0,
+            "accepted": 0,
+        },
+    ]

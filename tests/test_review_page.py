@@ -1,0 +1,162 @@
+"""The review page in a real browser: Debian's chromium driven by Playwright, pressing keys
+and checking the store. `make test` installs chromium when it is missing."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from marinade.review.app import create_app
+from marinade.review.server import running_server
+from review_helpers import add_check, add_grid
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "the browser tests need Debian's chromium: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab; afterwards, its console must have no errors (a script the page's own
+    Content-Security-Policy blocked, a failed request, an exception in review.js)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def shown_id(page) -> int:
+    return int(page.get_attribute("#review", "data-sample-id"))
+
+
+def press(page, key: str, url_part: str = "/rate") -> None:
+    """Press a key and wait until the page has swapped in the server's answer (review.js
+    counts them in body[data-answers]; a selector, as the page's CSP forbids eval)."""
+    before = int(page.get_attribute("body", "data-answers") or 0)
+    with page.expect_response(lambda response: url_part in response.url) as answer:
+        page.keyboard.press(key)
+    assert answer.value.ok
+    page.wait_for_selector(f"body[data-answers='{before + 1}']", state="attached")
+
+
+def test_keys_rate_skip_edit_undo_and_progress(store, page):
+    rows = add_grid(store, seeds=1)  # 4 samples in 4 cells
+    texts = {row["id"]: row["text"] for row in rows}
+    with running_server(create_app(store.path, "grid")) as url:
+        page.goto(url)
+        assert page.text_content(".count") == "0 / 4 rated"
+        assert page.inner_text("#sample-text") == texts[shown_id(page)]
+
+        first = shown_id(page)
+        press(page, "a")
+        assert store.rating(first)["rating"] == "accept"
+        assert page.text_content(".count") == "1 / 4 rated"
+
+        second = shown_id(page)
+        assert second != first
+        press(page, "r")
+        assert store.rating(second)["rating"] == "reject"
+
+        skipped = shown_id(page)
+        press(page, "s")
+        assert store.rating(skipped) is None and shown_id(page) != skipped
+        assert page.text_content(".count") == "2 / 4 rated"
+
+        # e: edit the text, Ctrl+Enter accepts the edit and keeps the original beside it
+        edited = shown_id(page)
+        page.keyboard.press("e")
+        assert page.is_visible("#edit-text")
+        assert page.input_value("#edit-text") == texts[edited]  # no stray "e" typed
+        page.fill("#edit-text", "a better line <b>bold</b>")
+        press(page, "Control+Enter")
+        rating = store.rating(edited)
+        assert (rating["rating"], rating["edited_text"]) == ("accept", "a better line <b>bold</b>")
+        assert store.get_sample(edited)["text"] == texts[edited]
+
+        # the skipped sample comes back once the others are rated
+        assert shown_id(page) == skipped
+        press(page, "a")
+        assert page.text_content(".count") == "4 / 4 rated"
+        assert "Every sample here is rated" in page.inner_text("#review")
+
+        # u: the latest rating goes and its sample is shown again; twice walks further back
+        press(page, "u")
+        assert store.rating(skipped) is None and shown_id(page) == skipped
+        press(page, "u")
+        assert store.rating(edited) is None and shown_id(page) == edited
+        assert page.text_content(".count") == "2 / 4 rated"
+
+        # Escape leaves the editor without rating; the page session ends with the tab
+        page.keyboard.press("e")
+        page.keyboard.press("Escape")
+        assert page.is_visible("#sample-text") and store.rating(edited) is None
+        page.reload()
+        press(page, "u")
+        assert "nothing to undo" in page.inner_text("#review")
+        assert store.rating(first)["rating"] == "accept"
+
+
+def test_script_in_a_sample_shows_as_text(store, page):
+    script = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+    first, second = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=2, text=script)
+    add_check(store, first["id"], '<img src=y onerror="window.pwned = 3"> closest', ["loop"])
+    add_check(store, second["id"], '<img src=z onerror="window.pwned = 4"> closest', ["short"])
+    with running_server(create_app(store.path, "grid")) as url:
+        page.goto(url)
+        for _ in range(2):  # the first page load, then the part swapped in after a key
+            assert page.inner_text("#sample-text") == script
+            assert "<img src=" in page.inner_text("#closest-text")
+            assert page.evaluate("window.pwned") is None
+            assert page.locator("#review img").count() == 0
+            assert page.locator("#review script").count() == 0
+            press(page, "s")
+        assert page.locator(".tag").all_inner_texts() in (["loop"], ["short"])
+        assert "4 words copied" in page.inner_text(".tags")
+
+
+def test_ab_vote_with_keys(store, page):
+    add_grid(store, recipes=("a", "b"), temperatures=(0.7,), seeds=2)  # two pairs
+    with running_server(create_app(store.path, "grid")) as url:
+        page.goto(url + "ab")
+        left = int(page.get_attribute("#ab", "data-left"))
+        right = int(page.get_attribute("#ab", "data-right"))
+        assert page.inner_text("#left .text") == store.get_sample(left)["text"]
+        press(page, "1", "/ab/vote")
+        votes = list(store.db.query("select * from ab_votes"))
+        assert [
+            (v["left_sample_id"], v["right_sample_id"], v["winner_sample_id"]) for v in votes
+        ] == [(left, right, left)]
+        left, right = (
+            int(page.get_attribute("#ab", "data-left")),
+            int(page.get_attribute("#ab", "data-right")),
+        )
+        press(page, "ArrowRight", "/ab/vote")
+        assert list(store.db.query("select winner_sample_id from ab_votes where id = 2")) == [
+            {"winner_sample_id": right}
+        ]
+        assert "No pair left" in page.inner_text("#ab")
+        page.click("summary")
+        assert "run-a" in page.inner_text(".results") and "2" in page.inner_text(".results")
