@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from marinade.curation.report import wilson_interval
+from marinade.curation.spec import parse_experiment
 from marinade.review.app import create_app
 from marinade.review.server import running_server
 from review_helpers import add_check, add_grid
@@ -114,26 +116,32 @@ def test_bad_requests_are_one_line_errors(store, server):
     assert response.status == 422
 
 
-def test_report_counts_per_cell(store, server):
+def test_report_shows_rates_intervals_and_a_heatmap(store, server):
     rows = add_grid(store, recipes=("a", "b"), temperatures=(0.7,), seeds=2)
+    spec = parse_experiment(
+        {"name": "grid", "recipes": [{"name": "a"}, {"name": "b"}], "temperatures": [0.7]}, "t"
+    )
+    store.save_experiment(
+        {"name": "grid", "spec": json.dumps(spec.to_dict()), "status": "finished"}
+    )
     store.rate_sample(rows[0]["id"], "accept", now="t")
     store.rate_sample(rows[1]["id"], "reject", now="t")
+    store.rate_sample(rows[2]["id"], "accept", now="t")
     response, text = server("GET", "/report?format=json")
-    assert json.loads(text)["rows"] == [
-        {
-            "experiment": "grid",
-            "recipe": "a",
-            "temperature": 0.7,
-            "total": 2,
-            "rated": 2,
-            "accepted": 1,
-        },
-        {
-            "experiment": "grid",
-            "recipe": "b",
-            "temperature": 0.7,
-            "total": 2,
-            "rated": 0,
-            "accepted": 0,
-        },
-    ]
+    [report] = json.loads(text)["experiments"]
+    cells = {cell["recipe"]: cell for cell in report["cells"]}
+    assert (cells["a"]["rated"], cells["a"]["accepted"], cells["a"]["rate"]) == (2, 1, 0.5)
+    assert (cells["a"]["ci_low"], cells["a"]["ci_high"]) == pytest.approx(wilson_interval(1, 2))
+    assert (cells["b"]["samples"], cells["b"]["rated"]) == (2, 1)
+    assert report["best"]["recipe"] == "b"  # 1 of 1 has the higher low end
+    response, html = server("GET", "/report")
+    assert "Best cell: b at temperature 0.7" in html
+    assert "21%-100%" in html  # b's interval
+    host, port = server.netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", "/report/grid.png")
+    image = connection.getresponse()
+    assert image.status == 200 and image.read()[:4] == b"\x89PNG"
+    connection.close()
+    response, _ = server("GET", "/report/other.png")
+    assert response.status == 404

@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 Z95 = 1.959963984540054
 
@@ -53,7 +53,8 @@ def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
         for top_p in spec["top_p"]
     }
     for row in rows:
-        cell = table.get((row["recipe"], float(row["temperature"]), float(row["top_p"])))
+        top_p = 1.0 if row["top_p"] is None else float(row["top_p"])
+        cell = table.get((row["recipe"], float(row["temperature"]), top_p))
         if cell is None:
             continue  # a cell the spec no longer has
         cell.samples += 1
@@ -76,7 +77,7 @@ def as_json(table: list[Cell]) -> list[dict[str, Any]]:
     return [asdict(cell) for cell in table]
 
 
-def plot_heatmap(table: list[Cell], title: str, output: Path) -> None:
+def plot_heatmap(table: list[Cell], title: str, output: Path | BinaryIO) -> None:
     """Recipes down, temperatures (and top-p) across, coloured by accept rate."""
     import matplotlib
 
@@ -104,5 +105,5 @@ def plot_heatmap(table: list[Cell], title: str, output: Path) -> None:
     axes.set_yticklabels(recipes)
     axes.set_title(title)
     figure.tight_layout()
-    figure.savefig(output, dpi=120)
+    figure.savefig(output, dpi=120, format="png")
     plt.close(figure)

@@ -8,6 +8,8 @@ before the answer is sent, so closing the tab loses nothing.
 
 from __future__ import annotations
 
+import io
+import json
 import secrets
 import threading
 from pathlib import Path
@@ -153,8 +155,44 @@ def create_app(
     def favicon() -> Response:
         return Response(status_code=204)  # none; but no 404 in the browser's console
 
+    def experiment_reports() -> list[dict[str, Any]]:
+        """Each experiment's cells (accept rate, Wilson interval, copied rate), best first."""
+        from marinade.curation.report import as_json, best_cell, cells
+
+        store = stores.get()
+        names = [experiment] if experiment else [row["name"] for row in store.experiments()]
+        reports = []
+        for name in names:
+            spec = json.loads(store.experiment(name)["spec"])
+            table = cells(spec, store.experiment_samples(name))
+            best = best_cell(table)
+            reports.append(
+                {
+                    "name": name,
+                    "cells": as_json(table),
+                    "best": None if best is None else as_json([best])[0],
+                    "several_top_p": len(spec["top_p"]) > 1,
+                }
+            )
+        return reports
+
     @app.get("/report")
     def report(request: Request) -> Response:
-        return render(request, "report.html", {"rows": stores.get().rating_counts(experiment)})
+        outside = [row for row in stores.get().rating_counts(None) if row["experiment"] is None]
+        context = {"experiments": experiment_reports(), "rows": [] if experiment else outside}
+        return render(request, "report.html", context)
+
+    @app.get("/report/{name}.png")
+    def heatmap(name: str) -> Response:
+        from marinade.curation.report import cells, plot_heatmap
+
+        if experiment and name != experiment:
+            return Response(status_code=404)
+        store = stores.get()
+        spec = json.loads(store.experiment(name)["spec"])
+        image = io.BytesIO()
+        table = cells(spec, store.experiment_samples(name))
+        plot_heatmap(table, f"{name}: accepted / rated (95% Wilson interval)", image)
+        return Response(image.getvalue(), media_type="image/png")
 
     return app
