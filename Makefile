@@ -35,6 +35,11 @@ demo: $(BIN)/marinade
 	$(BIN)/marinade --home $(DEMO_HOME) runs plot demo-run -o $(DEMO_HOME)/demo-run-loss.png
 	$(BIN)/marinade --home $(DEMO_HOME) compare "Every evening" --seed 7 -n 2 --max-new-tokens 40 \
 		--model smollm2 --model demo-run
+	# a tiny experiment grid (2 recipes x 2 temperatures x 4 samples), checked for copying, and its report
+	$(BIN)/marinade --home $(DEMO_HOME) experiment rm demo-grid --yes 2>/dev/null || true
+	$(BIN)/marinade --home $(DEMO_HOME) experiment run examples/grid.toml
+	$(BIN)/marinade --home $(DEMO_HOME) samples export --experiment demo-grid --format jsonl
+	$(BIN)/marinade --home $(DEMO_HOME) experiment report demo-grid --plot $(DEMO_HOME)/demo-grid.png
 	# co-write two steps, taking the first proposal each time; then a sample as the model sees it
 	$(BIN)/marinade --home $(DEMO_HOME) write --model demo-run --seed 1 --auto-pick 1 --steps 2 \
 		--max-new-tokens 30 "The lamplighter came along the quay"
@@ -53,6 +58,7 @@ test: $(BIN)/marinade
 bench: $(BIN)/marinade
 	$(BIN)/python benchmarks/sampling.py
 	$(BIN)/python benchmarks/corpus_import.py
+	$(BIN)/python benchmarks/training.py --steps 8 --block-size 128 --batch-size 4
 	$(BIN)/python benchmarks/review.py
 
 clean:

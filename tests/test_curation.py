@@ -259,6 +259,11 @@ def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_p
     assert plot.read_bytes()[:4] == b"\x89PNG"
     listed = json_lines(cli("experiment", "list", "--json").stdout)
     assert [(e["name"], e["status"], e["rated"]) for e in listed] == [("grid", "finished", 3)]
+    result = cli("experiment", "rm", "grid", "--yes")
+    assert result.exit_code == 0 and "its 18 samples" in result.stdout
+    assert store.experiments() == [] and store.experiment_samples("grid") == []
+    assert store.db.conn.execute("select count(*) from ratings").fetchone()[0] == 0
+    assert {run["name"] for run in store.runs()} == set(runs)  # the runs stay
 
 
 def test_experiment_errors(cli, store, corpora, tiny_model, tmp_path):

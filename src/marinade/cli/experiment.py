@@ -149,3 +149,18 @@ def report(
         )
     if plot:
         out.print(f"wrote {plot}")
+
+
+@app.command("rm")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The experiment.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete an experiment, its samples and their ratings (the runs it trained stay)."""
+    state: CliState = ctx.obj
+    state.store.experiment(name)
+    if not yes and not typer.confirm(f"Delete experiment {name}, its samples and ratings?"):
+        raise typer.Exit(1)
+    count = state.store.delete_experiment(name)
+    out.print(f"deleted experiment {name} and its {count} samples")

@@ -298,6 +298,28 @@ class Store:
             )
         )
 
+    def delete_experiment(self, name: str) -> int:
+        """Remove an experiment with its samples, their ratings and checks (queued posts
+        keep their text); returns how many samples went. Runs it trained are kept."""
+        self.experiment(name)
+        ids = "select id from samples where experiment = ?"
+        with self.transaction():
+            for table in ("ratings", "sample_checks", "review_actions"):
+                self.db.conn.execute(f"delete from {table} where sample_id in ({ids})", [name])
+            self.db.conn.execute(
+                f"delete from ab_votes where left_sample_id in ({ids})"
+                f" or right_sample_id in ({ids})",
+                [name, name],
+            )
+            self.db.conn.execute(
+                f"update queue set sample_id = null where sample_id in ({ids})", [name]
+            )
+            count = self.db.conn.execute(
+                "delete from samples where experiment = ?", [name]
+            ).rowcount
+            self.db.conn.execute("delete from experiments where name = ?", [name])
+        return count
+
     def cell_seeds(
         self,
         experiment: str,
