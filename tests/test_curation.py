@@ -290,6 +290,11 @@ def test_checks_store_copied_and_closest_document(cli, store, corpora, tiny_mode
     checked = next(s for s in store.experiment_samples("grid") if s["id"] == sample["id"])
     assert checked["copied_words"] == 13
     assert "copied" in json.loads(checked["tags"])
+    export = ("samples", "export", "--experiment", "grid")
+    exported = json_lines(cli(*export, "--check", "copied").stdout)
+    assert [(row["id"], row["copied_words"]) for row in exported] == [(sample["id"], 13)]
+    rest = json_lines(cli(*export, "--without-check", "copied").stdout)
+    assert len(rest) == 5 and sample["id"] not in {row["id"] for row in rest}
     document = store.db.conn.execute(
         "select text from documents where id = ?", [checked["closest_document_id"]]
     ).fetchone()[0]

@@ -85,14 +85,27 @@ def export_samples(
     experiment: Annotated[
         str | None, typer.Option("--experiment", "-e", help="Only this experiment's samples.")
     ] = None,
+    with_checks: Annotated[
+        list[str] | None,
+        typer.Option("--check", help="Only samples an automatic check tagged so (e.g. copied)."),
+    ] = None,
+    without_checks: Annotated[
+        list[str] | None,
+        typer.Option("--without-check", help="Leave out samples tagged so (e.g. copied, loop)."),
+    ] = None,
 ) -> None:
-    """Every sample (oldest first) with its rating, as JSON lines or CSV."""
+    """Every sample (oldest first) with its rating and automatic checks, as JSON lines or CSV."""
     if export_format not in ("jsonl", "csv"):
         raise MarinadeError(f"--format must be jsonl or csv, not {export_format}")
     state: CliState = ctx.obj
     if experiment is not None and state.store.experiment_sample_count(experiment) == 0:
         raise MarinadeError(f"no samples in experiment {experiment!r}; see `marinade samples list`")
-    rows = state.store.export_samples(experiment=experiment, model=model)
+    rows = (
+        row
+        for row in state.store.export_samples(experiment=experiment, model=model)
+        if all(tag in row["checks"] for tag in with_checks or [])
+        and not any(tag in row["checks"] for tag in without_checks or [])
+    )
     handle = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         if export_format == "jsonl":
@@ -102,7 +115,8 @@ def export_samples(
             writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
             for row in rows:
-                writer.writerow({**row, "rating_tags": ",".join(row["rating_tags"])})
+                lists = {key: ",".join(row[key]) for key in ("rating_tags", "checks")}
+                writer.writerow({**row, **lists})
     finally:
         if output:
             handle.close()

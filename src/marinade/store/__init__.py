@@ -932,8 +932,10 @@ class Store:
         where = " and ".join(condition for condition, _ in conditions)
         cursor = self.db.conn.execute(
             f"select {', '.join('s.' + column for column in SAMPLE_COLUMNS)}, r.rating,"
-            " r.edited_text, r.tags as rating_tags, r.note as rating_note"
+            " r.edited_text, r.tags as rating_tags, r.note as rating_note,"
+            " c.copied_words, c.tags as checks"
             " from samples s left join ratings r on r.sample_id = s.id"
+            " left join sample_checks c on c.sample_id = s.id"
             + (f" where {where}" if where else "")
             + " order by s.id",
             [value for _, value in conditions],
@@ -941,10 +943,19 @@ class Store:
         for values in cursor:
             row = dict(zip(EXPORT_COLUMNS, values, strict=True))
             row["rating_tags"] = json.loads(row["rating_tags"]) if row["rating_tags"] else []
+            row["checks"] = json.loads(row["checks"]) if row["checks"] else []
             yield row
 
 
-EXPORT_COLUMNS = (*SAMPLE_COLUMNS, "rating", "edited_text", "rating_tags", "rating_note")
+EXPORT_COLUMNS = (
+    *SAMPLE_COLUMNS,
+    "rating",
+    "edited_text",
+    "rating_tags",
+    "rating_note",
+    "copied_words",  # the experiment's novelty check: the longest stretch copied word for word
+    "checks",  # and its automatic pre-filter tags (copied, short, loop, ...)
+)
 
 # The blind order: a random cubic polynomial modulo the prime 2^31 - 1, evaluated in SQL so
 # that ordering 10,000 samples needs no Python call per row (marinade.review.queue).
