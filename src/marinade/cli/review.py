@@ -38,7 +38,7 @@ def review(
     if experiment is not None and store.experiment_sample_count(experiment) == 0:
         raise MarinadeError(f"no samples in experiment {experiment!r}; see `marinade samples list`")
     allowed = ("*",) if host in WILDCARD_HOSTS else (host,)
-    app = create_app(store.path, experiment, allowed_hosts=allowed)
+    app = create_app(store.path, experiment, allowed_hosts=allowed, home=state.home)
     sock = listen(host, port)
     url = url_of(sock, host)
     out.print(url, markup=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,15 +22,24 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from marinade.errors import MarinadeError
+from marinade.home import Home
+from marinade.review.model_cache import ModelCache
 from marinade.review.queue import ReviewQueue, next_ab_pair, vote
+from marinade.review.queue_tab import add_queue_routes
 from marinade.review.security import LocalOnly
+from marinade.review.write_tab import add_write_routes
 from marinade.store import Store
 
 HERE = Path(__file__).parent
 
-# The tabs of the base template's nav. Later pages (the publishing queue, co-writing) add
-# theirs here along with their routes.
-TABS: list[tuple[str, str]] = [("/", "Rate"), ("/ab", "A/B"), ("/report", "Report")]
+# The tabs of the base template's nav; a page adds its tab here along with its routes.
+TABS: list[tuple[str, str]] = [
+    ("/", "Rate"),
+    ("/ab", "A/B"),
+    ("/report", "Report"),
+    ("/queue", "Queue"),  # review.queue_tab
+    ("/write", "Write"),  # review.write_tab
+]
 
 
 class RateRequest(BaseModel):
@@ -68,10 +79,12 @@ def create_app(
     store_path: Path,
     experiment: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    home: Home | None = None,
 ) -> FastAPI:
     """The review app over the store at `store_path`, limited to one experiment if given.
     Requests must name 127.0.0.1, localhost or ::1 in their Host header, or one of
-    `allowed_hosts` ("*" allows any); POSTs from other origins are refused."""
+    `allowed_hosts` ("*" allows any); POSTs from other origins are refused. The co-writing
+    page loads models (runs, cached downloads) from `home`, by default the store's folder."""
     stores = _ThreadStores(store_path)
     Store(store_path).close()  # migrate (and fail) now rather than on the first request
     templates = jinja2.Environment(
@@ -110,7 +123,16 @@ def create_app(
             "results": store.ab_results(experiment),
         }
 
-    app = FastAPI(title="marinade review", docs_url=None, redoc_url=None, openapi_url=None)
+    models = ModelCache(home or Home(store_path.parent))  # loads nothing until /write asks
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        models.close()
+
+    app = FastAPI(
+        title="marinade review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.add_middleware(LocalOnly, allowed_hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -157,4 +179,6 @@ def create_app(
     def report(request: Request) -> Response:
         return render(request, "report.html", {"rows": stores.get().rating_counts(experiment)})
 
+    add_queue_routes(app, stores.get, render, experiment)
+    add_write_routes(app, stores.get, render, models)
     return app
