@@ -29,7 +29,10 @@ def review(
         bool, typer.Option("--no-open", help="Print the URL without opening a browser.")
     ] = False,
 ) -> None:
-    """Rate samples blind in the browser: a accept, r reject, e edit, s skip, u undo; A/B too."""
+    """Rate samples blind in the browser: a accept, r reject, e edit, s skip, u undo; A/B too.
+
+    The page also shows the posting queue (Queue tab) and co-writes stories (Write tab).
+    """
     from marinade.review.app import create_app
     from marinade.review.server import WILDCARD_HOSTS, listen, serve, url_of
 
