@@ -160,3 +160,100 @@ def test_ab_vote_with_keys(store, page):
         assert "No pair left" in page.inner_text("#ab")
         page.click("summary")
         assert "run-a" in page.inner_text(".results") and "2" in page.inner_text(".results")
+
+
+def click(page, selector: str, url_part: str) -> None:
+    """Click and wait until the page has swapped in the server's answer."""
+    before = int(page.get_attribute("body", "data-answers") or 0)
+    with page.expect_response(lambda response: url_part in response.url) as answer:
+        page.click(selector)
+    assert answer.value.ok
+    page.wait_for_selector(f"body[data-answers='{before + 1}']", state="attached")
+
+
+def test_queue_tab_edit_retry_drop_and_accepted(store, page, tmp_path):
+    from marinade.publishing.accounts import add_account
+    from marinade.publishing.queue import Entry, add_to_queue
+
+    add_account(store, "box", "outbox", {"path": str(tmp_path / "box")}, True)
+    edited, dropped, failed = add_to_queue(store, [Entry("first"), Entry("second"), Entry("third")])
+    store.update_queue_item(failed, {"status": "failed", "error": "refused <b>rudely</b>"})
+    [sample] = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=1, text="<i>good</i>")
+    store.rate_sample(sample["id"], "accept", now="t")
+    with running_server(create_app(store.path, "grid")) as url:
+        page.goto(url + "queue")
+        assert page.inner_text("#group-failed .reason") == "refused <b>rudely</b>"
+
+        row = f"#item-{edited}"
+        page.click(f"{row} button[data-action=edit]")
+        page.fill(f"{row} textarea", "first, edited")
+        click(page, f"{row} button[data-action=save]", "/queue/item")
+        assert store.queue_item(edited)["text"] == "first, edited"
+        assert page.inner_text(f"{row} pre.text") == "first, edited"
+
+        click(page, f"#item-{failed} button[data-action=retry]", "/queue/item")
+        assert store.queue_item(failed)["status"] == "queued"
+        assert page.locator(f"#group-queued #item-{failed}").count() == 1
+
+        page.click(f"#item-{dropped} button[data-action=drop]")  # asks for a second click
+        assert store.queue_item(dropped)["status"] == "queued"
+        click(page, f"#item-{dropped} button[data-action=drop]", "/queue/item")
+        assert dropped not in [item["id"] for item in store.queue_items()]
+
+        assert page.input_value("#add-accepted input[name=experiment]") == "grid"
+        click(page, "#add-accepted button[type=submit]", "/queue/accepted")
+        assert [item["text"] for item in store.queue_items() if item["sample_id"]] == [
+            "<i>good</i>"
+        ]
+        assert "1 queued" in page.inner_text("#queue-message")
+        assert page.locator("#queue i").count() == 0  # shown as text
+
+
+def test_write_tab_start_pick_more_edit_back_and_own_words(store, page, tiny_model):
+    from marinade.writing import load_story
+
+    with running_server(create_app(store.path)) as url:
+        page.goto(url + "write")
+        page.fill("#new-story input[name=model]", str(tiny_model))
+        page.fill("#new-story textarea[name=opening]", "The lamplighter")
+        page.click("#new-story button[type=submit]")
+        page.wait_for_url("**/write/*")
+        page.wait_for_selector("body[data-answers='1']", state="attached")  # first proposals
+        [row] = store.stories()
+        story_id = row["id"]
+
+        def story():
+            return load_story(store, story_id)
+
+        proposals = story().proposals()
+        assert page.locator("#proposals li.proposal").count() == len(proposals) == 5
+
+        press(page, "1", "/step")
+        assert [node.id for node in story().path()] == [story().path()[0].id, proposals[0].id]
+        assert page.inner_text("#story-text") == story().text()
+
+        press(page, "m", "/step")
+        assert len(story().proposals()) == 10
+        assert page.locator("#proposals li.proposal").count() == 10
+
+        second = story().proposals()[1]
+        page.keyboard.press("e")
+        page.keyboard.press("2")
+        assert page.is_visible("#proposal-edit")
+        assert page.input_value("#proposal-edit") == second.text  # no stray "2" typed
+        page.fill("#proposal-edit", " lit <b>the</b> lamps.")
+        press(page, "Control+Enter", "/step")
+        taken = story().path()[-1]
+        assert (taken.id, taken.text) == (second.id, " lit <b>the</b> lamps.")
+        assert taken.proposed_text == second.text
+        assert page.locator("#story-text b").count() == 0
+
+        press(page, "b", "/step")
+        assert story().current_id == proposals[0].id
+
+        page.fill("#own-text", "and then")
+        page.focus("#own-text")
+        press(page, "Control+Enter", "/step")
+        last = story().path()[-1]
+        assert (last.author, last.text) == ("user", " and then")
+        assert page.inner_text("#story-text").endswith(" and then")

@@ -45,13 +45,11 @@ def add_command(
     ] = False,
 ) -> None:
     """Queue a sample, every accepted sample, or a text. Lengths are checked first."""
-    from marinade.publishing.accounts import get_account, target_account
     from marinade.publishing.queue import (
         Entry,
-        accepted_entries,
         add_to_queue,
-        length_problem,
         parse_time,
+        queue_accepted,
         sample_entry,
     )
 
@@ -62,28 +60,13 @@ def add_command(
     if experiment and not accepted:
         raise MarinadeError("--experiment goes with --accepted")
     due = parse_time(at, store) if at else None
-    if accepted:  # per account: a sample queued for one account may be new to another
-        targets = [get_account(store, n) for n in account or []] or [target_account(store, None)]
-        plan = []
-        for target in targets:  # every length checked before anything is queued
-            entries = accepted_entries(store, experiment, target.name)
-            long = [e for e in entries if length_problem(e.text, target, True)]
-            if long and not skip_long:
-                problem = length_problem(long[0].text, target, True)
-                raise MarinadeError(
-                    f"sample {long[0].sample_id} is too long for account {target.name}: "
-                    f"{problem}; nothing was queued (edit it, or --skip-long)"
-                )
-            for entry in long:
-                out.print(f"left out sample {entry.sample_id}: too long for {target.name}")
-            plan.append((target.name, [e for e in entries if e not in long]))
-        ids = []
-        for name, entries in plan:
-            if entries:
-                ids += add_to_queue(store, entries, [name], due)
-        if not ids:
+    if accepted:
+        result = queue_accepted(store, experiment, account, due, skip_long)
+        for left_out, name in result.left_out:
+            out.print(f"left out sample {left_out}: too long for {name}")
+        if not result.ids:
             out.print("nothing to queue")
-        _print_queued(store, ids)
+        _print_queued(store, result.ids)
         return
     if sample_id is not None:
         entries = [sample_entry(store, sample_id)]

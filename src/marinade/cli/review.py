@@ -29,7 +29,10 @@ def review(
         bool, typer.Option("--no-open", help="Print the URL without opening a browser.")
     ] = False,
 ) -> None:
-    """Rate samples blind in the browser: a accept, r reject, e edit, s skip, u undo; A/B too."""
+    """Rate samples blind in the browser: a accept, r reject, e edit, s skip, u undo; A/B too.
+
+    The page also shows the posting queue (Queue tab) and co-writes stories (Write tab).
+    """
     from marinade.review.app import create_app
     from marinade.review.server import WILDCARD_HOSTS, listen, serve, url_of
 
@@ -38,7 +41,7 @@ def review(
     if experiment is not None and store.experiment_sample_count(experiment) == 0:
         raise MarinadeError(f"no samples in experiment {experiment!r}; see `marinade samples list`")
     allowed = ("*",) if host in WILDCARD_HOSTS else (host,)
-    app = create_app(store.path, experiment, allowed_hosts=allowed)
+    app = create_app(store.path, experiment, allowed_hosts=allowed, home=state.home)
     sock = listen(host, port)
     url = url_of(sock, host)
     out.print(url, markup=False)

@@ -266,6 +266,51 @@ def accepted_entries(store: Store, experiment: str | None, account: str) -> list
     ]
 
 
+@dataclass(frozen=True)
+class AcceptedQueued:
+    """What `queue_accepted` did: the new item ids, and samples left out as too long."""
+
+    ids: list[int]
+    left_out: list[tuple[int, str]]  # (sample id, account name)
+
+
+def queue_accepted(
+    store: Store,
+    experiment: str | None = None,
+    account_names: list[str] | None = None,
+    at: datetime | None = None,
+    skip_long: bool = False,
+    now: datetime | None = None,
+) -> AcceptedQueued:
+    """Queue every accepted sample not yet queued, per account (the default one when none
+    is named): a sample queued for one account may be new to another.
+
+    Every length is checked first: a text too long for an account queues nothing, unless
+    `skip_long`, which leaves such samples out (and says which).
+    """
+    targets = [get_account(store, name) for name in account_names or []] or [
+        target_account(store, None)
+    ]
+    plan: list[tuple[str, list[Entry]]] = []
+    left_out: list[tuple[int, str]] = []
+    for target in targets:
+        entries = accepted_entries(store, experiment, target.name)
+        long = [entry for entry in entries if length_problem(entry.text, target, True)]
+        if long and not skip_long:
+            problem = length_problem(long[0].text, target, True)
+            raise MarinadeError(
+                f"sample {long[0].sample_id} is too long for account {target.name}: "
+                f"{problem}; nothing was queued (edit it, or --skip-long)"
+            )
+        left_out += [(e.sample_id, target.name) for e in long if e.sample_id is not None]
+        plan.append((target.name, [entry for entry in entries if entry not in long]))
+    ids: list[int] = []
+    for name, entries in plan:
+        if entries:
+            ids += add_to_queue(store, entries, [name], at, now)
+    return AcceptedQueued(ids, left_out)
+
+
 EDITABLE = ("queued", "failed", "unknown")
 
 

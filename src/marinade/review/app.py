@@ -12,6 +12,8 @@ import io
 import json
 import secrets
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,15 +24,24 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from marinade.errors import MarinadeError
+from marinade.home import Home
+from marinade.review.model_cache import ModelCache
 from marinade.review.queue import ReviewQueue, next_ab_pair, vote
+from marinade.review.queue_tab import add_queue_routes
 from marinade.review.security import LocalOnly
+from marinade.review.write_tab import add_write_routes
 from marinade.store import Store
 
 HERE = Path(__file__).parent
 
-# The tabs of the base template's nav. Later pages (the publishing queue, co-writing) add
-# theirs here along with their routes.
-TABS: list[tuple[str, str]] = [("/", "Rate"), ("/ab", "A/B"), ("/report", "Report")]
+# The tabs of the base template's nav; a page adds its tab here along with its routes.
+TABS: list[tuple[str, str]] = [
+    ("/", "Rate"),
+    ("/ab", "A/B"),
+    ("/report", "Report"),
+    ("/queue", "Queue"),  # review.queue_tab
+    ("/write", "Write"),  # review.write_tab
+]
 
 
 class RateRequest(BaseModel):
@@ -70,10 +81,12 @@ def create_app(
     store_path: Path,
     experiment: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    home: Home | None = None,
 ) -> FastAPI:
     """The review app over the store at `store_path`, limited to one experiment if given.
     Requests must name 127.0.0.1, localhost or ::1 in their Host header, or one of
-    `allowed_hosts` ("*" allows any); POSTs from other origins are refused."""
+    `allowed_hosts` ("*" allows any); POSTs from other origins are refused. The co-writing
+    page loads models (runs, cached downloads) from `home`, by default the store's folder."""
     stores = _ThreadStores(store_path)
     Store(store_path).close()  # migrate (and fail) now rather than on the first request
     templates = jinja2.Environment(
@@ -112,7 +125,16 @@ def create_app(
             "results": store.ab_results(experiment),
         }
 
-    app = FastAPI(title="marinade review", docs_url=None, redoc_url=None, openapi_url=None)
+    models = ModelCache(home or Home(store_path.parent))  # loads nothing until /write asks
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        models.close()
+
+    app = FastAPI(
+        title="marinade review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.add_middleware(LocalOnly, allowed_hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -195,4 +217,6 @@ def create_app(
         plot_heatmap(table, f"{name}: accepted / rated (95% Wilson interval)", image)
         return Response(image.getvalue(), media_type="image/png")
 
+    add_queue_routes(app, stores.get, render, experiment)
+    add_write_routes(app, stores.get, render, models)
     return app

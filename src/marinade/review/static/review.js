@@ -8,9 +8,11 @@
   const error = document.getElementById("error");
   let busy = false; // one request at a time: a key pressed meanwhile is ignored
 
-  async function post(url, body) {
-    if (busy) return;
+  // POSTs JSON; the answer's text, or null after showing why there is none.
+  async function send(url, body) {
+    if (busy) return null;
     busy = true;
+    document.body.classList.add("busy");
     try {
       const response = await fetch(url, {
         method: "POST",
@@ -21,18 +23,27 @@
       if (!response.ok) {
         error.textContent = text;
         error.hidden = false;
-        return;
+        return null;
       }
       error.hidden = true;
-      main.innerHTML = text;
-      // counts the answers shown, so a test (or a curious rater) can tell when one arrived
-      document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
+      return text;
     } catch (failure) {
       error.textContent = `The server did not answer (${failure}); nothing was lost before this.`;
       error.hidden = false;
+      return null;
     } finally {
       busy = false;
+      document.body.classList.remove("busy");
     }
+  }
+
+  // POSTs JSON and swaps the answer (the page's changing part, as HTML) into #main.
+  async function post(url, body) {
+    const text = await send(url, body);
+    if (text === null) return;
+    main.innerHTML = text;
+    // counts the answers shown, so a test (or a curious rater) can tell when one arrived
+    document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
   }
 
   // The rate page: a accept, r reject, e edit, s skip, u undo.
@@ -91,12 +102,154 @@
     post("/ab/vote", { left_id: left, right_id: right, winner_id: winner });
   }
 
-  const handlers = { rate: rateKey, ab: abKey };
+  // The co-writing page: 1-9 take a proposal, e then a number edits it first, m more,
+  // b back a step; Ctrl+Enter in a text box takes the edit or adds your own words.
+  let editWhich = false; // "e" was pressed: the next number opens that proposal's editor
+
+  function step(body) {
+    const story = document.getElementById("story");
+    const cursor = Number(story.dataset.cursorId);
+    return post(`/write/${story.dataset.storyId}/step`, { cursor_id: cursor, ...body });
+  }
+
+  function proposal(number) {
+    return document.querySelector(`#proposals li[data-number="${number}"]`);
+  }
+
+  function askWhich(on) {
+    editWhich = on;
+    document.getElementById("edit-which").hidden = !on;
+  }
+
+  function startProposalEdit(item) {
+    const area = document.getElementById("proposal-edit");
+    area.value = item.querySelector(".text").textContent;
+    area.dataset.nodeId = item.dataset.nodeId;
+    document.getElementById("editing-number").textContent = item.dataset.number;
+    document.getElementById("proposal-editor").hidden = false;
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+  }
+
+  function writeKey(key, event) {
+    const target = event.target;
+    const ctrlEnter = key === "Enter" && (event.ctrlKey || event.metaKey);
+    if (target.id === "proposal-edit") {
+      if (key === "Escape") document.getElementById("proposal-editor").hidden = true;
+      if (ctrlEnter) {
+        step({ action: "pick", node_id: Number(target.dataset.nodeId), edited_text: target.value });
+      }
+      return;
+    }
+    if (target.id === "own-text") {
+      if (key === "Escape") target.blur();
+      if (ctrlEnter) step({ action: "own", text: target.value });
+      return;
+    }
+    if (key === "e") {
+      event.preventDefault();
+      askWhich(true);
+      return;
+    }
+    if (/^[1-9]$/.test(key)) {
+      const item = proposal(key);
+      const editing = editWhich;
+      askWhich(false);
+      if (!item) return;
+      if (editing) {
+        event.preventDefault(); // keep the number out of the editor
+        startProposalEdit(item);
+      } else {
+        step({ action: "pick", node_id: Number(item.dataset.nodeId) });
+      }
+      return;
+    }
+    askWhich(false);
+    if (key === "m") step({ action: "more" });
+    if (key === "b") step({ action: "back" });
+  }
+
+  function writeClick(event) {
+    const take = event.target.closest("button.take");
+    if (take) step({ action: "pick", node_id: Number(take.closest("li").dataset.nodeId) });
+    if (event.target.id === "own-add") {
+      step({ action: "own", text: document.getElementById("own-text").value });
+    }
+  }
+
+  function startWrite() {
+    main.addEventListener("click", writeClick);
+    const story = document.getElementById("story");
+    if (story.dataset.proposals === "0") step({ action: "propose" }); // opened with none yet
+  }
+
+  // The stories page: start a story, then go to its page.
+  function startStories() {
+    document.getElementById("new-story").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const text = await send("/write/start", {
+        model: form.elements.model.value,
+        opening: form.elements.opening.value,
+        count: Number(form.elements.count.value || 5),
+      });
+      if (text !== null) window.location.assign(JSON.parse(text).url);
+    });
+  }
+
+  // The queue page: buttons per item (edit, save, cancel, retry, drop) and "queue the
+  // accepted samples". Drop asks for a second click rather than a dialog.
+  function queueClick(event) {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const row = button.closest("tr.item");
+    const itemId = Number(row.dataset.itemId);
+    const editBox = row.querySelector(".edit");
+    const shown = row.querySelector("pre.text");
+    const action = button.dataset.action;
+    if (action === "edit" || action === "cancel") {
+      editBox.hidden = action === "cancel";
+      shown.hidden = action === "edit";
+      if (action === "edit") editBox.querySelector("textarea").focus();
+    } else if (action === "save") {
+      const text = editBox.querySelector("textarea").value;
+      post("/queue/item", { action: "edit", item_id: itemId, text });
+    } else if (action === "retry") {
+      post("/queue/item", { action: "retry", item_id: itemId });
+    } else if (action === "drop") {
+      if (button.dataset.armed) {
+        post("/queue/item", { action: "drop", item_id: itemId });
+      } else {
+        button.dataset.armed = "yes";
+        button.textContent = "drop: click again";
+      }
+    }
+  }
+
+  function startQueue() {
+    main.addEventListener("click", queueClick);
+    main.addEventListener("submit", (event) => {
+      if (event.target.id !== "add-accepted") return;
+      event.preventDefault();
+      const form = event.target.elements;
+      post("/queue/accepted", {
+        experiment: form.experiment.value || null,
+        account: form.account.value || null,
+        skip_long: form.skip_long.checked,
+      });
+    });
+  }
+
+  const starters = { write: startWrite, stories: startStories, queue: startQueue };
+  const start = starters[document.body.dataset.page];
+  if (start) start();
+
+  const handlers = { rate: rateKey, ab: abKey, write: writeKey };
   const handle = handlers[document.body.dataset.page];
   if (!handle) return;
 
   document.addEventListener("keydown", (event) => {
-    const inEditor = event.target.id === "edit-text";
+    const inEditor = event.target.id === "edit-text" || event.target.hasAttribute("data-editor");
     if (!inEditor && (event.ctrlKey || event.metaKey || event.altKey)) return;
     if (!inEditor && event.target.closest("input, textarea, select")) return;
     handle(event.key, event);
