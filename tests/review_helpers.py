@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from marinade.store import Store
 
@@ -67,3 +69,22 @@ def add_check(store: Store, sample_id: int, document_text: str, tags: list[str])
             "tags": json.dumps(tags),
         }
     )
+
+
+def http_requests(url: str, timeout: float = 60) -> Any:
+    """request(method, path, body=None, headers=None) -> (response, text) against a server;
+    JSON bodies. The function's `netloc` is the server's host:port."""
+    parts = urlsplit(url)
+
+    def request(method, path, body=None, headers=None):  # type: ignore[no-untyped-def]
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        payload = json.dumps(body).encode() if body is not None else None
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        connection.request(method, path, body=payload, headers=all_headers)
+        response = connection.getresponse()
+        text = response.read().decode()
+        connection.close()
+        return response, text
+
+    request.netloc = parts.netloc  # type: ignore[attr-defined]
+    return request

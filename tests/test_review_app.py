@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -13,27 +12,14 @@ from marinade.curation.report import wilson_interval
 from marinade.curation.spec import parse_experiment
 from marinade.review.app import create_app
 from marinade.review.server import running_server
-from review_helpers import add_check, add_grid
+from review_helpers import add_check, add_grid, http_requests
 
 
 @pytest.fixture
 def server(store):
     """A review server for experiment "grid"; yields a request(method, path, ...) function."""
     with running_server(create_app(store.path, "grid")) as url:
-        parts = urlsplit(url)
-
-        def request(method, path, body=None, headers=None):
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-            payload = json.dumps(body).encode() if body is not None else None
-            all_headers = {"Content-Type": "application/json", **(headers or {})}
-            connection.request(method, path, body=payload, headers=all_headers)
-            response = connection.getresponse()
-            text = response.read().decode()
-            connection.close()
-            return response, text
-
-        request.netloc = parts.netloc
-        yield request
+        yield http_requests(url)
 
 
 def page_state(html):

@@ -17,7 +17,7 @@ from marinade.publishing.queue import Entry, add_to_queue
 from marinade.review.app import TABS, create_app
 from marinade.review.server import running_server
 from marinade.writing import WriteSettings, load_story, start_story
-from review_helpers import add_grid
+from review_helpers import add_grid, http_requests
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 SCRIPT = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
@@ -28,19 +28,7 @@ FOREIGN = ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"})
 def server(store):
     """A review server for experiment "grid"; yields a request(method, path, ...) function."""
     with running_server(create_app(store.path, "grid")) as url:
-        parts = urlsplit(url)
-
-        def request(method, path, body=None, headers=None):
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-            payload = json.dumps(body).encode() if body is not None else None
-            all_headers = {"Content-Type": "application/json", **(headers or {})}
-            connection.request(method, path, body=payload, headers=all_headers)
-            response = connection.getresponse()
-            text = response.read().decode()
-            connection.close()
-            return response, text
-
-        yield request
+        yield http_requests(url)
 
 
 def outbox_account(store, tmp_path, name="box", **settings):
