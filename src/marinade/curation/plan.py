@@ -45,20 +45,21 @@ def plan_experiment(spec: ExperimentSpec) -> Plan:
         group = [recipe for recipe in trained if recipe.model == base]
         sequences = {recipe.name: recipe.phases for recipe in group}
         ends = _run_ends(list(sequences.values()))
-        run_names: dict[tuple[str, ...], str] = {}
+        planned: dict[tuple[str, ...], PlannedRun] = {}  # by the phase sequence it ends
         for end in sorted(ends, key=len):
             owners = [name for name, phases in sequences.items() if phases == end]
             name = (
                 f"{spec.name}-{owners[0]}" if owners else f"{spec.name}-shared-{_digest(base, end)}"
             )
-            parent = max((cut for cut in run_names if end[: len(cut)] == cut), key=len, default=())
+            parent = max((cut for cut in planned if end[: len(cut)] == cut), key=len, default=())
             start_from = None
-            if parent:
-                start_from = f"{run_names[parent]}@{len(parent) - _start(parent, run_names)}"
-            runs.append(
-                PlannedRun(name=name, model=base, phases=end[len(parent) :], start_from=start_from)
+            if parent:  # the end of the run before it: its last phase
+                start_from = f"{planned[parent].name}@{len(planned[parent].phases)}"
+            run = PlannedRun(
+                name=name, model=base, phases=end[len(parent) :], start_from=start_from
             )
-            run_names[end] = name
+            runs.append(run)
+            planned[end] = run
             for owner in owners:
                 models[owner] = name
     return Plan(runs=tuple(runs), models=models)
@@ -78,12 +79,6 @@ def _run_ends(sequences: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
             if len(following) > 1:
                 ends.add(prefix)
     return ends
-
-
-def _start(prefix: tuple[str, ...], run_names: dict[tuple[str, ...], str]) -> int:
-    """How many phases come before the run that ends at `prefix` (its own parent's length)."""
-    parents = [cut for cut in run_names if len(cut) < len(prefix) and prefix[: len(cut)] == cut]
-    return max((len(cut) for cut in parents), default=0)
 
 
 def _digest(model: str, phases: tuple[str, ...]) -> str:
