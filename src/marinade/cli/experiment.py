@@ -111,14 +111,12 @@ def report(
 ) -> None:
     """Accept rate per recipe x temperature with 95% Wilson intervals; the best cell."""
     from marinade.curation.report import as_json as cells_json
-    from marinade.curation.report import best_cell, cells, plot_heatmap
+    from marinade.curation.report import best_cell, experiment_cells, plot_heatmap
 
     state: CliState = ctx.obj
-    record = state.store.experiment(name)
-    spec = json.loads(record["spec"])
-    table = cells(spec, state.store.experiment_samples(name))
+    spec, table = experiment_cells(state.store, name)
     if plot:
-        plot_heatmap(table, f"{name}: accepted / rated (95% Wilson interval)", plot)
+        plot_heatmap(table, name, plot)
     if as_json:
         for row in cells_json(table):
             print_json_line({"experiment": name, **row})

@@ -6,7 +6,10 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from marinade.store import Store
 
 Z95 = 1.959963984540054
 
@@ -67,6 +70,12 @@ def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
     return list(table.values())
 
 
+def experiment_cells(store: Store, name: str) -> tuple[dict[str, Any], list[Cell]]:
+    """An experiment's spec, as stored with it, and its cells counted from its samples now."""
+    spec = json.loads(store.experiment(name)["spec"])
+    return spec, cells(spec, store.experiment_samples(name))
+
+
 def best_cell(table: list[Cell]) -> Cell | None:
     """The cell whose interval's lower end is highest: the best rate we can be sure of."""
     rated = [cell for cell in table if cell.rated]
@@ -77,7 +86,7 @@ def as_json(table: list[Cell]) -> list[dict[str, Any]]:
     return [asdict(cell) for cell in table]
 
 
-def plot_heatmap(table: list[Cell], title: str, output: Path | BinaryIO) -> None:
+def plot_heatmap(table: list[Cell], experiment: str, output: Path | BinaryIO) -> None:
     """Recipes down, temperatures (and top-p) across, coloured by accept rate."""
     import matplotlib
 
@@ -103,7 +112,7 @@ def plot_heatmap(table: list[Cell], title: str, output: Path | BinaryIO) -> None
     axes.set_xticklabels([f"T={t:g}" + (f"\np={p:g}" if p != 1.0 else "") for t, p in columns])
     axes.set_yticks(range(len(recipes)))
     axes.set_yticklabels(recipes)
-    axes.set_title(title)
+    axes.set_title(f"{experiment}: accepted / rated (95% Wilson interval)")
     figure.tight_layout()
     figure.savefig(output, dpi=120, format="png")
     plt.close(figure)

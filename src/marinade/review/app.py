@@ -9,7 +9,6 @@ before the answer is sent, so closing the tab loses nothing.
 from __future__ import annotations
 
 import io
-import json
 import secrets
 import threading
 from collections.abc import AsyncIterator
@@ -178,15 +177,14 @@ def create_app(
         return Response(status_code=204)  # none; but no 404 in the browser's console
 
     def experiment_reports() -> list[dict[str, Any]]:
-        """Each experiment's cells (accept rate, Wilson interval, copied rate), best first."""
-        from marinade.curation.report import as_json, best_cell, cells
+        """Each experiment's cells (accept rate, Wilson interval, copied rate) and best cell."""
+        from marinade.curation.report import as_json, best_cell, experiment_cells
 
         store = stores.get()
         names = [experiment] if experiment else [row["name"] for row in store.experiments()]
         reports = []
         for name in names:
-            spec = json.loads(store.experiment(name)["spec"])
-            table = cells(spec, store.experiment_samples(name))
+            spec, table = experiment_cells(store, name)
             best = best_cell(table)
             reports.append(
                 {
@@ -206,15 +204,13 @@ def create_app(
 
     @app.get("/report/{name}.png")
     def heatmap(name: str) -> Response:
-        from marinade.curation.report import cells, plot_heatmap
+        from marinade.curation.report import experiment_cells, plot_heatmap
 
         if experiment and name != experiment:
             return Response(status_code=404)
-        store = stores.get()
-        spec = json.loads(store.experiment(name)["spec"])
+        _, table = experiment_cells(stores.get(), name)
         image = io.BytesIO()
-        table = cells(spec, store.experiment_samples(name))
-        plot_heatmap(table, f"{name}: accepted / rated (95% Wilson interval)", image)
+        plot_heatmap(table, name, image)
         return Response(image.getvalue(), media_type="image/png")
 
     add_queue_routes(app, stores.get, render, experiment)
