@@ -38,6 +38,7 @@ from marinade.training.data import (
     load_streams,
     phase_weights,
 )
+from marinade.training.loss import LossFunction, pick_loss, standard_loss
 from marinade.training.recipe import Recipe
 from marinade.training.workers import Workers
 
@@ -115,7 +116,11 @@ def tokenizer_id(loaded: LoadedModel) -> str:
 
 @torch.inference_mode()
 def evaluate(
-    model: torch.nn.Module, streams: dict[str, CorpusStreams], block_size: int, device: str
+    model: torch.nn.Module,
+    streams: dict[str, CorpusStreams],
+    block_size: int,
+    device: str,
+    loss_of: LossFunction = standard_loss,
 ) -> dict[str, float]:
     """Mean held-out loss of each corpus (the same blocks every time)."""
     was_training = model.training
@@ -125,7 +130,7 @@ def evaluate(
         blocks = held_out_blocks(corpus.held_out, block_size).to(device)
         total = 0.0
         for row in blocks.split(8):
-            total += float(model(input_ids=row, labels=row).loss) * len(row)
+            total += float(loss_of(model, row)) * len(row)
         losses[name] = total / len(blocks)
     model.train(was_training)
     return losses
@@ -280,6 +285,7 @@ def train(
         fused=True,  # one kernel for all parameters, on the CPU too (torch >= 2.4)
     )
     model, optimizer = workers.prepare(model, optimizer)
+    loss_of = pick_loss(model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s))
     step = 0
     if resume_from is not None:
@@ -315,7 +321,9 @@ def train(
 
     def evaluate_now(at: int) -> None:
         if workers.is_main:
-            losses = evaluate(workers.unwrap(model), streams, settings.block_size, loaded.device)
+            losses = evaluate(
+                workers.unwrap(model), streams, settings.block_size, loaded.device, loss_of
+            )
             store.add_evals(recipe.name, at, phase_of(recipe, max(0, at - 1)), losses)
             if on_eval:
                 on_eval(at, losses)
@@ -384,7 +392,7 @@ def train(
                     (step * settings.grad_accum + micro) * workers.count + workers.rank,
                 ).to(loaded.device)
                 with autocast:
-                    loss = model(input_ids=batch, labels=batch).loss / settings.grad_accum
+                    loss = loss_of(model, batch) / settings.grad_accum
                 workers.backward(loss)
                 loss_sum += loss.detach().item()
                 tokens_done += batch.numel()

@@ -1,0 +1,138 @@
+"""The training loss, with the output layer and cross-entropy fused and taken in chunks.
+
+A causal LM's loss goes through a logits matrix of tokens x vocabulary: for
+SmolLM2 at block 256 x batch 8 that is 2048 x 49152 floats, 400 MB, plus as
+much again for its gradient, and log-softmax passes over both. Here each chunk
+of rows gets its logits, its share of the loss and, at once, its gradients
+(softmax minus one-hot is the gradient of cross-entropy), so no full logits
+matrix is ever held and the log-softmax and its backward pass disappear. The
+idea is Liger Kernel's fused linear cross-entropy, in plain torch for the CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+CHUNK_BYTES = 2**27  # 128 MB of logits at a time
+
+
+def chunked_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, gradients: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Summed cross-entropy of `hidden @ weight.T` against `targets` (-100: no target),
+    and with `gradients` the sum's gradients for hidden and weight, a chunk of rows at a time."""
+    grad_hidden = torch.empty_like(hidden) if gradients and hidden.requires_grad else None
+    grad_weight = torch.zeros_like(weight) if gradients and weight.requires_grad else None
+    rows = max(1, CHUNK_BYTES // (weight.shape[0] * 4))
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    for start in range(0, hidden.shape[0], rows):
+        chunk, wanted = hidden[start : start + rows], targets[start : start + rows]
+        logits = (chunk @ weight.t()).float()
+        log_total = torch.logsumexp(logits, dim=-1)
+        valid = wanted != -100
+        picked = wanted.clamp(min=0)
+        target_logits = logits.gather(1, picked[:, None]).squeeze(1)
+        total += ((log_total - target_logits) * valid).sum()
+        if grad_hidden is None and grad_weight is None:
+            continue
+        gradient = logits.sub_(log_total[:, None]).exp_()  # the softmax, in place
+        gradient[torch.arange(len(picked), device=picked.device), picked] -= 1
+        if not bool(valid.all()):
+            gradient[~valid] = 0
+        gradient = gradient.to(weight.dtype)
+        if grad_hidden is not None:
+            torch.mm(gradient, weight, out=grad_hidden[start : start + rows])
+        if grad_weight is not None:
+            grad_weight.addmm_(gradient.t(), chunk)
+    return total, grad_hidden, grad_weight
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy whose gradients are worked out during the forward pass."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        total, grad_hidden, grad_weight = chunked_cross_entropy(
+            hidden, weight, targets, gradients=True
+        )
+        count = (targets != -100).sum().clamp(min=1)
+        ctx.save_for_backward(count)
+        ctx.gradients = (grad_hidden, grad_weight)
+        return total / count
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple:  # type: ignore[override]
+        (count,) = ctx.saved_tensors
+        scale = grad_output / count
+        grad_hidden, grad_weight = ctx.gradients
+        ctx.gradients = None  # one backward pass: the buffers are scaled in place
+        if grad_hidden is not None:
+            grad_hidden = grad_hidden.mul_(scale.to(grad_hidden.dtype))
+        if grad_weight is not None:
+            grad_weight = grad_weight.mul_(scale.to(grad_weight.dtype))
+        return grad_hidden, grad_weight, None
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Mean cross-entropy of `hidden @ weight.T`; gradients only where autograd wants them."""
+    if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
+        return LinearCrossEntropy.apply(hidden, weight, targets)
+    total, _, _ = chunked_cross_entropy(hidden, weight, targets, gradients=False)
+    return total / (targets != -100).sum().clamp(min=1)
+
+
+def shifted_targets(batch: torch.Tensor) -> torch.Tensor:
+    """Each position's target is the next token; the last position has none."""
+    targets = torch.full_like(batch, -100)
+    targets[:, :-1] = batch[:, 1:]
+    return targets
+
+
+LossFunction = Callable[[Any, torch.Tensor], torch.Tensor]
+
+
+def standard_loss(model: Any, batch: torch.Tensor) -> torch.Tensor:
+    """The model's own loss: full logits, then cross-entropy."""
+    return model(input_ids=batch, labels=batch).loss
+
+
+def fused_loss(model: Any, batch: torch.Tensor) -> torch.Tensor:
+    """The same loss through the model's body and `LinearCrossEntropy`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    hidden = base.get_decoder()(input_ids=batch).last_hidden_state
+    weight = base.get_output_embeddings().weight
+    return linear_cross_entropy(hidden.flatten(0, 1), weight, shifted_targets(batch).flatten())
+
+
+def pick_loss(model: Any) -> LossFunction:
+    """`fused_loss` where it gives the model's own loss, else `standard_loss`.
+
+    Some heads do more than a bias-free linear layer (a bias, soft-capping, scaled
+    logits, LoRA on the head), so the two are compared once, on a few tokens, in
+    eval mode (no dropout, no random numbers drawn). Only on the CPU, where it was
+    measured; a model wrapped for several processes must be called as a whole.
+    """
+    try:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        head = base.get_output_embeddings()
+        if type(head) is not nn.Linear or head.bias is not None or head.weight.device.type != "cpu":
+            return standard_loss
+        was_training = model.training
+        model.eval()
+        tokens = torch.arange(32)[None]
+        with torch.no_grad():
+            same = torch.allclose(
+                fused_loss(model, tokens), standard_loss(model, tokens), rtol=1e-4, atol=1e-5
+            )
+        model.train(was_training)
+    except (AttributeError, NotImplementedError, TypeError):
+        return standard_loss
+    return fused_loss if same else standard_loss
