@@ -136,13 +136,12 @@ def test_heads_that_do_more_than_a_linear_layer_keep_the_models_own_loss():
     assert pick_loss(with_bias) is standard_loss
 
     torch.manual_seed(0)
-    soft_capped = Gemma2ForCausalLM(
-        Gemma2Config(
-            num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2,
-            num_key_value_heads=1, head_dim=16, vocab_size=VOCAB, final_logit_softcapping=0.5,
-            bos_token_id=0, eos_token_id=0, pad_token_id=0,
-        )  # fmt: skip
-    )
+    capped = Gemma2Config(
+        num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, vocab_size=VOCAB, final_logit_softcapping=0.5,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0,
+    )  # fmt: skip
+    soft_capped = Gemma2ForCausalLM(capped)
     assert pick_loss(soft_capped) is standard_loss  # caught by comparing the two losses
 
     lora_on_head = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=["lm_head"]))
