@@ -1,6 +1,6 @@
 """Training speed: marinade's loop against transformers' Trainer, same model, data and shapes.
 
-    python benchmarks/training.py [--steps 8] [--block-size 256] [--batch-size 8] [--rounds 2]
+    python benchmarks/training.py [--steps 8] [--block-size 256] [--batch-size 8] [--rounds 3]
 
 Each configuration runs in its own process (so its peak memory is its own):
   - baseline: transformers `Trainer` (AdamW, same block and batch, no eval/saving);
@@ -8,10 +8,12 @@ Each configuration runs in its own process (so its peak memory is its own):
   - marinade LoRA (r=16, peft's default target modules).
 Tokens per second come from the median time between optimizer steps, the
 first two steps left out (warm-up; evaluation and checkpointing are off). The
-configurations run in turn, `--rounds` times, and each keeps its best round, so
-a burst of other work on the machine does not decide the ratio. Printed: the
-ratio to the baseline, model-FLOPs utilisation (6 x parameters x tokens/s over
-this machine's float32 matmul FLOP/s, measured here) and peak memory.
+configurations run one after another, `--rounds` times, the order turned each
+round. On a shared machine a burst of other work can slow one run by half, so
+the ratios are taken within a round (runs minutes apart) and the median round's
+ratio is the result; every round is printed. Also printed: model-FLOPs
+utilisation (6 x parameters x tokens/s over the float32 matmul FLOP/s that the
+same process measured, the better of before and after training) and peak memory.
 """
 
 from __future__ import annotations
@@ -142,11 +144,13 @@ def run_trainer(home_dir: Path, steps: int, block: int, batch: int) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     home_dir = Path(args.home)
+    flops = matmul_flops()
     if args.only == "trainer":
         result = run_trainer(home_dir, args.steps, args.block_size, args.batch_size)
     else:
         result = run_marinade(home_dir, args.only, args.steps, args.block_size, args.batch_size)
     result["peak_gb"] = peak_memory_gb()
+    result["matmul_flops"] = max(flops, matmul_flops())  # before and after: the quieter one
     print("RESULT " + json.dumps(result))
 
 
@@ -155,7 +159,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -164,50 +168,58 @@ def main() -> None:
         return
     home_dir = Path(tempfile.mkdtemp(prefix="marinade-bench-train-")) / "home"
     prepare(home_dir)
-    flops = matmul_flops()
     parameters = 134_515_008  # SmolLM2-135M
     print(
         f"SmolLM2-135M, block {args.block_size} x batch {args.batch_size}, "
-        f"{args.steps} steps each, best of {args.rounds} rounds; "
-        f"float32 matmul here: {flops / 1e9:.0f} GFLOP/s\n"
+        f"{args.steps} steps a run, {args.rounds} rounds\n"
     )
-    results: dict[str, dict] = {}
-    for name in [n for _ in range(args.rounds) for n in ("trainer", "full", "lora")]:
-        command = [
-            sys.executable,
-            __file__,
-            "--only",
-            name,
-            "--home",
-            str(home_dir),
-            "--steps",
-            str(args.steps),
-            "--block-size",
-            str(args.block_size),
-            "--batch-size",
-            str(args.batch_size),
-        ]
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-        result = json.loads(line[len("RESULT ") :])
-        best = results.get(name)
-        if best is None or result["tokens_per_second"] > best["tokens_per_second"]:
-            results[name] = result
-    base = results["trainer"]["tokens_per_second"]
+    names = ["trainer", "full", "lora"]
+    rounds: list[dict[str, dict]] = []
+    for number in range(args.rounds):
+        order = names[number % 3 :] + names[: number % 3]  # no configuration always first
+        rounds.append({name: run_child(name, home_dir, args) for name in order})
+        rates = {name: result["tokens_per_second"] for name, result in rounds[-1].items()}
+        print(
+            f"round {number + 1}: Trainer {rates['trainer']:.1f}, full {rates['full']:.1f} "
+            f"(x{rates['full'] / rates['trainer']:.2f}), LoRA {rates['lora']:.1f} "
+            f"(x{rates['lora'] / rates['trainer']:.2f}) tokens/s",
+            flush=True,
+        )
     labels = {
         "trainer": "baseline: transformers Trainer",
         "full": "marinade, full fine-tuning",
         "lora": "marinade, LoRA r=16",
     }
-    for name, result in results.items():
-        rate = result["tokens_per_second"]
-        mfu = 6 * parameters * rate / flops
-        print(
-            f"{labels[name]:<32} {rate:7.1f} tok/s   x{rate / base:.2f} vs Trainer   "
-            f"MFU {mfu:5.1%}   peak {result['peak_gb']:.1f} GB"
+    print()
+    for name in names:
+        runs = [each[name] for each in rounds]
+        rate = statistics.median(run["tokens_per_second"] for run in runs)
+        ratio = statistics.median(
+            run["tokens_per_second"] / each["trainer"]["tokens_per_second"]
+            for run, each in zip(runs, rounds, strict=True)
         )
-    full, lora = results["full"]["tokens_per_second"], results["lora"]["tokens_per_second"]
-    print(f"\nLoRA against full fine-tuning: x{lora / full:.2f} tokens/s")
+        mfu = statistics.median(
+            6 * parameters * run["tokens_per_second"] / run["matmul_flops"] for run in runs
+        )
+        peak = max(run["peak_gb"] for run in runs)
+        print(
+            f"{labels[name]:<32} {rate:7.1f} tok/s   x{ratio:.2f} vs Trainer   "
+            f"MFU {mfu:5.1%}   peak {peak:.1f} GB"
+        )
+    lora_vs_full = statistics.median(
+        each["lora"]["tokens_per_second"] / each["full"]["tokens_per_second"] for each in rounds
+    )
+    print(f"\nLoRA against full fine-tuning: x{lora_vs_full:.2f} tokens/s (median round)")
+
+
+def run_child(name: str, home_dir: Path, args: argparse.Namespace) -> dict:
+    """One configuration in a fresh process, so its peak memory is its own."""
+    command = [sys.executable, __file__, "--only", name, "--home", str(home_dir)]
+    for option in ("steps", "block_size", "batch_size"):
+        command += ["--" + option.replace("_", "-"), str(getattr(args, option))]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
 
 
 if __name__ == "__main__":

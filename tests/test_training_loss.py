@@ -146,3 +146,18 @@ def test_heads_that_do_more_than_a_linear_layer_keep_the_models_own_loss():
 
     lora_on_head = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=["lm_head"]))
     assert pick_loss(lora_on_head) is standard_loss
+
+
+def test_a_wrapped_model_is_called_as_a_whole():
+    """DistributedDataParallel syncs gradients in its own forward: going around it would
+    leave the processes apart."""
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, module: torch.nn.Module) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, **inputs):  # type: ignore[no-untyped-def]
+            return self.module(**inputs)
+
+    assert pick_loss(Wrapper(tiny_llama())) is standard_loss

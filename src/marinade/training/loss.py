@@ -120,19 +120,20 @@ def pick_loss(model: Any) -> LossFunction:
     eval mode (no dropout, no random numbers drawn). Only on the CPU, where it was
     measured; a model wrapped for several processes must be called as a whole.
     """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if type(head) is not nn.Linear or head.bias is not None or head.weight.device.type != "cpu":
+        return standard_loss
+    was_training = model.training
+    model.eval()
+    tokens = torch.arange(32)[None]
     try:
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        head = base.get_output_embeddings()
-        if type(head) is not nn.Linear or head.bias is not None or head.weight.device.type != "cpu":
-            return standard_loss
-        was_training = model.training
-        model.eval()
-        tokens = torch.arange(32)[None]
         with torch.no_grad():
             same = torch.allclose(
                 fused_loss(model, tokens), standard_loss(model, tokens), rtol=1e-4, atol=1e-5
             )
-        model.train(was_training)
-    except (AttributeError, NotImplementedError, TypeError):
+    except (AttributeError, TypeError, ValueError, RuntimeError):  # a body of another shape
         return standard_loss
+    finally:
+        model.train(was_training)
     return fused_loss if same else standard_loss
