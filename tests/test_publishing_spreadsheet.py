@@ -24,6 +24,7 @@ TRICKY = [
     "@someone hello",
     "'already quoted",
     "émoji 🍵 and ünïcode",
+    "'=a text that starts with a quote and an equals sign",
 ]
 
 
@@ -47,6 +48,7 @@ def test_export_is_utf8_with_bom_and_neutralises_formulas(store, account, tmp_pa
     assert texts[2] == 'two\nlines, the second "quoted"'
     assert texts[3:7] == ["'" + text for text in TRICKY[3:7]]
     assert texts[7] == "'already quoted"  # not a formula: left as it is
+    assert texts[9] == "''=a text that starts with a quote and an equals sign"
 
 
 def test_a_round_trip_changes_nothing_and_keeps_unknown_columns(store, account, tmp_path):

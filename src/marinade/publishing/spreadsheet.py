@@ -4,7 +4,8 @@ Export writes UTF-8 with a byte-order mark (so Excel reads it as UTF-8), one row
 item, the columns marinade knows first and then every column a previous import
 brought along (kept per item, so a round trip loses nothing). A cell starting with
 `= + - @` (or a tab or carriage return) is prefixed with `'`, so a spreadsheet never
-runs a posted text as a formula; import removes that prefix again.
+runs a posted text as a formula; import removes that prefix again. A text that itself
+starts with `'` before one of those (`'=1`) gets one more `'`, so it reads back as it was.
 
 Import updates the items whose `id` it finds (text, account, due time, while they are
 still editable) and queues rows without an id. It checks every row first and changes
@@ -37,12 +38,17 @@ COLUMNS = ("id", "account", "status", "due_at", "text", "sample_id", "remote_id"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _needs_quote(value: str) -> bool:
+    """A formula cell, or one that would read back as a quoted formula (`'=1` itself)."""
+    return value.lstrip("'").startswith(FORMULA_STARTS)
+
+
 def neutralise(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if _needs_quote(value) else value
 
 
 def restore(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+    return value[1:] if value.startswith("'") and _needs_quote(value[1:]) else value
 
 
 def export_queue(store: Store, path: Path) -> int:
