@@ -473,6 +473,8 @@ def post_item(
             "error": None,
             "posted_at": iso(now()),
         }
+    if fields.get("error"):
+        fields["error"] = without_secret(fields["error"], account)
     fields.update(posted_text=text, updated_at=iso(now()))
     store.finish_claim(item["id"], worker, fields)
     return PostOutcome(
@@ -483,6 +485,16 @@ def post_item(
         fields.get("url"),
         fields.get("error"),
     )
+
+
+def without_secret(reason: str, account: Account) -> str:
+    """An error reason with the account's secret blanked: a server that echoes the token
+    back in its answer must not get it into the database or the log."""
+    try:
+        secret = account.secret(required=False)
+    except MarinadeError:
+        return reason
+    return reason.replace(secret, "[secret]") if secret else reason
 
 
 def _unknown(item: dict[str, Any], now: Callable[[], datetime], reason: str) -> dict[str, Any]:
@@ -525,7 +537,7 @@ def post_due(
                 item["id"],
                 worker,
                 {
-                    "status": "queued",
+                    "status": item["claimed_from"],  # an unknown one stays unknown
                     "attempts": item["attempts"] - 1,
                     "sent_at": item["sent_at_before"],
                     "error": str(error),
