@@ -21,7 +21,9 @@ def _print_outcomes(outcomes: list, as_json: bool) -> int:
             continue
         if outcome.status == "posted":
             out.print(
-                f"posted {outcome.item_id} to {outcome.account}: {outcome.url or ''}", markup=False
+                f"posted {outcome.item_id} to {outcome.account}: "
+                f"{outcome.url or 'id ' + str(outcome.remote_id)}",
+                markup=False,
             )
         else:
             problems += outcome.status in ("failed", "unknown", "skipped")

@@ -227,7 +227,11 @@ def import_command(
     report = import_queue(state.store, path)
     out.print(
         f"{len(report.added)} added, {len(report.updated)} updated, {report.unchanged} unchanged"
-        + (f", {len(report.not_editable)} posted items left alone" if report.not_editable else "")
+        + (
+            f"; {len(report.not_editable)} posted items keep their text, account and time"
+            if report.not_editable
+            else ""
+        )
     )
 
 
