@@ -93,3 +93,26 @@ def test_a_bad_recipe_changes_nothing(cli, store, posted, tmp_path):
     assert result.exit_code == 1 and "number of steps is missing" in result.stderr
     with pytest.raises(MarinadeError):
         store.corpus("accepted")
+
+
+def test_the_scheduler_retrains_on_its_period(store, posted, tiny_model, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from marinade.home import open_home
+    from marinade.publishing.scheduler import Plan, scheduler_pass
+
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f'model = "{tiny_model}"\nphases = ["accepted:2"]\n'
+        "[training]\nbatch_size = 2\nblock_size = 16\nwarmup = 1\neval_every = 2\nsave_every = 2\n"
+    )
+    plan = Plan(retrain_name="bot", retrain_recipe=recipe, retrain_every=timedelta(days=7))
+    home = open_home(store.path.parent)
+    start = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    first = scheduler_pass(store, home, plan, now=lambda: start)
+    assert first.errors == [] and first.retrained.run == "bot"
+    next_day = start + timedelta(days=1)
+    assert scheduler_pass(store, home, plan, now=lambda: next_day).retrained is None
+    next_week = start + timedelta(days=7)
+    assert scheduler_pass(store, home, plan, now=lambda: next_week).retrained.run == "bot-2"
+    assert {run["name"] for run in store.runs()} == {"bot", "bot-2"}
