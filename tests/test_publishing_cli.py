@@ -274,3 +274,27 @@ def test_queue_edit_opens_the_editor(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("VISUAL", "false")
     result = cli("queue", "edit", "1")
     assert result.exit_code == 1 and "the editor 'false' failed" in result.stderr
+
+
+def test_a_busy_database_makes_the_scheduler_wait_not_stop(cli, server, store):
+    import sqlite3
+    from datetime import datetime, timezone
+
+    from marinade.home import open_home
+    from marinade.publishing.scheduler import Plan, scheduler_pass
+
+    cli("accounts", "add", "webhook", "--name", "hook", "--url", server.url + "/hook")
+    cli("queue", "add", "--text", "one")
+    other = sqlite3.connect(store.path, isolation_level=None)  # a long import elsewhere
+    other.execute("begin immediate")
+    home = open_home(store.path.parent)
+    now = datetime.now(timezone.utc)
+    report = scheduler_pass(store, home, Plan(), now=lambda: now)
+    assert "the database is busy" in report.errors[0] and server.state.made == []
+    result = cli("post", "--due")
+    assert result.exit_code == 1 and "is busy (database is locked)" in result.stderr
+    other.execute("rollback")
+    other.close()
+    assert [o.status for o in scheduler_pass(store, home, Plan(), now=lambda: now).posted] == [
+        "posted"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Annotated
@@ -70,7 +71,10 @@ def post(
                 )
         status(f"{len(shown)} due; written to {path}; the queue is unchanged")
         return
-    outcomes = post_due(state.store)
+    try:
+        outcomes = post_due(state.store)
+    except sqlite3.OperationalError as error:  # a long write elsewhere; cron tries again
+        raise MarinadeError(f"{state.store.path} is busy ({error}); nothing was posted") from None
     if not outcomes and not as_json:
         status("nothing due")
     if _print_outcomes(outcomes, as_json):

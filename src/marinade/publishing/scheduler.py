@@ -4,6 +4,7 @@ so that cron (`post --due`, `corpus fetch`, `retrain`) and the scheduler do the 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -61,6 +62,8 @@ def scheduler_pass(
         report.posted = post_due(store, now)
     except MarinadeError as error:
         report.errors.append(str(error))
+    except sqlite3.OperationalError as error:  # another program holds the database
+        report.errors.append(f"posting waits for the next pass: the database is busy ({error})")
     if _due(store, "scheduler:fetched_at", plan.fetch_every, now()):
         from marinade.publishing.fetch import fetch_all
 
