@@ -140,6 +140,8 @@ def test_queue_schedule_and_accepted_samples(cli, store, tmp_path):
         == 0
     )
     assert "09:00,18:30 (Europe/Paris)" in cli("queue", "schedule").stdout
+    assert cli("queue", "schedule", "--slots", "09:00,18:30").exit_code == 0
+    assert "09:00,18:30 (Europe/Paris)" in cli("queue", "schedule").stdout  # the zone stays
     result = cli("queue", "add", "--accepted")
     assert result.exit_code == 0, result.output
     [item] = json_lines(cli("queue", "list", "--json").stdout)

@@ -185,8 +185,9 @@ def schedule_command(
         str | None, typer.Option("--slots", help='Times of day, e.g. "09:00,18:30".')
     ] = None,
     timezone: Annotated[
-        str, typer.Option("--timezone", help="IANA name, e.g. Europe/Paris.")
-    ] = "UTC",
+        str | None,
+        typer.Option("--timezone", help="IANA name, e.g. Europe/Paris [default: as before, UTC]."),
+    ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="No slots: post at once.")] = False,
 ) -> None:
     """Set posting slots; unpinned queued items move to the next free slots."""

@@ -96,12 +96,14 @@ def get_schedule(store: Store) -> Schedule | None:
 
 
 def set_schedule(
-    store: Store, slots: str | None, timezone_name: str, now: datetime | None = None
+    store: Store, slots: str | None, timezone_name: str | None, now: datetime | None = None
 ) -> int:
     """Set (or with slots None, clear) the posting slots; re-slots unpinned queued items.
+    Without a timezone, the one set before stays (UTC at first).
 
     Returns how many items got a new due time.
     """
+    timezone_name = timezone_name or store.publishing_value("timezone") or "UTC"
     zone_named(timezone_name)
     if slots is None:
         store.set_publishing_value("slots", None)
