@@ -47,6 +47,8 @@ def test_the_issue_workflow(cli, server, monkeypatch, home_dir, store):
         (2, "hook", "queued"),
     ]
     assert {"id", "text", "account", "status", "due_at", "remote_id"} <= set(items[0])
+    rows = [line.split() for line in cli("queue", "list").stdout.splitlines()[1:]]
+    assert [row[:3] for row in rows] == [["1", "queued,", "due"], ["2", "queued", "2099-01-01"]]
 
     dry = cli("post", "--due", "--dry-run")
     assert dry.exit_code == 0 and "would post 1 to bot: from a person" in dry.stdout

@@ -92,7 +92,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
     """What is due, posted, failed or unknown, by due time."""
-    from marinade.publishing.queue import check_status, queue_row
+    from marinade.publishing.queue import check_status, iso, queue_row, utc_now
 
     state: CliState = ctx.obj
     check_status(status)
@@ -102,13 +102,17 @@ def list_command(
             print_json_line(queue_row(item))
         return
     table = Table("id", "status", "due (UTC)", "account", "text", "remote / reason", box=None)
+    now = iso(utc_now())
     for item in items:
+        shown_status = item["status"]
+        if shown_status == "queued" and max(item["due_at"], item["retry_at"] or "") <= now:
+            shown_status = "queued, due"
         detail = item["url"] or item["remote_id"] or item["error"] or ""
         if item["status"] == "queued" and item["retry_at"]:
             detail = f"retry at {item['retry_at'][:16]}: {item['error']}"
         table.add_row(
             str(item["id"]),
-            item["status"],
+            shown_status,
             item["due_at"][:16].replace("T", " "),
             item["account"],
             Text(item["text"].replace("\n", " ")[:60]),
