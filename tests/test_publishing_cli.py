@@ -302,3 +302,19 @@ def test_a_busy_database_makes_the_scheduler_wait_not_stop(cli, server, store):
     assert [o.status for o in scheduler_pass(store, home, Plan(), now=lambda: now).posted] == [
         "posted"
     ]
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (["queue", "add"], "[default: the one]"),
+        (["queue", "schedule"], "as before"),
+        (["post"], "HOME/outbox.jsonl"),
+        (["accounts", "add"], "https://api.twitter.com"),
+        (["corpus", "fetch"], "your Mastodon"),
+    ],
+)
+def test_help_shows_the_defaults(cli, command, shown):
+    # rich reads "[default: ...]" as a markup tag and drops it unless escaped
+    result = cli(*command, "--help")
+    assert shown in " ".join(result.stdout.replace("│", " ").split())

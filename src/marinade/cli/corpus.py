@@ -295,7 +295,7 @@ def fetch_command(
         str | None,
         typer.Option(
             "--instance",
-            help="Mastodon instance or Bluesky AppView to ask [default: @user@HOST's, else"
+            help="Mastodon instance or Bluesky AppView to ask \\[default: @user@HOST's, else"
             " your Mastodon account's; public.api.bsky.app].",
         ),
     ] = None,

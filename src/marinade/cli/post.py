@@ -44,7 +44,7 @@ def post(
         typer.Option("--dry-run", help="Write what is due to an outbox file; change nothing."),
     ] = False,
     outbox: Annotated[
-        Path | None, typer.Option("--outbox", help="With --dry-run [default: HOME/outbox.jsonl].")
+        Path | None, typer.Option("--outbox", help="With --dry-run \\[default: HOME/outbox.jsonl].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
@@ -85,7 +85,7 @@ def scheduler(
     ctx: typer.Context,
     every: Annotated[float, typer.Option("--every", help="Seconds between passes.")] = 60.0,
     passes: Annotated[
-        int | None, typer.Option("--passes", help="Stop after this many passes [default: never].")
+        int | None, typer.Option("--passes", help="Stop after this many passes \\[default: never].")
     ] = None,
     fetch_every: Annotated[
         float | None,

@@ -17,7 +17,9 @@ app = typer.Typer(help="The posting queue: what goes out, where and when.", no_a
 
 AccountOption = Annotated[
     list[str] | None,
-    typer.Option("--account", help="Post to this account; repeat for several. [default: the one]"),
+    typer.Option(
+        "--account", help="Post to this account; repeat for several. \\[default: the one]"
+    ),
 ]
 AtOption = Annotated[
     str | None, typer.Option("--at", help="Pin the due time: ISO 8601, e.g. 2026-12-01T09:00:00Z")
@@ -126,7 +128,7 @@ def edit_command(
     ctx: typer.Context,
     item_id: ItemId,
     text: Annotated[
-        str | None, typer.Option("--text", help="The new text [default: open $EDITOR].")
+        str | None, typer.Option("--text", help="The new text \\[default: open $EDITOR].")
     ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Move to this account.")] = None,
     at: AtOption = None,
@@ -190,7 +192,9 @@ def schedule_command(
     ] = None,
     timezone: Annotated[
         str | None,
-        typer.Option("--timezone", help="IANA name, e.g. Europe/Paris [default: as before, UTC]."),
+        typer.Option(
+            "--timezone", help="IANA name, e.g. Europe/Paris \\[default: as before, UTC]."
+        ),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="No slots: post at once.")] = False,
 ) -> None:
