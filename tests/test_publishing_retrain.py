@@ -45,14 +45,30 @@ def posted(store, tmp_path):
 
 
 def test_model_written_text_is_imported_once_and_marked(store, posted):
-    report, posted_count, accepted = import_model_written(store, "tweetbot")
+    report, posted_count, accepted, own = import_model_written(store, "tweetbot")
+    assert own is None
     assert (posted_count, accepted, report.kept) == (4, 8, 8)  # posted ones are accepted too
     sources = {d["source"] for d in store.documents("accepted")}
     assert sources == {"marinade:posted", "marinade:accepted"}
     texts = [d["text"] for d in store.documents("accepted")]
     assert "written by a person" not in texts and not any("#bot" in t for t in texts)
-    again, posted_count, _ = import_model_written(store, "tweetbot")
+    again, posted_count, _, _ = import_model_written(store, "tweetbot")
     assert (posted_count, again.kept) == (0, 0)  # nothing posted since; accepted de-duplicated
+
+
+def test_your_own_posted_texts_go_to_the_corpus_you_name(store, posted):
+    import_model_written(store, "tweetbot")  # without it first: they are not lost
+    _, _, _, own = import_model_written(store, "tweetbot", own_corpus="mine")
+    assert own.kept == 1
+    [document] = store.documents("mine")
+    assert (document["text"], document["source"]) == ("written by a person", "marinade:own-post")
+    assert "written by a person" not in [d["text"] for d in store.documents("accepted")]
+    add_to_queue(store, [Entry("written later")])
+    post_due(store)
+    _, _, _, own = import_model_written(store, "tweetbot", own_corpus="mine")
+    assert own.kept == 1 and own.read == 1  # only the new one
+    with pytest.raises(MarinadeError, match="name another"):
+        import_model_written(store, "tweetbot", own_corpus="accepted")
 
 
 def test_run_names_count_up():
