@@ -122,11 +122,17 @@ def test_the_scheduler_retrains_on_its_period(store, posted, tiny_model, tmp_pat
         f'model = "{tiny_model}"\nphases = ["accepted:2"]\n'
         "[training]\nbatch_size = 2\nblock_size = 16\nwarmup = 1\neval_every = 2\nsave_every = 2\n"
     )
-    plan = Plan(retrain_name="bot", retrain_recipe=recipe, retrain_every=timedelta(days=7))
+    plan = Plan(
+        retrain_name="bot",
+        retrain_recipe=recipe,
+        retrain_every=timedelta(days=7),
+        retrain_own_corpus="mine",
+    )
     home = open_home(store.path.parent)
     start = datetime(2026, 11, 20, tzinfo=timezone.utc)
     first = scheduler_pass(store, home, plan, now=lambda: start)
     assert first.errors == [] and first.retrained.run == "bot"
+    assert first.retrained.own_report.kept == 1  # "written by a person"
     next_day = start + timedelta(days=1)
     assert scheduler_pass(store, home, plan, now=lambda: next_day).retrained is None
     next_week = start + timedelta(days=7)

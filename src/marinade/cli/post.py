@@ -98,6 +98,9 @@ def scheduler(
     retrain_every: Annotated[
         float | None, typer.Option("--retrain-every", help="Days between retrains.")
     ] = None,
+    own_corpus: Annotated[
+        str | None, typer.Option("--own-corpus", help="With --retrain: as retrain's.")
+    ] = None,
 ) -> None:
     """Post what is due every minute until Ctrl-C (two at once are safe); fetch, retrain."""
     from datetime import timedelta
@@ -110,6 +113,7 @@ def scheduler(
         retrain_name=retrain_name,
         retrain_recipe=recipe,
         retrain_every=timedelta(days=retrain_every) if retrain_every else None,
+        retrain_own_corpus=own_corpus,
     )
     plan.check()
     done = 0

@@ -23,6 +23,7 @@ class Plan:
     retrain_name: str | None = None
     retrain_recipe: Path | None = None
     retrain_every: timedelta | None = None
+    retrain_own_corpus: str | None = None  # retrain's --own-corpus
 
     def check(self) -> None:
         if (self.retrain_name is None) != (self.retrain_recipe is None):
@@ -78,7 +79,12 @@ def scheduler_pass(
 
             try:
                 report.retrained = retrain(
-                    store, home, plan.retrain_name, plan.retrain_recipe, on_status=on_status
+                    store,
+                    home,
+                    plan.retrain_name,
+                    plan.retrain_recipe,
+                    own_corpus=plan.retrain_own_corpus,
+                    on_status=on_status,
                 )
             except MarinadeError as error:
                 report.errors.append(str(error))
