@@ -150,6 +150,8 @@ def test_queue_schedule_and_accepted_samples(cli, store, tmp_path):
     assert item["text"] == "an edited sample" and item["sample_id"] == sample["id"]
     assert item["due_at"][11:16] in ("08:00", "17:30", "07:00", "16:30")  # a Paris slot
     assert "nothing to queue" in cli("queue", "add", "--accepted").stdout
+    result = cli("queue", "add", "--accepted", "--experiment", "nosuch")
+    assert result.exit_code == 1 and "no experiment named 'nosuch'" in result.stderr
     path = tmp_path / "q.csv"
     assert cli("queue", "export", str(path)).exit_code == 0
     assert "0 added, 0 updated, 1 unchanged" in cli("queue", "import", str(path)).stdout

@@ -293,6 +293,8 @@ def queue_accepted(
     targets = [get_account(store, name) for name in account_names or []] or [
         target_account(store, None)
     ]
+    if experiment and not store.accepted_samples(experiment):
+        store.experiment(experiment)  # a misspelt name is an error, not "nothing to queue"
     plan: list[tuple[str, list[Entry]]] = []
     left_out: list[tuple[int, str]] = []
     for target in targets:
