@@ -116,6 +116,12 @@ def test_platform_lengths():
     assert weighted_length("日本") == 4  # CJK counts double on X
     bluesky = adapter_named("bluesky")
     assert bluesky.length("👍🏽") == 1  # one grapheme, two code points
+    link = "https://example.org/" + "a" * 300
+    assert weighted_length(f"see {link}") == 4 + 23  # t.co: every link is 23
+    mastodon = adapter_named("mastodon")
+    assert mastodon.length(f"see {link}.") == 4 + 23 + 1  # the full stop is not the link's
+    assert mastodon.length("hi @bob@mastodon.social") == len("hi @bob")  # the user part only
+    assert mastodon.length("mail me@example.org 👍🏽") == len("mail me@example.org ") + 1
 
 
 def test_bluesky_logs_in_once_for_many_posts(server):

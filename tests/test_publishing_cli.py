@@ -47,6 +47,8 @@ def test_the_issue_workflow(cli, server, monkeypatch, home_dir, store):
         (2, "hook", "queued"),
     ]
     assert {"id", "text", "account", "status", "due_at", "remote_id"} <= set(items[0])
+    rows = [line.split() for line in cli("queue", "list").stdout.splitlines()[1:]]
+    assert [row[:3] for row in rows] == [["1", "queued,", "due"], ["2", "queued", "2099-01-01"]]
 
     dry = cli("post", "--due", "--dry-run")
     assert dry.exit_code == 0 and "would post 1 to bot: from a person" in dry.stdout
@@ -122,6 +124,9 @@ def test_accounts_need_what_their_platform_needs(cli):
     assert "a bluesky account needs --handle" in result.stderr
     result = cli("accounts", "add", "myspace", "--name", "old")
     assert "unknown platform 'myspace'" in result.stderr
+    result = cli("accounts", "add", "mastodon", "--name", "bot", "--instance", "https://m.example",
+                 "--token-env", "T", "--visibility", "friends")  # fmt: skip
+    assert result.exit_code == 1 and "bad --visibility 'friends'" in result.stderr
     assert cli("accounts", "rm", "nobody").exit_code == 1
 
 
@@ -137,12 +142,16 @@ def test_queue_schedule_and_accepted_samples(cli, store, tmp_path):
         == 0
     )
     assert "09:00,18:30 (Europe/Paris)" in cli("queue", "schedule").stdout
+    assert cli("queue", "schedule", "--slots", "09:00,18:30").exit_code == 0
+    assert "09:00,18:30 (Europe/Paris)" in cli("queue", "schedule").stdout  # the zone stays
     result = cli("queue", "add", "--accepted")
     assert result.exit_code == 0, result.output
     [item] = json_lines(cli("queue", "list", "--json").stdout)
     assert item["text"] == "an edited sample" and item["sample_id"] == sample["id"]
     assert item["due_at"][11:16] in ("08:00", "17:30", "07:00", "16:30")  # a Paris slot
     assert "nothing to queue" in cli("queue", "add", "--accepted").stdout
+    result = cli("queue", "add", "--accepted", "--experiment", "nosuch")
+    assert result.exit_code == 1 and "no experiment named 'nosuch'" in result.stderr
     path = tmp_path / "q.csv"
     assert cli("queue", "export", str(path)).exit_code == 0
     assert "0 added, 0 updated, 1 unchanged" in cli("queue", "import", str(path)).stdout
@@ -203,3 +212,111 @@ def test_accepted_samples_too_long_stop_everything_unless_skipped(cli, store, tm
     ]
     # the default account (a) has every accepted sample already
     assert "nothing to queue" in cli("queue", "add", "--accepted", "--skip-long").stdout
+
+
+def test_tokens_are_never_printed_nor_stored(cli, server, monkeypatch, home_dir, tmp_path):
+    from platform_server import BLUESKY_PASSWORD, X_TOKEN
+
+    hook_token = "hook-secret-5f1c"
+    token_file = tmp_path / "hook-token"
+    token_file.write_text(hook_token)
+    token_file.chmod(0o600)
+    monkeypatch.setenv("MASTODON_TOKEN", MASTODON_TOKEN)
+    monkeypatch.setenv("BSKY_PASSWORD", BLUESKY_PASSWORD)
+    monkeypatch.setenv("X_TOKEN", X_TOKEN)
+    secrets = (MASTODON_TOKEN, BLUESKY_PASSWORD, X_TOKEN, hook_token)
+    outputs = [
+        cli("accounts", "add", "mastodon", "--name", "m", "--instance", server.url,
+            "--token-env", "MASTODON_TOKEN", "--timeout", "1"),
+        cli("accounts", "add", "bluesky", "--name", "b", "--service", server.url,
+            "--handle", "me.bsky.social", "--token-env", "BSKY_PASSWORD", "--timeout", "1"),
+        cli("accounts", "add", "x", "--name", "x", "--api-url", server.url,
+            "--token-env", "X_TOKEN", "--timeout", "1"),
+        cli("accounts", "add", "webhook", "--name", "w", "--url", server.url + "/hook",
+            "--token-file", str(token_file), "--timeout", "1"),
+    ]  # fmt: skip
+    for account in ("m", "b", "x", "w"):
+        outputs.append(cli("queue", "add", "--text", f"to {account}", "--account", account))
+    # servers that echo the token back in their error answers, one refusal, one 5xx each
+    server.state.answers += [(401, {"error": f"bad token {secret}"}) for secret in secrets]
+    outputs.append(cli("post", "--due"))
+    for account in ("m", "b", "x", "w"):
+        outputs.append(cli("queue", "add", "--text", f"again {account}", "--account", account))
+    server.state.answers += [(503, {"error": f"down, {secret}"}) for secret in secrets]
+    outputs += [cli("scheduler", "--passes", "1", "--every", "0")]
+    outputs += [cli("queue", "list"), cli("queue", "list", "--json"), cli("accounts", "list")]
+    outputs += [cli("accounts", "list", "--json"), cli("post", "--due", "--dry-run")]
+    outputs.append(cli("queue", "export", str(tmp_path / "q.csv")))
+    failed = json_lines(cli("queue", "list", "--json", "--status", "failed").stdout)
+    assert [item["account"] for item in failed] == ["m", "b", "x", "w"]
+    assert all("[secret]" in item["error"] for item in failed)
+    shown = "".join(result.stdout + result.stderr for result in outputs)
+    assert "HTTP 401" in shown and "HTTP 503" in shown
+    files = [path for path in home_dir.rglob("*") if path.is_file()] + [tmp_path / "q.csv"]
+    assert any(path.name.endswith("-wal") for path in files)  # recent writes live there
+    stored = b"".join(path.read_bytes() for path in files)
+    for secret in secrets:
+        assert secret not in shown
+        assert secret.encode() not in stored
+
+
+def test_queue_edit_opens_the_editor(cli, tmp_path, monkeypatch):
+    import sys
+
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import sys, pathlib\n"
+        "path = pathlib.Path(sys.argv[1])\n"
+        "path.write_text(path.read_text().replace('draft', 'final'))\n"
+    )
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {editor}")
+    cli("accounts", "add", "outbox", "--name", "box", "--path", str(tmp_path / "out.jsonl"))
+    cli("queue", "add", "--text", "a draft text")
+    result = cli("queue", "edit", "1")
+    assert result.exit_code == 0, result.output
+    [item] = json_lines(cli("queue", "list", "--json").stdout)
+    assert item["text"] == "a final text"
+    assert "not changed" in cli("queue", "edit", "1").stdout  # nothing left to replace
+    monkeypatch.setenv("VISUAL", "false")
+    result = cli("queue", "edit", "1")
+    assert result.exit_code == 1 and "the editor 'false' failed" in result.stderr
+
+
+def test_a_busy_database_makes_the_scheduler_wait_not_stop(cli, server, store):
+    import sqlite3
+    from datetime import datetime, timezone
+
+    from marinade.home import open_home
+    from marinade.publishing.scheduler import Plan, scheduler_pass
+
+    cli("accounts", "add", "webhook", "--name", "hook", "--url", server.url + "/hook")
+    cli("queue", "add", "--text", "one")
+    other = sqlite3.connect(store.path, isolation_level=None)  # a long import elsewhere
+    other.execute("begin immediate")
+    home = open_home(store.path.parent)
+    now = datetime.now(timezone.utc)
+    report = scheduler_pass(store, home, Plan(), now=lambda: now)
+    assert "the database is busy" in report.errors[0] and server.state.made == []
+    result = cli("post", "--due")
+    assert result.exit_code == 1 and "is busy (database is locked)" in result.stderr
+    other.execute("rollback")
+    other.close()
+    assert [o.status for o in scheduler_pass(store, home, Plan(), now=lambda: now).posted] == [
+        "posted"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (["queue", "add"], "[default: the one]"),
+        (["queue", "schedule"], "as before"),
+        (["post"], "HOME/outbox.jsonl"),
+        (["accounts", "add"], "https://api.twitter.com"),
+        (["corpus", "fetch"], "your Mastodon"),
+    ],
+)
+def test_help_shows_the_defaults(cli, command, shown):
+    # rich reads "[default: ...]" as a markup tag and drops it unless escaped
+    result = cli(*command, "--help")
+    assert shown in " ".join(result.stdout.replace("│", " ").split())

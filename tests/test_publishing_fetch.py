@@ -108,3 +108,13 @@ def test_corpus_fetch_command(cli, server):
     assert result.exit_code == 0, result.output
     [report] = json_lines(result.stdout)
     assert (report["fetched"], report["kept"]) == (2, 2)
+
+
+def test_a_bare_mastodon_name_is_looked_up_on_your_own_instance(cli, server, monkeypatch):
+    server.state.mastodon_statuses = [status(1, "<p>one</p>")]
+    cli("accounts", "add", "mastodon", "--name", "bot", "--instance", server.url,
+        "--token-env", "MASTODON_TOKEN")  # fmt: skip
+    result = cli("corpus", "fetch", "mastodon", "--account", "@someone", "--name", "admired")
+    assert result.exit_code == 0, result.output
+    assert "someone: 1 new posts" in result.stdout
+    assert ("GET", "/api/v1/accounts/lookup") in server.state.requests

@@ -298,6 +298,21 @@ def test_a_missing_token_skips_the_account_and_keeps_its_items(store, server, mo
     assert (row["status"], row["attempts"], row["sent_at"]) == ("queued", 0, None)
 
 
+def test_a_missing_token_leaves_an_unknown_item_unknown(store, server, monkeypatch):
+    mastodon(store, server)
+    [item] = add_to_queue(store, [Entry("maybe posted")], now=NOW)
+    server.state.delay = 1.5
+    assert [o.status for o in post_due(store, now=lambda: NOW)] == ["unknown"]
+    server.state.delay = 0
+    monkeypatch.delenv("MASTODON_TOKEN")
+    later = NOW + timedelta(minutes=2)
+    assert [o.status for o in post_due(store, now=lambda: later)] == ["skipped"]
+    assert store.queue_item(item)["status"] == "unknown"  # not `queued`: it may be posted
+    monkeypatch.setenv("MASTODON_TOKEN", MASTODON_TOKEN)
+    assert post_due(store, now=lambda: NOW + timedelta(hours=2)) == []  # the key expired
+    assert len(server.state.made) == 1
+
+
 # crashes and races
 
 

@@ -45,14 +45,30 @@ def posted(store, tmp_path):
 
 
 def test_model_written_text_is_imported_once_and_marked(store, posted):
-    report, posted_count, accepted = import_model_written(store, "tweetbot")
+    report, posted_count, accepted, own = import_model_written(store, "tweetbot")
+    assert own is None
     assert (posted_count, accepted, report.kept) == (4, 8, 8)  # posted ones are accepted too
     sources = {d["source"] for d in store.documents("accepted")}
     assert sources == {"marinade:posted", "marinade:accepted"}
     texts = [d["text"] for d in store.documents("accepted")]
     assert "written by a person" not in texts and not any("#bot" in t for t in texts)
-    again, posted_count, _ = import_model_written(store, "tweetbot")
+    again, posted_count, _, _ = import_model_written(store, "tweetbot")
     assert (posted_count, again.kept) == (0, 0)  # nothing posted since; accepted de-duplicated
+
+
+def test_your_own_posted_texts_go_to_the_corpus_you_name(store, posted):
+    import_model_written(store, "tweetbot")  # without it first: they are not lost
+    _, _, _, own = import_model_written(store, "tweetbot", own_corpus="mine")
+    assert own.kept == 1
+    [document] = store.documents("mine")
+    assert (document["text"], document["source"]) == ("written by a person", "marinade:own-post")
+    assert "written by a person" not in [d["text"] for d in store.documents("accepted")]
+    add_to_queue(store, [Entry("written later")])
+    post_due(store)
+    _, _, _, own = import_model_written(store, "tweetbot", own_corpus="mine")
+    assert own.kept == 1 and own.read == 1  # only the new one
+    with pytest.raises(MarinadeError, match="name another"):
+        import_model_written(store, "tweetbot", own_corpus="accepted")
 
 
 def test_run_names_count_up():
@@ -93,3 +109,32 @@ def test_a_bad_recipe_changes_nothing(cli, store, posted, tmp_path):
     assert result.exit_code == 1 and "number of steps is missing" in result.stderr
     with pytest.raises(MarinadeError):
         store.corpus("accepted")
+
+
+def test_the_scheduler_retrains_on_its_period(store, posted, tiny_model, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from marinade.home import open_home
+    from marinade.publishing.scheduler import Plan, scheduler_pass
+
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f'model = "{tiny_model}"\nphases = ["accepted:2"]\n'
+        "[training]\nbatch_size = 2\nblock_size = 16\nwarmup = 1\neval_every = 2\nsave_every = 2\n"
+    )
+    plan = Plan(
+        retrain_name="bot",
+        retrain_recipe=recipe,
+        retrain_every=timedelta(days=7),
+        retrain_own_corpus="mine",
+    )
+    home = open_home(store.path.parent)
+    start = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    first = scheduler_pass(store, home, plan, now=lambda: start)
+    assert first.errors == [] and first.retrained.run == "bot"
+    assert first.retrained.own_report.kept == 1  # "written by a person"
+    next_day = start + timedelta(days=1)
+    assert scheduler_pass(store, home, plan, now=lambda: next_day).retrained is None
+    next_week = start + timedelta(days=7)
+    assert scheduler_pass(store, home, plan, now=lambda: next_week).retrained.run == "bot-2"
+    assert {run["name"] for run in store.runs()} == {"bot", "bot-2"}

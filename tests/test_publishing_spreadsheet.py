@@ -24,6 +24,7 @@ TRICKY = [
     "@someone hello",
     "'already quoted",
     "émoji 🍵 and ünïcode",
+    "'=a text that starts with a quote and an equals sign",
 ]
 
 
@@ -47,6 +48,7 @@ def test_export_is_utf8_with_bom_and_neutralises_formulas(store, account, tmp_pa
     assert texts[2] == 'two\nlines, the second "quoted"'
     assert texts[3:7] == ["'" + text for text in TRICKY[3:7]]
     assert texts[7] == "'already quoted"  # not a formula: left as it is
+    assert texts[9] == "''=a text that starts with a quote and an equals sign"
 
 
 def test_a_round_trip_changes_nothing_and_keeps_unknown_columns(store, account, tmp_path):
@@ -92,12 +94,22 @@ def test_one_bad_row_imports_nothing(store, account, tmp_path):
         import_queue(store, path, now=NOW)
 
 
-def test_posted_items_are_left_alone(store, account, tmp_path):
-    [item] = add_to_queue(store, [Entry("posted already")], now=NOW)
+def test_posted_items_are_left_alone_but_keep_their_notes(store, account, tmp_path):
+    [item, other] = add_to_queue(store, [Entry("posted already"), Entry("also")], now=NOW)
     store.update_queue_item(item, {"status": "posted"})
+    store.update_queue_item(other, {"status": "posted"})
     path = tmp_path / "q.csv"
     export_queue(store, path)
-    path.write_text(path.read_text(encoding="utf-8-sig").replace("posted already", "changed"))
+    rows = read_rows(path)
+    rows[0]["text"] = "changed"
+    for row in rows:
+        row["likes"] = f"{row['id']}0 likes"
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     report = import_queue(store, path, now=NOW)
     assert report.not_editable == [item]
     assert store.queue_item(item)["text"] == "posted already"
+    export_queue(store, path)
+    assert [row["likes"] for row in read_rows(path)] == [f"{item}0 likes", f"{other}0 likes"]

@@ -22,10 +22,10 @@ def add_command(
     ] = None,
     handle: Annotated[str | None, typer.Option("--handle", help="Bluesky: you.bsky.social")] = None,
     service: Annotated[
-        str | None, typer.Option("--service", help="Bluesky: the PDS [default: bsky.social]")
+        str | None, typer.Option("--service", help="Bluesky: the PDS \\[default: bsky.social]")
     ] = None,
     api_url: Annotated[
-        str | None, typer.Option("--api-url", help="X: [default: https://api.twitter.com]")
+        str | None, typer.Option("--api-url", help="X: \\[default: https://api.twitter.com]")
     ] = None,
     url: Annotated[str | None, typer.Option("--url", help="Webhook: where to POST.")] = None,
     path: Annotated[str | None, typer.Option("--path", help="Outbox: a JSON-lines file.")] = None,

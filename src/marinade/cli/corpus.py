@@ -293,7 +293,11 @@ def fetch_command(
     name: Annotated[str, typer.Option("--name", help="Corpus to fetch into (created if new).")],
     instance: Annotated[
         str | None,
-        typer.Option("--instance", help="Mastodon instance or Bluesky AppView to ask."),
+        typer.Option(
+            "--instance",
+            help="Mastodon instance or Bluesky AppView to ask \\[default: @user@HOST's, else"
+            " your Mastodon account's; public.api.bsky.app].",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Posts per account at most.")] = 400,
     as_json: AsJson = False,

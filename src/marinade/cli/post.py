@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +22,9 @@ def _print_outcomes(outcomes: list, as_json: bool) -> int:
             continue
         if outcome.status == "posted":
             out.print(
-                f"posted {outcome.item_id} to {outcome.account}: {outcome.url or ''}", markup=False
+                f"posted {outcome.item_id} to {outcome.account}: "
+                f"{outcome.url or 'id ' + str(outcome.remote_id)}",
+                markup=False,
             )
         else:
             problems += outcome.status in ("failed", "unknown", "skipped")
@@ -41,7 +44,7 @@ def post(
         typer.Option("--dry-run", help="Write what is due to an outbox file; change nothing."),
     ] = False,
     outbox: Annotated[
-        Path | None, typer.Option("--outbox", help="With --dry-run [default: HOME/outbox.jsonl].")
+        Path | None, typer.Option("--outbox", help="With --dry-run \\[default: HOME/outbox.jsonl].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
@@ -68,7 +71,10 @@ def post(
                 )
         status(f"{len(shown)} due; written to {path}; the queue is unchanged")
         return
-    outcomes = post_due(state.store)
+    try:
+        outcomes = post_due(state.store)
+    except sqlite3.OperationalError as error:  # a long write elsewhere; cron tries again
+        raise MarinadeError(f"{state.store.path} is busy ({error}); nothing was posted") from None
     if not outcomes and not as_json:
         status("nothing due")
     if _print_outcomes(outcomes, as_json):
@@ -79,7 +85,7 @@ def scheduler(
     ctx: typer.Context,
     every: Annotated[float, typer.Option("--every", help="Seconds between passes.")] = 60.0,
     passes: Annotated[
-        int | None, typer.Option("--passes", help="Stop after this many passes [default: never].")
+        int | None, typer.Option("--passes", help="Stop after this many passes \\[default: never].")
     ] = None,
     fetch_every: Annotated[
         float | None,
@@ -91,6 +97,9 @@ def scheduler(
     recipe: Annotated[Path | None, typer.Option("--recipe", help="With --retrain.")] = None,
     retrain_every: Annotated[
         float | None, typer.Option("--retrain-every", help="Days between retrains.")
+    ] = None,
+    own_corpus: Annotated[
+        str | None, typer.Option("--own-corpus", help="With --retrain: as retrain's.")
     ] = None,
 ) -> None:
     """Post what is due every minute until Ctrl-C (two at once are safe); fetch, retrain."""
@@ -104,6 +113,7 @@ def scheduler(
         retrain_name=retrain_name,
         retrain_recipe=recipe,
         retrain_every=timedelta(days=retrain_every) if retrain_every else None,
+        retrain_own_corpus=own_corpus,
     )
     plan.check()
     done = 0

@@ -17,7 +17,9 @@ app = typer.Typer(help="The posting queue: what goes out, where and when.", no_a
 
 AccountOption = Annotated[
     list[str] | None,
-    typer.Option("--account", help="Post to this account; repeat for several. [default: the one]"),
+    typer.Option(
+        "--account", help="Post to this account; repeat for several. \\[default: the one]"
+    ),
 ]
 AtOption = Annotated[
     str | None, typer.Option("--at", help="Pin the due time: ISO 8601, e.g. 2026-12-01T09:00:00Z")
@@ -92,7 +94,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
     """What is due, posted, failed or unknown, by due time."""
-    from marinade.publishing.queue import check_status, queue_row
+    from marinade.publishing.queue import check_status, iso, queue_row, utc_now
 
     state: CliState = ctx.obj
     check_status(status)
@@ -102,13 +104,17 @@ def list_command(
             print_json_line(queue_row(item))
         return
     table = Table("id", "status", "due (UTC)", "account", "text", "remote / reason", box=None)
+    now = iso(utc_now())
     for item in items:
+        shown_status = item["status"]
+        if shown_status == "queued" and max(item["due_at"], item["retry_at"] or "") <= now:
+            shown_status = "queued, due"
         detail = item["url"] or item["remote_id"] or item["error"] or ""
         if item["status"] == "queued" and item["retry_at"]:
             detail = f"retry at {item['retry_at'][:16]}: {item['error']}"
         table.add_row(
             str(item["id"]),
-            item["status"],
+            shown_status,
             item["due_at"][:16].replace("T", " "),
             item["account"],
             Text(item["text"].replace("\n", " ")[:60]),
@@ -122,7 +128,7 @@ def edit_command(
     ctx: typer.Context,
     item_id: ItemId,
     text: Annotated[
-        str | None, typer.Option("--text", help="The new text [default: open $EDITOR].")
+        str | None, typer.Option("--text", help="The new text \\[default: open $EDITOR].")
     ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Move to this account.")] = None,
     at: AtOption = None,
@@ -185,8 +191,11 @@ def schedule_command(
         str | None, typer.Option("--slots", help='Times of day, e.g. "09:00,18:30".')
     ] = None,
     timezone: Annotated[
-        str, typer.Option("--timezone", help="IANA name, e.g. Europe/Paris.")
-    ] = "UTC",
+        str | None,
+        typer.Option(
+            "--timezone", help="IANA name, e.g. Europe/Paris \\[default: as before, UTC]."
+        ),
+    ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="No slots: post at once.")] = False,
 ) -> None:
     """Set posting slots; unpinned queued items move to the next free slots."""
@@ -227,7 +236,11 @@ def import_command(
     report = import_queue(state.store, path)
     out.print(
         f"{len(report.added)} added, {len(report.updated)} updated, {report.unchanged} unchanged"
-        + (f", {len(report.not_editable)} posted items left alone" if report.not_editable else "")
+        + (
+            f"; {len(report.not_editable)} posted items keep their text, account and time"
+            if report.not_editable
+            else ""
+        )
     )
 
 

@@ -17,6 +17,10 @@ def retrain(
     corpus: Annotated[
         str, typer.Option("--corpus", help="Corpus for model-written text.")
     ] = "accepted",
+    own_corpus: Annotated[
+        str | None,
+        typer.Option("--own-corpus", help="Put the texts you wrote and posted into this corpus."),
+    ] = None,
     no_accepted: Annotated[
         bool, typer.Option("--no-accepted", help="Only posted items, not every accepted sample.")
     ] = False,
@@ -37,6 +41,7 @@ def retrain(
         recipe_file,
         corpus=corpus,
         include_accepted=not no_accepted,
+        own_corpus=own_corpus,
         fetch=fetch,
         device=device,
         on_status=status,
@@ -50,6 +55,7 @@ def retrain(
                 "posted": report.posted,
                 "accepted": report.accepted,
                 "kept": report.import_report.kept,
+                "own_kept": report.own_report.kept if report.own_report else None,
                 "status": record.get("status"),
                 "steps_done": record.get("steps_done"),
             }

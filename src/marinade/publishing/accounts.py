@@ -36,6 +36,8 @@ SETTINGS = (
     "timeout",  # seconds to wait for an answer before the outcome is unknown
 )
 
+VISIBILITIES = ("public", "unlisted", "private", "direct")  # Mastodon's
+
 
 @dataclass(frozen=True)
 class Account:
@@ -135,6 +137,11 @@ def add_account(
             raise MarinadeError(f"--{key.replace('_', '-')} must start with https:// or http://")
         if key in settings:
             settings[key] = settings[key].rstrip("/") if key != "url" else settings[key]
+    visibility = settings.get("visibility")
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise MarinadeError(
+            f"bad --visibility {visibility!r}: use one of {', '.join(VISIBILITIES)}"
+        )
     hashtag = settings.get("hashtag")
     if hashtag is not None and not hashtag.startswith("#"):
         settings["hashtag"] = "#" + hashtag

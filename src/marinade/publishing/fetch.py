@@ -19,6 +19,7 @@ from typing import Any
 from marinade.corpus.document import Document, ImportOptions, Skipped, utc_iso
 from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
 from marinade.errors import MarinadeError
+from marinade.publishing.accounts import accounts
 from marinade.store import Store
 
 PLATFORMS = ("mastodon", "bluesky")
@@ -36,17 +37,29 @@ class FetchReport:
     import_report: ImportReport
 
 
-def mastodon_instance(account: str, instance: str | None) -> tuple[str, str]:
-    """(acct to look up, instance URL) from @user@host (or user with --instance)."""
+def mastodon_instance(
+    account: str, instance: str | None, own_instance: str | None = None
+) -> tuple[str, str]:
+    """(acct to look up, instance URL) from @user@host, or user with --instance, or user
+    on `own_instance` (that of your Mastodon account)."""
     match = re.fullmatch(r"@?([\w.-]+)(?:@([\w.-]+\.[\w-]+))?", account.strip())
     if not match:
         raise MarinadeError(f"bad Mastodon account {account!r}: use @user@instance.example")
     user, host = match[1], match[2]
     if instance:
         return (f"{user}@{host}" if host else user), instance.rstrip("/")
+    if not host and own_instance:
+        return user, own_instance.rstrip("/")
     if not host:
         raise MarinadeError(f"which instance is {account!r} on? use @user@host or --instance URL")
     return user, f"https://{host}"
+
+
+def own_mastodon_instance(store: Store) -> str | None:
+    """The instance of your Mastodon account: the only one, or the default one."""
+    mine = [account for account in accounts(store) if account.platform == "mastodon"]
+    chosen = mine if len(mine) == 1 else [account for account in mine if account.is_default]
+    return chosen[0].setting("instance") if chosen else None
 
 
 def _mastodon_posts(
@@ -163,7 +176,7 @@ def fetch_posts(
         raise MarinadeError(f"--limit must be at least 1, not {limit}")
     records: list[Document | Skipped]
     if platform == "mastodon":
-        acct, url = mastodon_instance(account, base_url)
+        acct, url = mastodon_instance(account, base_url, own_mastodon_instance(store))
         key = account.strip()
         source = store.fetch_source(platform, key, corpus)
         posts, cursor = _mastodon_posts(url, acct, source["cursor"] if source else None, limit)

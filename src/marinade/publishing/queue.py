@@ -96,12 +96,14 @@ def get_schedule(store: Store) -> Schedule | None:
 
 
 def set_schedule(
-    store: Store, slots: str | None, timezone_name: str, now: datetime | None = None
+    store: Store, slots: str | None, timezone_name: str | None, now: datetime | None = None
 ) -> int:
     """Set (or with slots None, clear) the posting slots; re-slots unpinned queued items.
+    Without a timezone, the one set before stays (UTC at first).
 
     Returns how many items got a new due time.
     """
+    timezone_name = timezone_name or store.publishing_value("timezone") or "UTC"
     zone_named(timezone_name)
     if slots is None:
         store.set_publishing_value("slots", None)
@@ -291,6 +293,8 @@ def queue_accepted(
     targets = [get_account(store, name) for name in account_names or []] or [
         target_account(store, None)
     ]
+    if experiment and not store.accepted_samples(experiment):
+        store.experiment(experiment)  # a misspelt name is an error, not "nothing to queue"
     plan: list[tuple[str, list[Entry]]] = []
     left_out: list[tuple[int, str]] = []
     for target in targets:
@@ -473,6 +477,8 @@ def post_item(
             "error": None,
             "posted_at": iso(now()),
         }
+    if fields.get("error"):
+        fields["error"] = without_secret(fields["error"], account)
     fields.update(posted_text=text, updated_at=iso(now()))
     store.finish_claim(item["id"], worker, fields)
     return PostOutcome(
@@ -483,6 +489,16 @@ def post_item(
         fields.get("url"),
         fields.get("error"),
     )
+
+
+def without_secret(reason: str, account: Account) -> str:
+    """An error reason with the account's secret blanked: a server that echoes the token
+    back in its answer must not get it into the database or the log."""
+    try:
+        secret = account.secret(required=False)
+    except MarinadeError:
+        return reason
+    return reason.replace(secret, "[secret]") if secret else reason
 
 
 def _unknown(item: dict[str, Any], now: Callable[[], datetime], reason: str) -> dict[str, Any]:
@@ -525,7 +541,7 @@ def post_due(
                 item["id"],
                 worker,
                 {
-                    "status": "queued",
+                    "status": item["claimed_from"],  # an unknown one stays unknown
                     "attempts": item["attempts"] - 1,
                     "sent_at": item["sent_at_before"],
                     "error": str(error),

@@ -3,14 +3,17 @@
 Model-written text (posted items that came from a sample, and accepted samples) goes
 into one corpus (`accepted` by default) with its source saying so (`marinade:posted`,
 `marinade:accepted`), so a recipe can weight it (`mine=0.8,accepted=0.2`) or leave it
-out. Your own recent posts come back through `corpus fetch` of your own account, and
-posts of accounts you admire through `corpus fetch` of theirs. The recipe then runs
+out. Texts you wrote yourself and posted through the queue go, with `own_corpus`, into
+that corpus (`mine`, say) with the source `marinade:own-post`; your posts elsewhere
+come back through `corpus fetch` of your own account, and posts of accounts you
+admire through `corpus fetch` of theirs. The recipe then runs
 as a new run, `NAME`, `NAME-2`, `NAME-3` ...: the old runs stay, to compare and to
 fall back on.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from typing import Any
 
 from marinade.corpus.document import Document, ImportOptions
 from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
+from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.publishing.fetch import FetchReport, fetch_all
 from marinade.store import Store
@@ -34,6 +38,7 @@ class RetrainReport:
     accepted: int  # accepted samples offered (duplicates of earlier ones are not added)
     import_report: ImportReport
     fetched: list[FetchReport] = field(default_factory=list)
+    own_report: ImportReport | None = None  # your own posted texts, with own_corpus
     record: dict[str, Any] | None = None  # the run's final record (None without training)
 
 
@@ -50,8 +55,36 @@ def next_run_name(store: Store, name: str) -> str:
     return f"{name}-{max(numbers, default=1) + 1}"
 
 
-def _mark_key(name: str) -> str:
-    return f"retrain:{name}:posted_until"
+def _mark_key(name: str, which: str = "posted") -> str:
+    return f"retrain:{name}:{which}_until"
+
+
+def _posted_since_mark(
+    store: Store, key: str, model_written: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Posted items (model-written or not) not seen by the last retrain, and the new mark.
+
+    The mark is the newest posted_at seen and the ids posted in that second, so an item
+    posted in the same second as the last one seen is not missed.
+    """
+    value = store.publishing_value(key)
+    if value and not value.startswith("{"):  # a mark written before the ids were kept
+        value = json.dumps({"at": value, "ids": []})
+    mark = json.loads(value or '{"at": null, "ids": []}')
+    seen = set(mark["ids"])
+    items = [
+        item
+        for item in store.posted_items(mark["at"])
+        if (item["sample_id"] is not None) == model_written
+        and not (item["posted_at"] == mark["at"] and item["id"] in seen)
+    ]
+    if not items:
+        return items, None
+    newest = max(item["posted_at"] for item in items)
+    ids = [item["id"] for item in items if item["posted_at"] == newest]
+    if newest == mark["at"]:
+        ids += mark["ids"]
+    return items, json.dumps({"at": newest, "ids": sorted(ids)})
 
 
 def _model_written(
@@ -73,16 +106,35 @@ def _model_written(
         )
 
 
+def _own_posts(posted: list[dict[str, Any]]) -> Iterator[Document]:
+    for item in posted:
+        yield Document(
+            text=item["text"],
+            created_at=item["posted_at"],
+            source="marinade:own-post",
+            record_id=f"queue:{item['id']}",
+        )
+
+
 def import_model_written(
-    store: Store, name: str, corpus: str = DEFAULT_CORPUS, include_accepted: bool = True
-) -> tuple[ImportReport, int, int]:
+    store: Store,
+    name: str,
+    corpus: str = DEFAULT_CORPUS,
+    include_accepted: bool = True,
+    own_corpus: str | None = None,
+) -> tuple[ImportReport, int, int, ImportReport | None]:
     """Posted model-written items since the last retrain of `name`, and accepted samples,
-    into `corpus`; returns the import report and the two counts."""
+    into `corpus`; with `own_corpus`, the texts you wrote and posted since then into
+    that one. Returns the import report, the two counts and the own posts' report."""
     check_corpus_name(corpus)
-    since = store.publishing_value(_mark_key(name))
-    posted = [item for item in store.posted_items(since) if item["sample_id"] is not None]
+    if own_corpus is not None:
+        check_corpus_name(own_corpus)
+        if own_corpus == corpus:
+            raise MarinadeError(
+                f"--own-corpus {own_corpus} is the corpus for model-written text; name another"
+            )
+    posted, posted_mark = _posted_since_mark(store, _mark_key(name), model_written=True)
     accepted = store.accepted_samples() if include_accepted else []
-    newest = max((item["posted_at"] for item in posted), default=since)
     # keep links and PII placeholders as the rater saw them; the text is already clean
     options = ImportOptions(keep_links=True, keep_pii=True)
     report = import_records(
@@ -93,9 +145,17 @@ def import_model_written(
         "marinade",
         options,
     )
-    if newest:
-        store.set_publishing_value(_mark_key(name), newest)
-    return report, len(posted), len(accepted)
+    if posted_mark:
+        store.set_publishing_value(_mark_key(name), posted_mark)
+    own_report = None
+    if own_corpus is not None:  # its own mark: a first retrain with it finds every one
+        own, own_mark = _posted_since_mark(store, _mark_key(name, "own"), model_written=False)
+        own_report = import_records(
+            store, _own_posts(own), own_corpus, "marinade queue", "marinade"
+        )  # cleaned as an archive of your posts would be
+        if own_mark:
+            store.set_publishing_value(_mark_key(name, "own"), own_mark)
+    return report, len(posted), len(accepted), own_report
 
 
 def retrain(
@@ -105,6 +165,7 @@ def retrain(
     recipe_file: Path,
     corpus: str = DEFAULT_CORPUS,
     include_accepted: bool = True,
+    own_corpus: str | None = None,
     fetch: bool = False,
     device: str | None = None,
     on_status: Callable[[str], None] | None = None,
@@ -118,12 +179,17 @@ def retrain(
     fetched = fetch_all(store) if fetch else []
     run = next_run_name(store, name)
     build_recipe(run, None, [], None, file_values, {})  # checks it before importing
-    report, posted, accepted = import_model_written(store, name, corpus, include_accepted)
+    report, posted, accepted, own_report = import_model_written(
+        store, name, corpus, include_accepted, own_corpus
+    )
     if on_status:
+        own = f"; your own posts -> {own_corpus}: {own_report.kept} new" if own_report else ""
         on_status(
             f"{posted} posts and {accepted} accepted samples -> corpus {corpus}: "
-            f"{report.kept} new; training run {run}"
+            f"{report.kept} new{own}; training run {run}"
         )
     recipe = build_recipe(run, None, [], None, file_values, {})
     record = train(store, home, recipe, device=device, on_step=on_step, on_status=on_status)
-    return RetrainReport(run, corpus, posted, accepted, report, fetched, record)
+    return RetrainReport(
+        run, corpus, posted, accepted, report, fetched, record=record, own_report=own_report
+    )

@@ -4,6 +4,7 @@ so that cron (`post --due`, `corpus fetch`, `retrain`) and the scheduler do the 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ class Plan:
     retrain_name: str | None = None
     retrain_recipe: Path | None = None
     retrain_every: timedelta | None = None
+    retrain_own_corpus: str | None = None  # retrain's --own-corpus
 
     def check(self) -> None:
         if (self.retrain_name is None) != (self.retrain_recipe is None):
@@ -61,6 +63,8 @@ def scheduler_pass(
         report.posted = post_due(store, now)
     except MarinadeError as error:
         report.errors.append(str(error))
+    except sqlite3.OperationalError as error:  # another program holds the database
+        report.errors.append(f"posting waits for the next pass: the database is busy ({error})")
     if _due(store, "scheduler:fetched_at", plan.fetch_every, now()):
         from marinade.publishing.fetch import fetch_all
 
@@ -75,7 +79,12 @@ def scheduler_pass(
 
             try:
                 report.retrained = retrain(
-                    store, home, plan.retrain_name, plan.retrain_recipe, on_status=on_status
+                    store,
+                    home,
+                    plan.retrain_name,
+                    plan.retrain_recipe,
+                    own_corpus=plan.retrain_own_corpus,
+                    on_status=on_status,
                 )
             except MarinadeError as error:
                 report.errors.append(str(error))

@@ -4,11 +4,12 @@ Export writes UTF-8 with a byte-order mark (so Excel reads it as UTF-8), one row
 item, the columns marinade knows first and then every column a previous import
 brought along (kept per item, so a round trip loses nothing). A cell starting with
 `= + - @` (or a tab or carriage return) is prefixed with `'`, so a spreadsheet never
-runs a posted text as a formula; import removes that prefix again.
+runs a posted text as a formula; import removes that prefix again. A text that itself
+starts with `'` before one of those (`'=1`) gets one more `'`, so it reads back as it was.
 
 Import updates the items whose `id` it finds (text, account, due time, while they are
-still editable) and queues rows without an id. It checks every row first and changes
-nothing if one is wrong.
+still editable; the extra columns always) and queues rows without an id. It checks
+every row first and changes nothing if one is wrong.
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ COLUMNS = ("id", "account", "status", "due_at", "text", "sample_id", "remote_id"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _needs_quote(value: str) -> bool:
+    """A formula cell, or one that would read back as a quoted formula (`'=1` itself)."""
+    return value.lstrip("'").startswith(FORMULA_STARTS)
+
+
 def neutralise(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if _needs_quote(value) else value
 
 
 def restore(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+    return value[1:] if value.startswith("'") and _needs_quote(value[1:]) else value
 
 
 def export_queue(store: Store, path: Path) -> int:
@@ -87,7 +93,7 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
         raise MarinadeError(f"{path}: not a UTF-8 CSV file: {error}") from None
 
     report = SheetImport()
-    updates: list[tuple[int, dict[str, Any]]] = []
+    updates: list[tuple[int, dict[str, Any], tuple[str, ...]]] = []
     new_rows: list[tuple[dict[str, Any], str, datetime | None]] = []
     for number, row in enumerate(rows, start=2):  # line 1 is the header
         where = f"{path}, row {number}"
@@ -112,12 +118,17 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
                     report.unchanged += 1
                     continue
                 if item["status"] not in EDITABLE:
-                    report.not_editable.append(item_id)
+                    # a posted item keeps its text, account and time; its own columns
+                    # (notes, likes ...) are the user's and are kept
+                    if set(fields) - {"extra"}:
+                        report.not_editable.append(item_id)
+                    if "extra" in fields:
+                        updates.append((item_id, {"extra": fields["extra"]}, ()))
                     continue
                 problem = length_problem(text, account, item["sample_id"] is not None)
                 if problem:
                     raise MarinadeError(problem)
-                updates.append((item_id, fields))
+                updates.append((item_id, fields, EDITABLE))
             else:
                 account = target_account(store, row.get("account") or None)
                 problem = length_problem(text, account, False)
@@ -127,8 +138,8 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
         except MarinadeError as error:
             raise MarinadeError(f"{where}: {error}; nothing was imported") from None
 
-    for item_id, fields in updates:
-        store.update_queue_item(item_id, fields | {"updated_at": iso(now)}, EDITABLE)
+    for item_id, fields, only_status in updates:
+        store.update_queue_item(item_id, fields | {"updated_at": iso(now)}, only_status)
         report.updated.append(item_id)
     for values, account_name, due in new_rows:
         text = values.pop("text")

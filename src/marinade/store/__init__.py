@@ -684,14 +684,14 @@ class Store:
                 > 0
             )
 
-    def posted_items(self, after: str | None = None) -> list[dict[str, Any]]:
-        """Posted items, oldest post first (only those posted after `after`, if given)."""
+    def posted_items(self, since: str | None = None) -> list[dict[str, Any]]:
+        """Posted items, oldest post first (only those posted at or after `since`)."""
         return [
             dict(row)
             for row in self.db.query(
-                "select * from queue where status = 'posted' and posted_at > ?"
+                "select * from queue where status = 'posted' and posted_at >= ?"
                 " order by posted_at, id",
-                [after or ""],
+                [since or ""],
             )
         ]
 

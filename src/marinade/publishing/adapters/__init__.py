@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,15 @@ def graphemes(text: str) -> int:
     import regex
 
     return len(regex.findall(r"\X", unicodedata.normalize("NFC", text)))
+
+
+LINK = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]'}]")
+LINK_LENGTH = 23  # Mastodon and X count every link as 23 characters, however long
+
+
+def with_short_links(text: str) -> str:
+    """The text with each link as 23 placeholder characters, as Mastodon and X count it."""
+    return LINK.sub("x" * LINK_LENGTH, text)
 
 
 def http_outcome(status: int, reason: str, retry_after: float | None = None) -> PublishError:

@@ -7,6 +7,8 @@ safely within that hour (`dedupes`).
 
 from __future__ import annotations
 
+import re
+
 from marinade.publishing.accounts import Account
 from marinade.publishing.adapters import (
     Adapter,
@@ -15,8 +17,10 @@ from marinade.publishing.adapters import (
     PublishError,
     Rejected,
     exception_outcome,
+    graphemes,
     http_outcome,
     timeout,
+    with_short_links,
 )
 
 
@@ -50,6 +54,14 @@ def post(account: Account, item: Post) -> Posted:
     return Posted(remote_id=str(status["id"]), url=status.get("url"))
 
 
+REMOTE_MENTION = re.compile(r"(?<![\w/])(@\w+)@[\w.-]+\w", re.UNICODE)
+
+
+def mastodon_length(text: str) -> int:
+    """Mastodon's count: graphemes, each link as 23, `@user@host` as `@user`."""
+    return graphemes(REMOTE_MENTION.sub(r"\1", with_short_links(text)))
+
+
 def api_error(error: Exception) -> PublishError:
     # Mastodon.py's API errors carry (message, status code, reason, error text)
     args = error.args
@@ -63,6 +75,7 @@ ADAPTER = Adapter(
     description="Mastodon (Mastodon.py); --instance URL, an access token; de-duplicates",
     post=post,
     max_length=500,  # the default; instances differ (--max-length)
+    length=mastodon_length,
     dedupes=True,
     required=("instance",),
 )

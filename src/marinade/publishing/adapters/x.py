@@ -19,14 +19,17 @@ from marinade.publishing.adapters import (
     exception_outcome,
     http_outcome,
     timeout,
+    with_short_links,
 )
 
 API = "https://api.twitter.com"
 
 
 def weighted_length(text: str) -> int:
-    """twitter-text's count: most Latin, Greek, Cyrillic ... characters 1, others (CJK, emoji) 2."""
+    """twitter-text's count: most Latin, Greek, Cyrillic ... characters 1, others (CJK,
+    emoji) 2, each link 23 (t.co)."""
     light = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+    text = with_short_links(text)
     return sum(1 if any(lo <= ord(c) <= hi for lo, hi in light) else 2 for c in text)
 
 
