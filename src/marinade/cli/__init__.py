@@ -37,7 +37,7 @@ def root(
         Path | None,
         typer.Option(
             "--home",
-            help="Folder for marinade's state [default: $MARINADE_HOME, else the user data dir].",
+            help="Folder for marinade's state \\[default: $MARINADE_HOME, else the user data dir].",
         ),
     ] = None,
 ) -> None:

@@ -164,7 +164,7 @@ def stats_command(
     tokenizer: Annotated[
         str | None,
         typer.Option(
-            "--tokenizer", help="Count tokens with this model's tokenizer. [default: smollm2]"
+            "--tokenizer", help="Count tokens with this model's tokenizer. \\[default: smollm2]"
         ),
     ] = None,
     no_tokens: Annotated[bool, typer.Option("--no-tokens", help="Skip the token count.")] = False,

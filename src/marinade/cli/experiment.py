@@ -22,7 +22,7 @@ app = typer.Typer(
 def run(
     ctx: typer.Context,
     spec_file: Annotated[Path, typer.Argument(metavar="GRID.toml", help="The experiment.")],
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, mps [default: auto]")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, mps \\[default: auto]")] = None,
 ) -> None:
     """Train the recipes that are missing, then sample every cell (resumable)."""
     from marinade.curation.experiment import CellProgress, run_experiment

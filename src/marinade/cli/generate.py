@@ -22,7 +22,7 @@ Temperatures = Annotated[
     typer.Option(
         "--temperature",
         "-t",
-        help=f"Repeat for several; 0 is greedy. [default: {DEFAULT_TEMPERATURE}]",
+        help=f"Repeat for several; 0 is greedy. \\[default: {DEFAULT_TEMPERATURE}]",
     ),
 ]
 TopK = Annotated[
@@ -36,7 +36,7 @@ Seed = Annotated[
 BatchSize = Annotated[
     int | None,
     typer.Option(
-        "--batch-size", help="Samples computed together. [default: from the model's size]"
+        "--batch-size", help="Samples computed together. \\[default: from the model's size]"
     ),
 ]
 Stop = Annotated[

@@ -27,7 +27,7 @@ def train(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="The run's name (also in --recipe).")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Base model. [default: smollm2]")
+        str | None, typer.Option("--model", "-m", help="Base model. \\[default: smollm2]")
     ] = None,
     phase: Annotated[
         list[str] | None,
@@ -44,32 +44,32 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
     method: Annotated[
-        str | None, typer.Option("--method", help="full or lora. [default: full]")
+        str | None, typer.Option("--method", help="full or lora. \\[default: full]")
     ] = None,
-    lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="[default: 16]")] = None,
+    lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="\\[default: 16]")] = None,
     lora_target: Annotated[
         list[str] | None,
-        typer.Option("--lora-target", help="Module names; repeat. [default: peft's]"),
+        typer.Option("--lora-target", help="Module names; repeat. \\[default: peft's]"),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate. [default: 5e-5]")
+        float | None, typer.Option("--lr", help="Peak learning rate. \\[default: 5e-5]")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="[default: 8]")] = None,
-    grad_accum: Annotated[int | None, typer.Option("--grad-accum", help="[default: 1]")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="\\[default: 8]")] = None,
+    grad_accum: Annotated[int | None, typer.Option("--grad-accum", help="\\[default: 1]")] = None,
     block_size: Annotated[
-        int | None, typer.Option("--block-size", help="Tokens per row. [default: 256]")
+        int | None, typer.Option("--block-size", help="Tokens per row. \\[default: 256]")
     ] = None,
     warmup: Annotated[
-        int | None, typer.Option("--warmup", help="Warm-up steps. [default: 20]")
+        int | None, typer.Option("--warmup", help="Warm-up steps. \\[default: 20]")
     ] = None,
     schedule: Annotated[
-        str | None, typer.Option("--schedule", help="cosine, linear or constant. [default: cosine]")
+        str | None, typer.Option("--schedule", help="cosine, linear or constant. \\[default: cosine]")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="[default: 0]")] = None,
-    eval_every: Annotated[int | None, typer.Option("--eval-every", help="[default: 50]")] = None,
-    save_every: Annotated[int | None, typer.Option("--save-every", help="[default: 200]")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="\\[default: 0]")] = None,
+    eval_every: Annotated[int | None, typer.Option("--eval-every", help="\\[default: 50]")] = None,
+    save_every: Annotated[int | None, typer.Option("--save-every", help="\\[default: 200]")] = None,
     sample_every: Annotated[
-        int | None, typer.Option("--sample-every", help="0 is off. [default: 0]")
+        int | None, typer.Option("--sample-every", help="0 is off. \\[default: 0]")
     ] = None,
     sample_prompt: Annotated[
         list[str] | None, typer.Option("--sample-prompt", help="Prompt for --sample-every; repeat.")
@@ -80,7 +80,7 @@ def train(
     ] = None,
     held_out: Annotated[
         float | None,
-        typer.Option("--held-out", help="Share of each corpus never trained on. [default: 0.03]"),
+        typer.Option("--held-out", help="Share of each corpus never trained on. \\[default: 0.03]"),
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
