@@ -4,6 +4,7 @@ through a pipe of commands and through a real pseudo-terminal."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -97,6 +98,8 @@ def test_commands_from_a_pipe(cli, tiny_model, store):
         input="m\n7\nt Her own words.\nb\ne 2\nA line of mine.\nq\n",
     )
     assert result.exit_code == 0, result.stderr
+    for number, seed in ((1, 20), (7, 26), (10, 29)):  # each proposal shows its seed
+        assert re.search(rf"\n +{number}  .* · seed {seed}\n", result.stdout)
     story = load_story(store, 1)
     root_children = story.children(story.path()[0].id)
     assert len(root_children) == 10  # 5, then 5 more

@@ -267,7 +267,7 @@ def show_proposals(proposals: list[Node], first_number: int = 1) -> None:
         text = printable(" ".join(node.text.split()))
         if node.text[:1] == "\n":
             text = "¶ " + text
-        mark = " [dim](you)[/dim]" if node.author == "user" else ""
+        mark = " [dim](you)[/dim]" if node.author == "user" else f" [dim]· seed {node.seed}[/dim]"
         if node.edited:
             mark += " [dim](edited)[/dim]"
         shown = escape(text) if text else "[dim](the model ended the text here)[/dim]"
