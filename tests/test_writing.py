@@ -139,8 +139,9 @@ def test_resume_goes_on_from_the_cursor(cli, tiny_model, store):
     assert after.text().startswith(before.text())
     assert after.path()[-1].parent_id == before.current_id
     assert after.path()[-1].seed == 5 + 5 + 1  # the story's 7th proposal, the second of step 2
-    listing = cli("write", "list").stdout
-    assert OPENING in listing
+    listing = cli("write", "list").stdout  # 80 columns: the long model path and title fold
+    assert re.search(r"^ 1 +\d{4}-\d\d-\d\d \d\d:\d\d +…\S+ +2 +11 +The ", listing, re.M)
+    assert "lamplighter" in listing and str(tiny_model) not in listing
 
 
 def test_long_story_keeps_to_the_context_window(cli, tiny_model, store):

@@ -21,7 +21,16 @@ from marinade.chat import (
 )
 from marinade.cli.common import CliState, DefaultCommandGroup, err, or_else, out, status
 from marinade.cli.generate import Device, Quantize
-from marinade.cli.write import LineReader, printable, stdin_reader, terminal_reader
+from marinade.cli.write import (
+    LISTED_TEXT,
+    LineReader,
+    listed_model,
+    listed_time,
+    printable,
+    shorten,
+    stdin_reader,
+    terminal_reader,
+)
 from marinade.errors import MarinadeError
 from marinade.writing import random_seed
 
@@ -141,16 +150,15 @@ def talk(store: Store, conversation: Conversation, loaded: LoadedModel, reader: 
 def list_conversations(ctx: typer.Context) -> None:
     """Every conversation, the latest first."""
     state: CliState = ctx.obj
-    table = Table("id", "updated", "model", "me", "turns", box=None)
-    table.add_column("opening", no_wrap=True, overflow="ellipsis")
+    table = Table("id", "updated", "model", "me", "turns", "opening", box=None)
     for row in state.store.conversations():
         table.add_row(
             str(row["id"]),
-            (row["updated_at"] or "")[:16],
-            row["model"],
+            listed_time(row["updated_at"]),
+            escape(listed_model(row["model"])),
             row["me"],
             str(row["turns"]),
-            escape(row["opening"] or ""),
+            escape(printable(shorten(row["opening"] or "", LISTED_TEXT))),
         )
     out.print(table)
 

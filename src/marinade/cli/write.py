@@ -335,18 +335,37 @@ def stdin_reader() -> LineReader:
 def list_stories(ctx: typer.Context) -> None:
     """Every story, the latest first."""
     state: CliState = ctx.obj
-    table = Table("id", "updated", "model", "steps", "nodes", box=None)
-    table.add_column("title", no_wrap=True, overflow="ellipsis")
+    table = Table("id", "updated", "model", "steps", "nodes", "title", box=None)
     for row in state.store.stories():
         table.add_row(
             str(row["id"]),
-            (row["updated_at"] or "")[:16],
-            row["model"],
+            listed_time(row["updated_at"]),
+            escape(listed_model(row["model"])),
             str(max(0, row["chosen"] - 1)),
             str(row["nodes"]),
-            escape(row["title"]),
+            escape(printable(shorten(row["title"], LISTED_TEXT))),
         )
     out.print(table)
+
+
+# Lists shorten long cells themselves: rich squeezes the other columns of a table to
+# nothing (ids included) when a no-wrap column is too wide for a narrow or piped terminal.
+LISTED_TEXT = 60
+LISTED_MODEL = 24
+
+
+def shorten(text: str, length: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
+def listed_model(model: str) -> str:
+    """A model's name, or the end of a long path (the folder's own name is the telling part)."""
+    return model if len(model) <= LISTED_MODEL else "…" + model[-(LISTED_MODEL - 1) :]
+
+
+def listed_time(iso: str | None) -> str:
+    return (iso or "")[:16].replace("T", " ")
 
 
 @app.command("export")
