@@ -107,6 +107,7 @@ def test_a_token_shared_by_two_characters_decodes_to_each(tokenizer):
     shared = [entry for entry in view.legend() if entry.shown.startswith("⟨")]
     assert shared and all(len(entry.piece) < 4 for entry in shared)  # part of a character
     assert show_piece("é".encode()[:1]) == "⟨C3⟩" and show_piece(b" end") == "␣end"
+    assert show_piece(" 😀".encode()[:3]) == "␣⟨F0 9F⟩" and show_piece(b"\x80a") == "⟨80⟩a"
     with pytest.raises(GlyphError, match="not in the legend"):
         decode_with_legend(view.render(), {}, view.glyph_map.width)
 

@@ -270,12 +270,23 @@ def visible(text: str) -> str:
 
 
 def show_piece(piece: bytes) -> str:
-    """A token's bytes as text with visible whitespace, or as hex bytes (⟨C3⟩) when they
-    are not whole characters (part of an accented letter or an emoji)."""
-    try:
-        return visible(piece.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "⟨" + " ".join(f"{byte:02X}" for byte in piece) + "⟩"
+    """A token's bytes as text with visible whitespace; bytes that are not whole characters
+    (part of an accented letter or an emoji) as hex (a space and half an emoji: ␣⟨F0 9F⟩)."""
+    if not piece:
+        return visible("")
+    shown = []
+    while piece:
+        try:
+            shown.append(visible(piece.decode("utf-8")))
+            break
+        except UnicodeDecodeError as error:
+            if error.start:
+                shown.append(visible(piece[: error.start].decode("utf-8")))
+            shown.append(
+                "⟨" + " ".join(f"{byte:02X}" for byte in piece[error.start : error.end]) + "⟩"
+            )
+            piece = piece[error.end :]
+    return "".join(shown)
 
 
 # rendering
