@@ -143,6 +143,11 @@ def talk(store: Store, conversation: Conversation, loaded: LoadedModel, reader: 
         except MarinadeError as error:
             out.print(f"[red]{escape(str(error))}[/red]")
             continue
+        if not answer.text:  # stored as it is; a --dialog corpus would hold no such line
+            out.print(
+                f"{conversation.settings.model_side} [dim](no answer: it ended its turn)[/dim]"
+            )
+            continue
         out.print(f"{conversation.settings.model_side} {printable(answer.text)}", markup=False)
 
 
