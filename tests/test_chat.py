@@ -85,7 +85,8 @@ def test_chat_from_a_pipe_stores_the_conversation(cli, tiny_model, store):
     )
     assert "Hello there" in cli("chat", "list").stdout
 
-    resumed = cli("chat", "--resume", "1", input="And then?\n")
+    assert cli("chat", "show", "last").stdout == shown
+    resumed = cli("chat", "--resume", "last", input="And then?\n")
     assert resumed.exit_code == 0, resumed.stderr
     turns = store.chat_turns(1)
     assert len(turns) == 6 and turns[5]["seed"] == 7 and turns[5]["context_turns"] == 4

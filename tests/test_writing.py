@@ -143,6 +143,13 @@ def test_resume_goes_on_from_the_cursor(cli, tiny_model, store):
     assert re.search(r"^ 1 +\d{4}-\d\d-\d\d \d\d:\d\d +…\S+ +2 +11 +The ", listing, re.M)
     assert "lamplighter" in listing and str(tiny_model) not in listing
 
+    cli(*auto_args(tiny_model, 9, 1, "Another story"))  # story 2, the newest
+    result = cli("write", "--resume", "last", "--auto-pick", "1", "--steps", "1")
+    assert result.exit_code == 0, result.stderr
+    assert len(load_story(store, 2).path()) == 3 and load_story(store, 1).text() == after.text()
+    bad = cli("write", "--resume", "two")
+    assert bad.exit_code == 1 and "a story must be a number or `last`, not 'two'" in bad.stderr
+
 
 def test_long_story_keeps_to_the_context_window(cli, tiny_model, store):
     opening = " ".join([OPENING] * 40)  # far more than the tiny model's 128 positions

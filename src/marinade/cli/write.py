@@ -70,7 +70,10 @@ def start(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
     resume: Annotated[
-        int | None, typer.Option("--resume", help="Go on with story ID (see `write list`).")
+        str | None,
+        typer.Option(
+            "--resume", metavar="ID", help="Go on with story ID (see `write list`), or `last`."
+        ),
     ] = None,
     count: Annotated[
         int | None, typer.Option("--count", "-n", help="Proposals per step. (default: 5)")
@@ -115,7 +118,7 @@ def start(
     if steps is not None and steps < 1:
         raise MarinadeError(f"--steps must be at least 1, not {steps}")
     store = state.store
-    story = load_story(store, resume) if resume is not None else None
+    story = load_story(store, story_number(store, resume)) if resume is not None else None
     base = story.settings if story else WriteSettings(seed=random_seed())
     settings = WriteSettings(  # a flag given now wins over the story's stored settings
         count=or_else(count, base.count),
@@ -368,6 +371,17 @@ def listed_time(iso: str | None) -> str:
     return (iso or "")[:16].replace("T", " ")
 
 
+def story_number(store: Store, value: str) -> int:
+    """A story's id as typed, or for `last` the one written most recently."""
+    number = id_or_last(value, "a story")
+    if number is None:
+        stories = store.stories()  # the most recently written first
+        if not stories:
+            raise MarinadeError("there are no stories yet: `marinade write TEXT` starts one")
+        number = stories[0]["id"]
+    return number
+
+
 @app.command("export")
 def export(
     ctx: typer.Context,
@@ -382,13 +396,9 @@ def export(
 ) -> None:
     """The story's text, and with --tree the branches not taken."""
     state: CliState = ctx.obj
-    number = id_or_last(story_id, "the story")
-    if number is None:
-        stories = state.store.stories()  # the most recently written first
-        if not stories:
-            raise MarinadeError("there are no stories yet: `marinade write TEXT` starts one")
-        number = stories[0]["id"]
-    text = export_story(load_story(state.store, number), export_format, tree)
+    text = export_story(
+        load_story(state.store, story_number(state.store, story_id)), export_format, tree
+    )
     if output is None:
         sys.stdout.write(text)
         return
