@@ -309,7 +309,7 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 52rem; 
 header p { color: #666; font-size: .9rem; }
 pre.glyphs { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1.15rem;
              line-height: 1.6; white-space: pre-wrap; word-break: break-all; }
-.g { border-radius: 2px; }
+.g { border-radius: 2px; display: inline-block; }  /* a glyph never splits at a line end */
 .g.same { background: #ffe08a; }
 table { border-collapse: collapse; margin-top: 2rem; }
 td, th { padding: .15rem .8rem; text-align: left; border-bottom: 1px solid #eee; }
