@@ -85,7 +85,8 @@ def test_chat_from_a_pipe_stores_the_conversation(cli, tiny_model, store):
     )
     assert "Hello there" in cli("chat", "list").stdout
 
-    resumed = cli("chat", "--resume", "1", input="And then?\n")
+    assert cli("chat", "show", "last").stdout == shown
+    resumed = cli("chat", "--resume", "last", input="And then?\n")
     assert resumed.exit_code == 0, resumed.stderr
     turns = store.chat_turns(1)
     assert len(turns) == 6 and turns[5]["seed"] == 7 and turns[5]["context_turns"] == 4
@@ -145,3 +146,22 @@ def test_chat_in_a_terminal_as_the_owner(tiny_model, home_dir, store):
     ]
     assert turns[2]["text"] == "Tell me more"
     assert store.conversation(1)["me"] == "-"
+
+
+def test_an_empty_answer_is_said_so_and_stored(cli, tiny_model, tokenizer, store):
+    """A model may end its turn at once (end of text or a line break first): the user is
+    told so rather than shown a bare prefix, and the empty turn is stored as it came."""
+    from transformers import AutoModelForCausalLM
+
+    from marinade.sampling import sample
+
+    settings = ChatSettings(max_new_tokens=12)
+    prompt, _ = build_prompt(tokenizer, [Turn("user", "Hello there")], settings, 128)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    completions = sample(model, tokenizer, prompt, range(1000), [0.8], settings.sample_settings())
+    silent = next(c.seed for c in completions if not " ".join(c.text.split()))
+    result = cli(*chat_args(tiny_model, "--seed", str(silent)), input="Hello there\n")
+    assert result.exit_code == 0, result.stderr
+    assert "- (no answer: it ended its turn)" in result.stdout
+    answer = store.chat_turns(1)[1]
+    assert (answer["speaker"], answer["text"], answer["seed"]) == ("model", "", silent)

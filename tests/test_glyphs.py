@@ -19,7 +19,7 @@ from marinade.glyphs import (
     glyph_view,
     render_html,
     render_text,
-    visible,
+    show_piece,
 )
 
 TEXT = (
@@ -83,13 +83,33 @@ def test_round_trip_with_the_legend_and_through_the_ids(tokenizer):
     assert view.text() == TEXT  # every character belongs to exactly one token
     rendered = view.render()
     assert not any(char.isalnum() for char in rendered)  # nothing of the text shows
-    legend = {entry.glyph: entry.text for entry in view.legend()}
+    legend = {entry.glyph: entry.piece for entry in view.legend()}
     assert decode_with_legend(rendered, legend, view.glyph_map.width) == TEXT
     assert view.glyph_map.read(rendered) == ids
     assert tokenizer.decode(view.glyph_map.read(rendered)) == TEXT
     counts = {entry.glyph: entry.count for entry in view.legend()}
     assert sum(counts.values()) == len(ids)
     assert [entry.count for entry in view.legend()] == sorted(counts.values(), reverse=True)
+
+
+ACCENTS = "Café crème, naïve 😀😁 — the end"
+
+
+def test_a_token_shared_by_two_characters_decodes_to_each(tokenizer):
+    """In a byte-level vocabulary "é" and "è" (and two emoji) share their first bytes'
+    tokens: the legend holds each token's own bytes, so the round trip still holds."""
+    view = glyph_view(tokenizer, ACCENTS, "tiny")
+    ids = [token.token_id for token in view.tokens]
+    assert len(ids) > len(set(ids))
+    legend = {entry.glyph: entry.piece for entry in view.legend()}
+    assert decode_with_legend(view.render(), legend, view.glyph_map.width) == ACCENTS
+    assert b"".join(token.piece for token in view.tokens) == ACCENTS.encode("utf-8")
+    shared = [entry for entry in view.legend() if entry.shown.startswith("⟨")]
+    assert shared and all(len(entry.piece) < 4 for entry in shared)  # part of a character
+    assert show_piece("é".encode()[:1]) == "⟨C3⟩" and show_piece(b" end") == "␣end"
+    assert show_piece(" 😀".encode()[:3]) == "␣⟨F0 9F⟩" and show_piece(b"\x80a") == "⟨80⟩a"
+    with pytest.raises(GlyphError, match="not in the legend"):
+        decode_with_legend(view.render(), {}, view.glyph_map.width)
 
 
 def test_spacing_is_kept(tokenizer):
@@ -149,7 +169,7 @@ def test_html_is_standalone_and_escapes_everything(tokenizer):
         assert [tag for tag, _ in reader.tags if tag == "script"] == ["script"]  # our own
         assert "".join(reader.glyphs) == "".join(token.glyph for token in view.tokens)
         if reveal:
-            assert reader.titles == [visible(token.text) for token in view.tokens]
+            assert reader.titles == [show_piece(token.piece) for token in view.tokens]
             assert "&lt;" in page and "&quot;" in page
         else:
             assert reader.titles == []

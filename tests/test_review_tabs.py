@@ -203,6 +203,8 @@ def test_writing_a_story_over_http(store, server, tiny_model):
         "POST", f"/write/{story_id}/step", {"action": "more", "cursor_id": story.current_id}
     )
     assert "&lt;i&gt;edited&lt;/i&gt;" in html and "<i>edited" not in html
+    shown = [node for node in load_story(store, story_id).proposals() if node.author == "model"]
+    assert len(shown) == 10 and all(f">seed {node.seed}<" in html for node in shown)
     response, text = server("POST", f"/write/{story_id}/step", {"action": "back", "cursor_id": 1})
     assert response.status == 400 and "moved on elsewhere" in text
     response, text = server("POST", f"/write/{story_id}/step", {"action": "pick", "node_id": 1})

@@ -4,6 +4,7 @@ through a pipe of commands and through a real pseudo-terminal."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -97,6 +98,8 @@ def test_commands_from_a_pipe(cli, tiny_model, store):
         input="m\n7\nt Her own words.\nb\ne 2\nA line of mine.\nq\n",
     )
     assert result.exit_code == 0, result.stderr
+    for number, seed in ((1, 20), (7, 26), (10, 29)):  # each proposal shows its seed
+        assert re.search(rf"\n +{number}  .* · seed {seed}\n", result.stdout)
     story = load_story(store, 1)
     root_children = story.children(story.path()[0].id)
     assert len(root_children) == 10  # 5, then 5 more
@@ -136,8 +139,16 @@ def test_resume_goes_on_from_the_cursor(cli, tiny_model, store):
     assert after.text().startswith(before.text())
     assert after.path()[-1].parent_id == before.current_id
     assert after.path()[-1].seed == 5 + 5 + 1  # the story's 7th proposal, the second of step 2
-    listing = cli("write", "list").stdout
-    assert OPENING in listing
+    listing = cli("write", "list").stdout  # 80 columns: the long model path and title fold
+    assert re.search(r"^ 1 +\d{4}-\d\d-\d\d \d\d:\d\d +…\S+ +2 +11 +The ", listing, re.M)
+    assert "lamplighter" in listing and str(tiny_model) not in listing
+
+    cli(*auto_args(tiny_model, 9, 1, "Another story"))  # story 2, the newest
+    result = cli("write", "--resume", "last", "--auto-pick", "1", "--steps", "1")
+    assert result.exit_code == 0, result.stderr
+    assert len(load_story(store, 2).path()) == 3 and load_story(store, 1).text() == after.text()
+    bad = cli("write", "--resume", "two")
+    assert bad.exit_code == 1 and "a story must be a number or `last`, not 'two'" in bad.stderr
 
 
 def test_long_story_keeps_to_the_context_window(cli, tiny_model, store):

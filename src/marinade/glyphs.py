@@ -12,11 +12,18 @@ neighbouring shapes that would give the alphabet away.
 The text's own whitespace is kept around the glyphs, so lines and paragraphs
 keep their shape; every token, whitespace-only ones included, shows one glyph.
 Never prints; `render_html` returns a standalone page (inline CSS and script).
+
+The legend gives each token its own bytes, not the text around it: in a
+byte-level vocabulary "é" and "è" can share their first byte's token, so a
+legend of "the text where the token first occurs" would decode "crème" as
+"créme". A piece that is not whole characters is shown as its bytes (⟨C3⟩).
 """
 
 from __future__ import annotations
 
 import html
+import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +51,7 @@ ALPHABET = _ranges(
 SCRAMBLE_MULTIPLIER = 104_729  # a prime, coprime with every power of 511 (= 7 x 73)
 SCRAMBLE_OFFSET = 7_919
 VISIBLE_WHITESPACE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
 class GlyphError(MarinadeError):
@@ -112,6 +120,7 @@ class GlyphToken:
     token_id: int
     glyph: str
     text: str  # this token's stretch of the original text ("" for the rest of a split character)
+    piece: bytes  # the token's own bytes, the same wherever it occurs
 
     def spacing(self) -> tuple[str, str]:
         """The token's own whitespace before and after its glyph (all of it after, for a
@@ -130,8 +139,12 @@ class GlyphToken:
 class LegendEntry:
     glyph: str
     token_id: int
-    text: str  # the token's text where it first occurs
+    piece: bytes  # the token's own bytes
     count: int
+
+    @property
+    def shown(self) -> str:
+        return show_piece(self.piece)
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,7 @@ class GlyphView:
         for token in self.tokens:
             first.setdefault(token.token_id, token)
         entries = [
-            LegendEntry(token.glyph, token_id, token.text, counts[token_id])
+            LegendEntry(token.glyph, token_id, token.piece, counts[token_id])
             for token_id, token in first.items()
         ]
         return sorted(entries, key=lambda entry: -entry.count)  # stable: first seen first
@@ -161,6 +174,48 @@ class GlyphView:
 
 def glyph_map_for(tokenizer: PreTrainedTokenizerBase) -> GlyphMap:
     return GlyphMap(len(tokenizer))
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's byte-level BPE writes byte b as one printable character; this undoes that."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    codes = list(printable)
+    shift = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + shift)
+            shift += 1
+    return {chr(code): byte for byte, code in zip(printable, codes, strict=True)}
+
+
+BYTE_LEVEL = _byte_level_alphabet()
+
+
+def _decoder_types(tokenizer: PreTrainedTokenizerBase) -> set[str]:
+    decoder = json.loads(tokenizer.backend_tokenizer.to_str()).get("decoder") or {}
+    found = set()
+    for part in [decoder, *decoder.get("decoders", [])]:
+        found.add(part.get("type"))
+    return found
+
+
+def token_pieces(
+    tokenizer: PreTrainedTokenizerBase, ids: list[int], stretches: list[str]
+) -> list[bytes]:
+    """Each token's own bytes: exact for byte-level vocabularies (GPT-2, SmolLM2) and for
+    byte-fallback tokens (<0xC3>); otherwise the token's stretch of the text."""
+    byte_level = "ByteLevel" in _decoder_types(tokenizer)
+    pieces = []
+    for token, stretch in zip(tokenizer.convert_ids_to_tokens(ids), stretches, strict=True):
+        fallback = BYTE_FALLBACK.fullmatch(token)
+        if fallback:
+            pieces.append(bytes([int(fallback.group(1), 16)]))
+        elif byte_level and token and all(char in BYTE_LEVEL for char in token):
+            pieces.append(bytes(BYTE_LEVEL[char] for char in token))
+        else:
+            pieces.append(stretch.encode("utf-8"))
+    return pieces
 
 
 def glyph_view(tokenizer: PreTrainedTokenizerBase, text: str, model: str) -> GlyphView:
@@ -178,17 +233,22 @@ def glyph_view(tokenizer: PreTrainedTokenizerBase, text: str, model: str) -> Gly
     ids = list(encoded["input_ids"])
     offsets = list(encoded["offset_mapping"])
     glyph_map = glyph_map_for(tokenizer)
-    tokens = []
+    stretches = []
     position = 0
-    for index, (token_id, (_, end)) in enumerate(zip(ids, offsets, strict=True)):
+    for index, (_, end) in enumerate(offsets):
         end = len(text) if index == len(ids) - 1 else max(position, end)
-        tokens.append(GlyphToken(token_id, glyph_map.glyph(token_id), text[position:end]))
+        stretches.append(text[position:end])
         position = end
-    return GlyphView(model, glyph_map, tuple(tokens))
+    pieces = token_pieces(tokenizer, ids, stretches)
+    tokens = tuple(
+        GlyphToken(token_id, glyph_map.glyph(token_id), stretch, piece)
+        for token_id, stretch, piece in zip(ids, stretches, pieces, strict=True)
+    )
+    return GlyphView(model, glyph_map, tokens)
 
 
-def decode_with_legend(rendered: str, legend: Mapping[str, str], width: int) -> str:
-    """The text back from a rendering and a legend (glyph -> the token's text)."""
+def decode_with_legend(rendered: str, legend: Mapping[str, bytes], width: int) -> str:
+    """The text back from a rendering and a legend (glyph -> the token's bytes)."""
     symbols = "".join(rendered.split())
     pieces = []
     for start in range(0, len(symbols), width):
@@ -196,7 +256,10 @@ def decode_with_legend(rendered: str, legend: Mapping[str, str], width: int) -> 
         if glyph not in legend:
             raise GlyphError(f"{glyph!r} is not in the legend")
         pieces.append(legend[glyph])
-    return "".join(pieces)
+    try:
+        return b"".join(pieces).decode("utf-8")
+    except UnicodeDecodeError:
+        raise GlyphError("the glyphs decode to bytes that are not UTF-8 text") from None
 
 
 def visible(text: str) -> str:
@@ -204,6 +267,26 @@ def visible(text: str) -> str:
     if not text:
         return "∅"
     return "".join(VISIBLE_WHITESPACE.get(char, char) for char in text)
+
+
+def show_piece(piece: bytes) -> str:
+    """A token's bytes as text with visible whitespace; bytes that are not whole characters
+    (part of an accented letter or an emoji) as hex (a space and half an emoji: ␣⟨F0 9F⟩)."""
+    if not piece:
+        return visible("")
+    shown = []
+    while piece:
+        try:
+            shown.append(visible(piece.decode("utf-8")))
+            break
+        except UnicodeDecodeError as error:
+            if error.start:
+                shown.append(visible(piece[: error.start].decode("utf-8")))
+            shown.append(
+                "⟨" + " ".join(f"{byte:02X}" for byte in piece[error.start : error.end]) + "⟩"
+            )
+            piece = piece[error.end :]
+    return "".join(shown)
 
 
 # rendering
@@ -216,7 +299,7 @@ def render_text(view: GlyphView, reveal: bool = False) -> str:
         return body if body.endswith("\n") else body + "\n"
     lines = [body.rstrip("\n"), "", f"Legend ({len(view.tokens)} tokens, model {view.model})"]
     for entry in view.legend():
-        lines.append(f"{entry.glyph}  {entry.count:>5}  {visible(entry.text)}")
+        lines.append(f"{entry.glyph}  {entry.count:>5}  {entry.shown}")
     return "\n".join(lines) + "\n"
 
 
@@ -226,7 +309,7 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 52rem; 
 header p { color: #666; font-size: .9rem; }
 pre.glyphs { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1.15rem;
              line-height: 1.6; white-space: pre-wrap; word-break: break-all; }
-.g { border-radius: 2px; }
+.g { border-radius: 2px; display: inline-block; }  /* a glyph never splits at a line end */
 .g.same { background: #ffe08a; }
 table { border-collapse: collapse; margin-top: 2rem; }
 td, th { padding: .15rem .8rem; text-align: left; border-bottom: 1px solid #eee; }
@@ -254,14 +337,15 @@ def render_html(view: GlyphView, title: str, reveal: bool = False) -> str:
     """A standalone page: every piece of text escaped, no external assets.
 
     Without `reveal` nothing on the page says what a glyph means; with it, a
-    glyph's title shows its token on hover and a legend follows the text.
+    glyph's title shows its token (its own bytes, as in the legend) on hover and a
+    legend follows the text.
     """
     esc = html.escape
     ordinal: dict[int, int] = {}
     spans = []
     for token in view.tokens:
         number = ordinal.setdefault(token.token_id, len(ordinal))
-        hover = f' title="{esc(visible(token.text))}"' if reveal else ""
+        hover = f' title="{esc(show_piece(token.piece))}"' if reveal else ""
         before, after = token.spacing()
         spans.append(
             f'{before}<span class="g" data-t="{number}"{hover}>{esc(token.glyph)}</span>{after}'
@@ -281,7 +365,7 @@ def render_html(view: GlyphView, title: str, reveal: bool = False) -> str:
     if reveal:
         rows = "".join(
             f'<tr><td class="glyph">{esc(entry.glyph)}</td><td class="count">{entry.count}</td>'
-            f'<td class="text">{esc(visible(entry.text))}</td><td>{entry.token_id}</td></tr>'
+            f'<td class="text">{esc(entry.shown)}</td><td>{entry.token_id}</td></tr>'
             for entry in view.legend()
         )
         parts.append(

@@ -11,6 +11,7 @@ leave the batch at once, so short texts do not pay for long ones.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -222,6 +223,23 @@ def _inverse_cdf(weights: torch.Tensor, uniforms: torch.Tensor, block: int = 256
     return (chosen * block + offset).squeeze(1).clamp(max=size - 1)
 
 
+def _forward(
+    model: PreTrainedModel, input_ids: torch.Tensor, cache: DynamicCache, logits_to_keep: int = 0
+) -> torch.Tensor:
+    """One forward pass through the cache. transformers 5 renamed `past_key_values` to `cache`
+    and warns at each first use (in the middle of `marinade write`'s screen); 4.x knows only
+    the old name, which both accept."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
+        output = model(
+            input_ids=input_ids,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=logits_to_keep,
+        )
+    return output.logits
+
+
 @torch.inference_mode()
 def _sample_batch(
     model: PreTrainedModel,
@@ -239,7 +257,7 @@ def _sample_batch(
 
     cache = DynamicCache(config=model.config)
     prompt = torch.tensor([prompt_ids], device=device)
-    logits = model(input_ids=prompt, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+    logits = _forward(model, prompt, cache, logits_to_keep=1)
     logits = logits[:, -1, :].expand(len(rows), -1)
     cache.batch_repeat_interleave(len(rows))
 
@@ -271,9 +289,7 @@ def _sample_batch(
             keep_positions = torch.tensor(keep, device=device)
             cache.batch_select_indices(keep_positions)
             live, next_ids = live[keep_positions], next_ids[keep_positions]
-        logits = model(
-            input_ids=next_ids.unsqueeze(1), past_key_values=cache, use_cache=True
-        ).logits
+        logits = _forward(model, next_ids.unsqueeze(1), cache)
         logits = logits[:, -1, :]
 
     prefix = str(tokenizer.decode(prompt_ids))

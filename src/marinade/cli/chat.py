@@ -19,9 +19,26 @@ from marinade.chat import (
     say,
     start_conversation,
 )
-from marinade.cli.common import CliState, DefaultCommandGroup, err, or_else, out, status
+from marinade.cli.common import (
+    CliState,
+    DefaultCommandGroup,
+    err,
+    id_or_last,
+    or_else,
+    out,
+    status,
+)
 from marinade.cli.generate import Device, Quantize
-from marinade.cli.write import LineReader, printable, stdin_reader, terminal_reader
+from marinade.cli.write import (
+    LISTED_TEXT,
+    LineReader,
+    listed_model,
+    listed_time,
+    printable,
+    shorten,
+    stdin_reader,
+    terminal_reader,
+)
 from marinade.errors import MarinadeError
 from marinade.writing import random_seed
 
@@ -49,7 +66,10 @@ def start(
         ),
     ] = None,
     resume: Annotated[
-        int | None, typer.Option("--resume", help="Go on with conversation ID (`chat list`).")
+        str | None,
+        typer.Option(
+            "--resume", metavar="ID", help="Go on with conversation ID (`chat list`), or `last`."
+        ),
     ] = None,
     max_new_tokens: Annotated[
         int | None, typer.Option("--max-new-tokens", help="Most tokens per answer. (default: 60)")
@@ -69,10 +89,12 @@ def start(
     """Chat: your turns are written as one side of a dialog, the model answers as the other."""
     state: CliState = ctx.obj
     store = state.store
-    conversation = load_conversation(store, resume) if resume is not None else None
+    conversation = (
+        load_conversation(store, conversation_number(store, resume)) if resume is not None else None
+    )
     if conversation is not None and me is not None and parse_side(me) != conversation.settings.me:
         raise MarinadeError(
-            f"conversation {resume} was held with --me '{conversation.settings.me}'; "
+            f"conversation {conversation.id} was held with --me '{conversation.settings.me}'; "
             "start a new one to change sides"
         )
     base = conversation.settings if conversation else ChatSettings(seed=random_seed())
@@ -134,31 +156,51 @@ def talk(store: Store, conversation: Conversation, loaded: LoadedModel, reader: 
         except MarinadeError as error:
             out.print(f"[red]{escape(str(error))}[/red]")
             continue
+        if not answer.text:  # stored as it is; a --dialog corpus would hold no such line
+            out.print(
+                f"{conversation.settings.model_side} [dim](no answer: it ended its turn)[/dim]"
+            )
+            continue
         out.print(f"{conversation.settings.model_side} {printable(answer.text)}", markup=False)
+
+
+def conversation_number(store: Store, value: str) -> int:
+    """A conversation's id as typed, or for `last` the one held most recently."""
+    number = id_or_last(value, "a conversation")
+    if number is None:
+        conversations = store.conversations()  # the most recently held first
+        if not conversations:
+            raise MarinadeError("there are no conversations yet: `marinade chat` starts one")
+        number = conversations[0]["id"]
+    return number
 
 
 @app.command("list")
 def list_conversations(ctx: typer.Context) -> None:
     """Every conversation, the latest first."""
     state: CliState = ctx.obj
-    table = Table("id", "updated", "model", "me", "turns", box=None)
-    table.add_column("opening", no_wrap=True, overflow="ellipsis")
+    table = Table("id", "updated", "model", "me", "turns", "opening", box=None)
     for row in state.store.conversations():
         table.add_row(
             str(row["id"]),
-            (row["updated_at"] or "")[:16],
-            row["model"],
+            listed_time(row["updated_at"]),
+            escape(listed_model(row["model"])),
             row["me"],
             str(row["turns"]),
-            escape(row["opening"] or ""),
+            escape(printable(shorten(row["opening"] or "", LISTED_TEXT))),
         )
     out.print(table)
 
 
 @app.command("show")
-def show(ctx: typer.Context, conversation_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def show(
+    ctx: typer.Context,
+    conversation_id: Annotated[
+        str, typer.Argument(metavar="ID", help="A conversation's id, or `last`.")
+    ],
+) -> None:
     """A conversation as dialog lines, as a --dialog corpus would hold it."""
     state: CliState = ctx.obj
-    conversation = load_conversation(state.store, conversation_id)
+    conversation = load_conversation(state.store, conversation_number(state.store, conversation_id))
     text = dialog_text(conversation.turns, conversation.settings)
     sys.stdout.write(text + ("\n" if text else ""))

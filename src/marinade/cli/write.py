@@ -70,7 +70,10 @@ def start(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
     resume: Annotated[
-        int | None, typer.Option("--resume", help="Go on with story ID (see `write list`).")
+        str | None,
+        typer.Option(
+            "--resume", metavar="ID", help="Go on with story ID (see `write list`), or `last`."
+        ),
     ] = None,
     count: Annotated[
         int | None, typer.Option("--count", "-n", help="Proposals per step. (default: 5)")
@@ -115,7 +118,7 @@ def start(
     if steps is not None and steps < 1:
         raise MarinadeError(f"--steps must be at least 1, not {steps}")
     store = state.store
-    story = load_story(store, resume) if resume is not None else None
+    story = load_story(store, story_number(store, resume)) if resume is not None else None
     base = story.settings if story else WriteSettings(seed=random_seed())
     settings = WriteSettings(  # a flag given now wins over the story's stored settings
         count=or_else(count, base.count),
@@ -267,7 +270,7 @@ def show_proposals(proposals: list[Node], first_number: int = 1) -> None:
         text = printable(" ".join(node.text.split()))
         if node.text[:1] == "\n":
             text = "¶ " + text
-        mark = " [dim](you)[/dim]" if node.author == "user" else ""
+        mark = " [dim](you)[/dim]" if node.author == "user" else f" [dim]· seed {node.seed}[/dim]"
         if node.edited:
             mark += " [dim](edited)[/dim]"
         shown = escape(text) if text else "[dim](the model ended the text here)[/dim]"
@@ -335,18 +338,48 @@ def stdin_reader() -> LineReader:
 def list_stories(ctx: typer.Context) -> None:
     """Every story, the latest first."""
     state: CliState = ctx.obj
-    table = Table("id", "updated", "model", "steps", "nodes", box=None)
-    table.add_column("title", no_wrap=True, overflow="ellipsis")
+    table = Table("id", "updated", "model", "steps", "nodes", "title", box=None)
     for row in state.store.stories():
         table.add_row(
             str(row["id"]),
-            (row["updated_at"] or "")[:16],
-            row["model"],
+            listed_time(row["updated_at"]),
+            escape(listed_model(row["model"])),
             str(max(0, row["chosen"] - 1)),
             str(row["nodes"]),
-            escape(row["title"]),
+            escape(printable(shorten(row["title"], LISTED_TEXT))),
         )
     out.print(table)
+
+
+# Lists shorten long cells themselves: rich squeezes the other columns of a table to
+# nothing (ids included) when a no-wrap column is too wide for a narrow or piped terminal.
+LISTED_TEXT = 60
+LISTED_MODEL = 24
+
+
+def shorten(text: str, length: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
+def listed_model(model: str) -> str:
+    """A model's name, or the end of a long path (the folder's own name is the telling part)."""
+    return model if len(model) <= LISTED_MODEL else "…" + model[-(LISTED_MODEL - 1) :]
+
+
+def listed_time(iso: str | None) -> str:
+    return (iso or "")[:16].replace("T", " ")
+
+
+def story_number(store: Store, value: str) -> int:
+    """A story's id as typed, or for `last` the one written most recently."""
+    number = id_or_last(value, "a story")
+    if number is None:
+        stories = store.stories()  # the most recently written first
+        if not stories:
+            raise MarinadeError("there are no stories yet: `marinade write TEXT` starts one")
+        number = stories[0]["id"]
+    return number
 
 
 @app.command("export")
@@ -363,13 +396,9 @@ def export(
 ) -> None:
     """The story's text, and with --tree the branches not taken."""
     state: CliState = ctx.obj
-    number = id_or_last(story_id, "the story")
-    if number is None:
-        stories = state.store.stories()  # the most recently written first
-        if not stories:
-            raise MarinadeError("there are no stories yet: `marinade write TEXT` starts one")
-        number = stories[0]["id"]
-    text = export_story(load_story(state.store, number), export_format, tree)
+    text = export_story(
+        load_story(state.store, story_number(state.store, story_id)), export_format, tree
+    )
     if output is None:
         sys.stdout.write(text)
         return
