@@ -63,7 +63,8 @@ def train(
         int | None, typer.Option("--warmup", help="Warm-up steps. \\[default: 20]")
     ] = None,
     schedule: Annotated[
-        str | None, typer.Option("--schedule", help="cosine, linear or constant. \\[default: cosine]")
+        str | None,
+        typer.Option("--schedule", help="cosine, linear or constant \\[default: cosine]."),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="\\[default: 0]")] = None,
     eval_every: Annotated[int | None, typer.Option("--eval-every", help="\\[default: 50]")] = None,
