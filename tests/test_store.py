@@ -85,6 +85,10 @@ def test_samples_list_show_export(cli, tiny_model):
     )
     shown = json.loads(cli("samples", "show", str(rows[1]["id"]), "--json").stdout)
     assert shown == rows[1]
+    table_lines = cli("samples", "list").stdout.splitlines()  # 80 columns, long model path
+    assert table_lines[0].split() == ["id", "created", "model", "seed", "temp", "text"]
+    for row, line in zip(reversed(rows), table_lines[1:], strict=True):
+        assert line.split()[0] == str(row["id"]) and len(line) <= 80  # ids never squeezed
     plain = cli("samples", "show", str(rows[1]["id"])).stdout
     assert "model_hash" in plain and rows[1]["text"].strip()[:5] in plain
     exported = json_lines(cli("samples", "export", "--format", "jsonl").stdout)

@@ -20,22 +20,22 @@ from marinade.chat import (
     start_conversation,
 )
 from marinade.cli.common import (
+    LISTED_TEXT,
     CliState,
     DefaultCommandGroup,
     err,
     id_or_last,
+    listed_model,
+    listed_time,
     or_else,
     out,
+    printable,
+    shorten,
     status,
 )
 from marinade.cli.generate import Device, Quantize
 from marinade.cli.write import (
-    LISTED_TEXT,
     LineReader,
-    listed_model,
-    listed_time,
-    printable,
-    shorten,
     stdin_reader,
     terminal_reader,
 )

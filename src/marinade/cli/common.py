@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,3 +105,39 @@ class DefaultCommandGroup(TyperGroup):
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+
+# Lists shorten long cells themselves: rich squeezes the other columns of a table to
+# nothing (ids included) when a no-wrap column is too wide for a narrow or piped terminal.
+LISTED_TEXT = 60
+LISTED_MODEL = 24
+
+
+def shorten(text: str, length: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
+def listed_model(model: str) -> str:
+    """A model's name, or the end of a long path (the folder's own name is the telling part)."""
+    return model if len(model) <= LISTED_MODEL else "…" + model[-(LISTED_MODEL - 1) :]
+
+
+def listed_time(iso: str | None) -> str:
+    return (iso or "")[:16].replace("T", " ")
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Control characters a model wrote (an escape could restyle the terminal) shown as
+    their Unicode pictures (␀, ␛, ␡); line breaks and tabs stay."""
+    return CONTROL.sub(_control_picture, text)
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"

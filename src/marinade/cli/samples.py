@@ -13,7 +13,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from marinade.cli.common import CliState, out, print_json_line
+from marinade.cli.common import (
+    CliState,
+    listed_model,
+    listed_time,
+    out,
+    print_json_line,
+    printable,
+    shorten,
+)
 from marinade.errors import MarinadeError
 from marinade.store import EXPORT_COLUMNS, SAMPLE_COLUMNS
 
@@ -38,18 +46,23 @@ def list_samples(
         for row in rows:
             print_json_line(row)
         return
-    table = Table("id", "created", "model", "seed", "temp", box=None)
-    table.add_column("text", no_wrap=True, overflow="ellipsis")
-    for row in rows:
-        preview = " ".join(row["text"].split())
-        table.add_row(
+    cells = [
+        [
             str(row["id"]),
-            row["created_at"][:16],
-            row["model"],
+            listed_time(row["created_at"]),
+            listed_model(row["model"]),
             str(row["seed"]),
             str(row["temperature"]),
-            preview[:70] + ("…" if len(preview) > 70 else ""),
-        )
+        ]
+        for row in rows
+    ]
+    headers = ["id", "created", "model", "seed", "temp"]
+    table = Table(*headers, "text", box=None)
+    # the text gets what the other columns leave of the terminal, so they are never squeezed
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
+    room = max(20, out.width - sum(widths[:5]) - 2 * 6)
+    for row, fixed in zip(rows, cells, strict=True):
+        table.add_row(*map(escape, fixed), escape(printable(shorten(row["text"], room))))
     out.print(table)
 
 

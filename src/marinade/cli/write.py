@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +12,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from marinade.cli.common import (
+    LISTED_TEXT,
     CliState,
     DefaultCommandGroup,
     err,
     id_or_last,
+    listed_model,
+    listed_time,
     or_else,
     out,
+    printable,
+    shorten,
     status,
 )
 from marinade.cli.generate import Device, Quantize, unescape
@@ -54,7 +58,6 @@ HELP = (
     "proposals · [bold]t TEXT[/bold] your own text · [bold]b[/bold] back a step · "
     "[bold]s[/bold] show the story · [bold]q[/bold] quit (\\n in typed text is a line break)"
 )
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 TAIL = 300  # characters of the story shown after each step
 
 # Reads one line after showing a prompt, the line pre-filled for editing where it can be;
@@ -285,19 +288,6 @@ def show_tail(story: Story) -> None:
     out.rule(style="dim")
 
 
-def printable(text: str) -> str:
-    """Control characters a model wrote (an escape could restyle the terminal) shown as
-    their Unicode pictures (␀, ␛, ␡); line breaks and tabs stay."""
-    return CONTROL.sub(_control_picture, text)
-
-
-def _control_picture(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if code < 0x20:
-        return chr(0x2400 + code)
-    return "\u2421" if code == 0x7F else "\ufffd"
-
-
 def terminal_reader() -> LineReader:
     """input() with readline's line editing; the pre-filled text can be edited in place."""
     try:
@@ -349,26 +339,6 @@ def list_stories(ctx: typer.Context) -> None:
             escape(printable(shorten(row["title"], LISTED_TEXT))),
         )
     out.print(table)
-
-
-# Lists shorten long cells themselves: rich squeezes the other columns of a table to
-# nothing (ids included) when a no-wrap column is too wide for a narrow or piped terminal.
-LISTED_TEXT = 60
-LISTED_MODEL = 24
-
-
-def shorten(text: str, length: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= length else flat[: length - 1] + "…"
-
-
-def listed_model(model: str) -> str:
-    """A model's name, or the end of a long path (the folder's own name is the telling part)."""
-    return model if len(model) <= LISTED_MODEL else "…" + model[-(LISTED_MODEL - 1) :]
-
-
-def listed_time(iso: str | None) -> str:
-    return (iso or "")[:16].replace("T", " ")
 
 
 def story_number(store: Store, value: str) -> int:
