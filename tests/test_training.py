@@ -289,3 +289,35 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(
     assert again == pytest.approx(final, abs=1e-4)
     assert {c["name"] for c in store.checkpoints("together")} == {"last", "phase-1", "phase-2"}
     assert json.loads(together["recipe"])["settings"]["batch_size"] == 2
+
+
+def test_ctrl_c_in_a_real_process_saves_a_checkpoint(store, trained_home, tiny_model, home_dir):
+    """SIGINT (what Ctrl-C sends) to a running `marinade train`: it saves `last` at the
+    step it reached, records the run as interrupted and exits 130 with a one-line hint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "train", "stopped"]
+    command += ["--model", str(tiny_model), "--phase", "admired:100000", "--batch-size", "2"]
+    command += ["--block-size", "32", "--eval-every", "0", "--save-every", "0"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
+    try:
+        deadline = time.monotonic() + 120
+        while ((store.run("stopped") or {}).get("steps_done") or 0) < 3:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    said = " ".join(stderr.split())  # rich folds the line at 80 columns
+    assert "checkpoint saved" in said and "marinade train stopped --resume" in said
+    run = store.run("stopped")
+    assert run["status"] == "interrupted" and 3 <= run["steps_done"] < 100000
+    [last] = [c for c in store.checkpoints("stopped") if c["name"] == "last"]
+    assert last["step"] == run["steps_done"]
