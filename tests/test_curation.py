@@ -10,6 +10,7 @@ import pytest
 from conftest import json_lines
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
+from marinade.curation.language import corpus_languages, detect_language, is_foreign
 from marinade.curation.novelty import MAX_POSTINGS, TrainingText
 from marinade.curation.plan import PlannedRun, plan_experiment
 from marinade.curation.prefilters import is_loop, prefilter_tags
@@ -110,7 +111,6 @@ def test_longest_copy_word_for_word():
     assert (copy.words, copy.document_id) == (4, 12)
     assert index.longest_copy("entirely new words").words == 0
     assert index.longest_copy("tea, never").words == 1  # one shared word, no stretch
-    assert index.known_fraction("tea and cake") == pytest.approx(2 / 3)
 
 
 def test_a_long_copy_is_found_through_rare_words_when_common_ones_are_crowded():
@@ -125,7 +125,7 @@ def test_prefilter_tags():
         options = dict(
             min_words=3,
             max_chars=40,
-            known_fraction=1.0,
+            foreign=False,
             copied_words=0,
             copied_threshold=8,
             duplicate=False,
@@ -137,11 +137,30 @@ def test_prefilter_tags():
     assert tags("a fine post about the sea") == []
     assert tags("a fine post about the sea, written at dusk") == ["too-long"]
     assert tags("and the sea and the sea and the sea") == ["loop"]
-    assert tags("Lorem ipsum dolor sit amet", known_fraction=0.2) == ["language"]
+    assert tags("Lorem ipsum dolor sit amet", foreign=True) == ["language"]
     assert tags("a fine post about the sea", duplicate=True) == ["duplicate"]
     assert tags("a fine post about the sea", copied_words=8) == ["copied"]
     assert is_loop("no no no no".split())
     assert not is_loop("the cat sat on the mat by the door".split())
+
+
+def test_language_of_samples_against_the_corpus():
+    english = [
+        "I like tea and toast, and rain on the roof in the morning.",
+        "The lamplighter walked the quay at dusk and the harbour was quiet.",
+        "Every evening the lamps came on one by one along the water.",
+    ]
+    assert corpus_languages(english) == {"en"}
+    french = "Je voudrais un café et un croissant, s'il vous plaît."
+    # a quarter of the documents in French: the corpus is in both languages
+    assert corpus_languages([*english, french]) == {"en", "fr"}
+    assert corpus_languages(["too short"]) == frozenset()
+    assert detect_language("ok then") is None  # too short to judge
+    assert is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", {"en"})
+    assert not is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", {"en", "de"})
+    # English words the small corpus never used are still English
+    assert not is_foreign("The quick brown fox jumps over the lazy dog", {"en"})
+    assert not is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", set())
 
 
 def test_cells_and_the_best_cell():
@@ -281,12 +300,21 @@ def test_experiment_errors(cli, store, corpora, tiny_model, tmp_path):
 def test_checks_store_copied_and_closest_document(cli, store, corpora, tiny_model, tmp_path):
     grid = write_grid(tmp_path, tiny_model, samples=1)
     assert cli("experiment", "run", str(grid)).exit_code == 0
-    sample = store.experiment_samples("grid")[0]
+    sample, german, english = store.experiment_samples("grid")[:3]
     # a sample that copies a training document: the check finds it on the next run
     copied = "The lamplighter walked the quay at dusk, lamp number 7, and the harbour"
-    store.db.conn.execute("update samples set text = ? where id = ?", [copied, sample["id"]])
+    texts = {
+        sample["id"]: copied,
+        german["id"]: "Ich habe heute keine Zeit, weil ich arbeiten muss.",
+        english["id"]: "The quick brown fox jumps over the lazy dog.",  # new words, English
+    }
+    for sample_id, text in texts.items():
+        store.db.conn.execute("update samples set text = ? where id = ?", [text, sample_id])
     store.db.conn.commit()
     assert cli("experiment", "run", str(grid)).exit_code == 0
+    tags = {s["id"]: json.loads(s["tags"]) for s in store.experiment_samples("grid")}
+    assert "language" in tags[german["id"]]
+    assert "language" not in tags[english["id"]] and "language" not in tags[sample["id"]]
     checked = next(s for s in store.experiment_samples("grid") if s["id"] == sample["id"])
     assert checked["copied_words"] == 13
     assert "copied" in json.loads(checked["tags"])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from marinade.curation.language import corpus_languages, is_foreign
 from marinade.curation.novelty import TrainingText, words
 from marinade.curation.plan import Plan, PlannedRun, plan_experiment
 from marinade.curation.prefilters import prefilter_tags
@@ -206,16 +207,19 @@ def check_samples(store: Store, spec: ExperimentSpec, plan: Plan) -> int:
     """Novelty and pre-filter tags for every sample of the experiment; returns how many."""
     corpora_of = recipe_corpora(store, spec, plan)
     indexes: dict[tuple[str, ...], TrainingText] = {}
+    languages: dict[tuple[str, ...], frozenset[str]] = {}  # of each set of corpora
     seen: set[tuple[str, ...]] = set()
     rows = []
     for sample in store.experiment_samples(spec.name):
         corpora = tuple(sorted(corpora_of.get(sample["recipe"], [])))
         if corpora not in indexes:
-            indexes[corpora] = TrainingText(
+            documents = [
                 (document["id"], document["text"])
                 for corpus in corpora
                 for document in store.documents(corpus)
-            )
+            ]
+            indexes[corpora] = TrainingText(documents)
+            languages[corpora] = corpus_languages([text for _, text in documents])
         index = indexes[corpora]
         copy = index.longest_copy(sample["text"])
         key = tuple(words(sample["text"]))
@@ -226,7 +230,7 @@ def check_samples(store: Store, spec: ExperimentSpec, plan: Plan) -> int:
             sample["text"],
             min_words=spec.min_words,
             max_chars=spec.max_chars,
-            known_fraction=index.known_fraction(sample["text"]) if corpora else 1.0,
+            foreign=is_foreign(sample["text"], languages[corpora]),
             copied_words=copy.words,
             copied_threshold=spec.copied_words,
             duplicate=bool(key) and key in seen,
