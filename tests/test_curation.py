@@ -231,6 +231,9 @@ def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_p
     runs = {run["name"]: run for run in store.runs()}
     shared = [name for name in runs if name.startswith("grid-shared-")]
     assert len(shared) == 1  # admired:3 trained once, for both recipes
+    # a progress bar for each run trained (two of them 2 steps long) and each cell
+    for bar in (f"train {shared[0]}", "train grid-marinade", "train grid-other", "base T=1.2"):
+        assert bar in result.stderr
     assert runs["grid-marinade"]["model"] == f"{shared[0]}@1"
     assert all(run["status"] == "finished" for run in runs.values())
     samples = store.experiment_samples("grid")

@@ -44,7 +44,7 @@ def run_experiment(
     spec: ExperimentSpec,
     device: str | None = None,
     on_status: Callable[[str], None] | None = None,
-    on_train_step: Callable[[Any], None] | None = None,
+    on_train_step: Callable[[str, Any], None] | None = None,  # (run name, StepReport)
     on_cell: Callable[[CellProgress], None] | None = None,
 ) -> Plan:
     plan = plan_experiment(spec)
@@ -89,7 +89,7 @@ def _train(
     planned: PlannedRun,
     device: str | None,
     on_status: Callable[[str], None] | None,
-    on_train_step: Callable[[Any], None] | None,
+    on_train_step: Callable[[str, Any], None] | None,
 ) -> None:
     from marinade.training.loop import train
     from marinade.training.recipe import build_recipe
@@ -110,13 +110,18 @@ def _train(
     if on_status:
         action = "resuming" if existing else "training"
         on_status(f"{action} {planned.name}: {', '.join(planned.phases)}")
+
+    def on_step(report: Any) -> None:
+        if on_train_step:
+            on_train_step(planned.name, report)
+
     train(
         store,
         home,
         recipe,
         resume=existing is not None,
         device=device,
-        on_step=on_train_step,
+        on_step=on_step,
         on_status=on_status,
     )
 
