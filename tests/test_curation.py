@@ -298,6 +298,14 @@ def test_experiment_errors(cli, store, corpora, tiny_model, tmp_path):
     result = cli("experiment", "report", "nosuch")
     assert result.exit_code == 1 and "no experiment named 'nosuch'" in result.stderr
     assert cli("experiment", "run", str(tmp_path / "missing.toml")).exit_code == 1
+    grid.write_text(
+        'name = "bad"\n[[recipes]]\nname = "a"\nphases = ["mine:3"]\n'
+        '[[recipes]]\nname = "old"\nrun = "nosuch@1"\n'
+    )
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 1
+    assert "recipe old: no run named 'nosuch'" in result.stderr
+    assert store.experiments() == [] and store.runs() == []  # nothing trained first
 
 
 def test_checks_store_copied_and_closest_document(cli, store, corpora, tiny_model, tmp_path):

@@ -143,7 +143,8 @@ def report(
     else:
         out.print(
             f"best cell: {best.recipe} at temperature {best.temperature:g}"
-            f" ({best.accepted}/{best.rated} accepted, at least {best.ci_low:.0%} at 95%)"
+            + (f", top-p {best.top_p:g}" if best.top_p != 1.0 else "")
+            + f" ({best.accepted}/{best.rated} accepted, at least {best.ci_low:.0%} at 95%)"
         )
     if plot:
         out.print(f"wrote {plot}")

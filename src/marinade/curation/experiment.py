@@ -52,6 +52,12 @@ def run_experiment(
         for phase in planned.phases:
             for corpus in parse_phase(phase).names():
                 store.corpus(corpus)
+    for recipe in spec.recipes:  # and so does one in the name of a run to reuse
+        if recipe.run and store.run(recipe.run.split("@")[0]) is None:
+            raise MarinadeError(
+                f"experiment {spec.name}, recipe {recipe.name}: no run named "
+                f"{recipe.run.split('@')[0]!r}; see `marinade runs list`"
+            )
     record = _existing(store, spec.name) or {"name": spec.name, "created_at": now()}
     record.update(spec=json.dumps(spec.to_dict()), status="running", updated_at=now())
     store.save_experiment(record)
