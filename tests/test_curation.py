@@ -15,7 +15,7 @@ from marinade.curation.novelty import MAX_POSTINGS, TrainingText
 from marinade.curation.plan import PlannedRun, plan_experiment
 from marinade.curation.prefilters import is_loop, prefilter_tags
 from marinade.curation.report import best_cell, cells, wilson_interval
-from marinade.curation.spec import parse_experiment
+from marinade.curation.spec import load_experiment, parse_experiment
 from marinade.errors import MarinadeError
 
 
@@ -61,6 +61,50 @@ def test_plan_trains_a_shared_first_phase_once():
         "long": "grid-long",
         "base": "gpt2",
         "old": "tweetbot@1",
+    }
+
+
+ISSUE_GRID = """
+name = "tweets"
+temperatures = [0.8, 1.0, 1.2]
+samples_per_cell = 200
+max_new_tokens = 60
+prompts = []                       # empty: unconditional
+[training]                         # settings shared by every recipe, as in `marinade train`
+method = "lora"
+block_size = 128
+[[recipes]]
+name = "merged"
+phases = ["admired+mine:1600"]
+[[recipes]]
+name = "marinade"
+phases = ["admired:1500", "mine:100"]
+[[recipes]]
+name = "base"                      # a control: the base model, untrained
+model = "smollm2"
+"""
+
+
+def test_the_grid_in_the_issue_reads_and_plans(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(ISSUE_GRID)
+    grid = load_experiment(path)
+    assert (grid.temperatures, grid.samples_per_cell, grid.max_new_tokens) == (
+        (0.8, 1.0, 1.2),
+        200,
+        60,
+    )
+    assert grid.prompts == (None,)  # unconditional
+    assert grid.training == {"method": "lora", "block_size": 128}
+    plan = plan_experiment(grid)
+    assert {(run.name, run.phases, run.start_from) for run in plan.runs} == {
+        ("tweets-merged", ("admired+mine:1600",), None),
+        ("tweets-marinade", ("admired:1500", "mine:100"), None),
+    }
+    assert plan.models == {
+        "merged": "tweets-merged",
+        "marinade": "tweets-marinade",
+        "base": "smollm2",
     }
 
 
