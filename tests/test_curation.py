@@ -199,6 +199,8 @@ def test_language_of_samples_against_the_corpus():
     # a quarter of the documents in French: the corpus is in both languages
     assert corpus_languages([*english, french]) == {"en", "fr"}
     assert corpus_languages(["too short"]) == frozenset()
+    one_liners = ["good morning", "see you soon", "thanks for the tea", "what a day"]
+    assert corpus_languages(one_liners) == {"en"}  # judged together
     assert detect_language("ok then") is None  # too short to judge
     assert is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", {"en"})
     assert not is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", {"en", "de"})

@@ -43,8 +43,8 @@ def detect_language(text: str) -> tuple[str, float] | None:
 
 
 def corpus_languages(texts: Sequence[str]) -> frozenset[str]:
-    """The languages of at least CORPUS_SHARE of the texts long enough to judge;
-    empty when none is."""
+    """The languages of at least CORPUS_SHARE of the texts long enough to judge, or of
+    all of them together when none is; empty when even that is too short."""
     step = max(1, len(texts) // MAX_DOCUMENTS)
     found = Counter(
         detected[0]
@@ -52,6 +52,9 @@ def corpus_languages(texts: Sequence[str]) -> frozenset[str]:
         if detected is not None
     )
     judged = sum(found.values())
+    if not judged:  # only short texts (a corpus of one-liners): judge them together
+        together = detect_language(" ".join(texts[::step]))
+        return frozenset() if together is None else frozenset([together[0]])
     return frozenset(
         language for language, count in found.items() if count >= CORPUS_SHARE * judged
     )
