@@ -10,6 +10,7 @@ import pytest
 from conftest import json_lines
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
+from marinade.curation.experiment import recipe_corpora
 from marinade.curation.language import corpus_languages, detect_language, is_foreign
 from marinade.curation.novelty import MAX_POSTINGS, TrainingText
 from marinade.curation.plan import PlannedRun, plan_experiment
@@ -384,3 +385,15 @@ def test_checks_store_copied_and_closest_document(cli, store, corpora, tiny_mode
         "select text from documents where id = ?", [checked["closest_document_id"]]
     ).fetchone()[0]
     assert "lamp number 7," in document
+
+
+def test_a_control_is_checked_against_the_corpora_of_the_runs_beside_it(
+    cli, store, corpora, tiny_model, tmp_path
+):
+    assert cli("experiment", "run", str(write_grid(tmp_path, tiny_model, samples=1))).exit_code == 0
+    reuse = spec([{"name": "old", "run": "grid-marinade"}, {"name": "base"}])
+    # grid-marinade seared on mine after the shared run's admired
+    assert recipe_corpora(store, reuse, plan_experiment(reuse)) == {
+        "old": ["mine", "admired"],
+        "base": ["mine", "admired"],
+    }

@@ -198,20 +198,13 @@ def recipe_corpora(store: Store, spec: ExperimentSpec, plan: Plan) -> dict[str, 
         corpora = [corpus for phase in phases for corpus in parse_phase(phase).names()]
         return corpora + (chain(start) if start else [])
 
-    everything = list(
-        dict.fromkeys(
-            corpus
-            for recipe in spec.recipes
-            for phase in recipe.phases
-            for corpus in parse_phase(phase).names()
-        )
-    )
-    result = {}
-    for recipe in spec.recipes:
-        model = plan.models[recipe.name]
-        own = chain(model) if (recipe.trains or recipe.run) else []
-        result[recipe.name] = list(dict.fromkeys(own)) or everything
-    return result
+    own = {
+        recipe.name: list(dict.fromkeys(chain(plan.models[recipe.name])))
+        for recipe in spec.recipes
+        if recipe.trains or recipe.run
+    }
+    everything = list(dict.fromkeys(corpus for corpora in own.values() for corpus in corpora))
+    return {recipe.name: own.get(recipe.name) or everything for recipe in spec.recipes}
 
 
 def check_samples(store: Store, spec: ExperimentSpec, plan: Plan) -> int:
