@@ -18,6 +18,7 @@ def add_grid(
     experiment: str = "grid",
     prompt: str | None = "Dear diary,",
     text: str = "{recipe} at {temperature} with seed {seed}",
+    top_p: float | None = None,
 ) -> list[dict[str, Any]]:
     """One cell per recipe and temperature, `seeds` samples each, inserted cell by cell."""
     rows = [
@@ -30,6 +31,7 @@ def add_grid(
             "text": text.format(recipe=recipe, temperature=temperature, seed=seed),
             "seed": seed,
             "temperature": temperature,
+            "top_p": top_p,
             "experiment": experiment,
             "recipe": recipe,
         }

@@ -10,11 +10,13 @@ import pytest
 from conftest import json_lines
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
+from marinade.curation.experiment import recipe_corpora
+from marinade.curation.language import corpus_languages, detect_language, is_foreign
 from marinade.curation.novelty import MAX_POSTINGS, TrainingText
 from marinade.curation.plan import PlannedRun, plan_experiment
 from marinade.curation.prefilters import is_loop, prefilter_tags
 from marinade.curation.report import best_cell, cells, wilson_interval
-from marinade.curation.spec import parse_experiment
+from marinade.curation.spec import load_experiment, parse_experiment
 from marinade.errors import MarinadeError
 
 
@@ -60,6 +62,50 @@ def test_plan_trains_a_shared_first_phase_once():
         "long": "grid-long",
         "base": "gpt2",
         "old": "tweetbot@1",
+    }
+
+
+ISSUE_GRID = """
+name = "tweets"
+temperatures = [0.8, 1.0, 1.2]
+samples_per_cell = 200
+max_new_tokens = 60
+prompts = []                       # empty: unconditional
+[training]                         # settings shared by every recipe, as in `marinade train`
+method = "lora"
+block_size = 128
+[[recipes]]
+name = "merged"
+phases = ["admired+mine:1600"]
+[[recipes]]
+name = "marinade"
+phases = ["admired:1500", "mine:100"]
+[[recipes]]
+name = "base"                      # a control: the base model, untrained
+model = "smollm2"
+"""
+
+
+def test_the_grid_in_the_issue_reads_and_plans(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(ISSUE_GRID)
+    grid = load_experiment(path)
+    assert (grid.temperatures, grid.samples_per_cell, grid.max_new_tokens) == (
+        (0.8, 1.0, 1.2),
+        200,
+        60,
+    )
+    assert grid.prompts == (None,)  # unconditional
+    assert grid.training == {"method": "lora", "block_size": 128}
+    plan = plan_experiment(grid)
+    assert {(run.name, run.phases, run.start_from) for run in plan.runs} == {
+        ("tweets-merged", ("admired+mine:1600",), None),
+        ("tweets-marinade", ("admired:1500", "mine:100"), None),
+    }
+    assert plan.models == {
+        "merged": "tweets-merged",
+        "marinade": "tweets-marinade",
+        "base": "smollm2",
     }
 
 
@@ -110,7 +156,6 @@ def test_longest_copy_word_for_word():
     assert (copy.words, copy.document_id) == (4, 12)
     assert index.longest_copy("entirely new words").words == 0
     assert index.longest_copy("tea, never").words == 1  # one shared word, no stretch
-    assert index.known_fraction("tea and cake") == pytest.approx(2 / 3)
 
 
 def test_a_long_copy_is_found_through_rare_words_when_common_ones_are_crowded():
@@ -125,7 +170,7 @@ def test_prefilter_tags():
         options = dict(
             min_words=3,
             max_chars=40,
-            known_fraction=1.0,
+            foreign=False,
             copied_words=0,
             copied_threshold=8,
             duplicate=False,
@@ -137,11 +182,32 @@ def test_prefilter_tags():
     assert tags("a fine post about the sea") == []
     assert tags("a fine post about the sea, written at dusk") == ["too-long"]
     assert tags("and the sea and the sea and the sea") == ["loop"]
-    assert tags("Lorem ipsum dolor sit amet", known_fraction=0.2) == ["language"]
+    assert tags("Lorem ipsum dolor sit amet", foreign=True) == ["language"]
     assert tags("a fine post about the sea", duplicate=True) == ["duplicate"]
     assert tags("a fine post about the sea", copied_words=8) == ["copied"]
     assert is_loop("no no no no".split())
     assert not is_loop("the cat sat on the mat by the door".split())
+
+
+def test_language_of_samples_against_the_corpus():
+    english = [
+        "I like tea and toast, and rain on the roof in the morning.",
+        "The lamplighter walked the quay at dusk and the harbour was quiet.",
+        "Every evening the lamps came on one by one along the water.",
+    ]
+    assert corpus_languages(english) == {"en"}
+    french = "Je voudrais un café et un croissant, s'il vous plaît."
+    # a quarter of the documents in French: the corpus is in both languages
+    assert corpus_languages([*english, french]) == {"en", "fr"}
+    assert corpus_languages(["too short"]) == frozenset()
+    one_liners = ["good morning", "see you soon", "thanks for the tea", "what a day"]
+    assert corpus_languages(one_liners) == {"en"}  # judged together
+    assert detect_language("ok then") is None  # too short to judge
+    assert is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", {"en"})
+    assert not is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", {"en", "de"})
+    # English words the small corpus never used are still English
+    assert not is_foreign("The quick brown fox jumps over the lazy dog", {"en"})
+    assert not is_foreign("Ich habe heute keine Zeit, weil ich arbeiten muss.", set())
 
 
 def test_cells_and_the_best_cell():
@@ -212,6 +278,9 @@ def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_p
     runs = {run["name"]: run for run in store.runs()}
     shared = [name for name in runs if name.startswith("grid-shared-")]
     assert len(shared) == 1  # admired:3 trained once, for both recipes
+    # a progress bar for each run trained (two of them 2 steps long) and each cell
+    for bar in (f"train {shared[0]}", "train grid-marinade", "train grid-other", "base T=1.2"):
+        assert bar in result.stderr
     assert runs["grid-marinade"]["model"] == f"{shared[0]}@1"
     assert all(run["status"] == "finished" for run in runs.values())
     samples = store.experiment_samples("grid")
@@ -276,17 +345,34 @@ def test_experiment_errors(cli, store, corpora, tiny_model, tmp_path):
     result = cli("experiment", "report", "nosuch")
     assert result.exit_code == 1 and "no experiment named 'nosuch'" in result.stderr
     assert cli("experiment", "run", str(tmp_path / "missing.toml")).exit_code == 1
+    grid.write_text(
+        'name = "bad"\n[[recipes]]\nname = "a"\nphases = ["mine:3"]\n'
+        '[[recipes]]\nname = "old"\nrun = "nosuch@1"\n'
+    )
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 1
+    assert "recipe old: no run named 'nosuch'" in result.stderr
+    assert store.experiments() == [] and store.runs() == []  # nothing trained first
 
 
 def test_checks_store_copied_and_closest_document(cli, store, corpora, tiny_model, tmp_path):
     grid = write_grid(tmp_path, tiny_model, samples=1)
     assert cli("experiment", "run", str(grid)).exit_code == 0
-    sample = store.experiment_samples("grid")[0]
+    sample, german, english = store.experiment_samples("grid")[:3]
     # a sample that copies a training document: the check finds it on the next run
     copied = "The lamplighter walked the quay at dusk, lamp number 7, and the harbour"
-    store.db.conn.execute("update samples set text = ? where id = ?", [copied, sample["id"]])
+    texts = {
+        sample["id"]: copied,
+        german["id"]: "Ich habe heute keine Zeit, weil ich arbeiten muss.",
+        english["id"]: "The quick brown fox jumps over the lazy dog.",  # new words, English
+    }
+    for sample_id, text in texts.items():
+        store.db.conn.execute("update samples set text = ? where id = ?", [text, sample_id])
     store.db.conn.commit()
     assert cli("experiment", "run", str(grid)).exit_code == 0
+    tags = {s["id"]: json.loads(s["tags"]) for s in store.experiment_samples("grid")}
+    assert "language" in tags[german["id"]]
+    assert "language" not in tags[english["id"]] and "language" not in tags[sample["id"]]
     checked = next(s for s in store.experiment_samples("grid") if s["id"] == sample["id"])
     assert checked["copied_words"] == 13
     assert "copied" in json.loads(checked["tags"])
@@ -299,3 +385,15 @@ def test_checks_store_copied_and_closest_document(cli, store, corpora, tiny_mode
         "select text from documents where id = ?", [checked["closest_document_id"]]
     ).fetchone()[0]
     assert "lamp number 7," in document
+
+
+def test_a_control_is_checked_against_the_corpora_of_the_runs_beside_it(
+    cli, store, corpora, tiny_model, tmp_path
+):
+    assert cli("experiment", "run", str(write_grid(tmp_path, tiny_model, samples=1))).exit_code == 0
+    reuse = spec([{"name": "old", "run": "grid-marinade"}, {"name": "base"}])
+    # grid-marinade seared on mine after the shared run's admired
+    assert recipe_corpora(store, reuse, plan_experiment(reuse)) == {
+        "old": ["mine", "admired"],
+        "base": ["mine", "admired"],
+    }

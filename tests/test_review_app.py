@@ -131,3 +131,9 @@ def test_report_shows_rates_intervals_and_a_heatmap(store, server):
     connection.close()
     response, _ = server("GET", "/report/other.png")
     assert response.status == 404
+
+
+def test_an_empty_store_says_there_is_nothing_to_rate(store, server):
+    response, html = server("GET", "/")
+    assert response.status == 200
+    assert "No samples yet" in html and "Every sample here is rated" not in html

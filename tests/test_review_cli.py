@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
 import urllib.request
 
 from conftest import json_lines
+from marinade.curation.spec import parse_experiment
 from review_helpers import add_grid
 
 
@@ -108,3 +110,13 @@ def test_review_command_errors(cli, store):
     result = cli("review", "--experiment", "nope", "--no-open")
     assert result.exit_code == 1 and "no samples in experiment 'nope'" in result.stderr
     assert "same as `marinade review`" in cli("--help").stdout
+
+
+def test_report_names_the_top_p_of_the_best_cell(cli, store):
+    rows = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=2, top_p=0.9)
+    grid = {"name": "grid", "recipes": [{"name": "a"}], "temperatures": [0.7], "top_p": [0.9, 1]}
+    spec = parse_experiment(grid, "grid.toml")
+    store.save_experiment({"name": "grid", "spec": json.dumps(spec.to_dict()), "status": "done"})
+    store.rate_sample(rows[0]["id"], "accept", now="t")
+    result = cli("experiment", "report", "grid")
+    assert "best cell: a at temperature 0.7, top-p 0.9 (1/1 accepted" in result.stdout

@@ -134,3 +134,14 @@ def test_ab_pairs_share_prompt_seed_and_temperature_across_models(store):
     assert len(by_id) == 12
     with pytest.raises(MarinadeError, match="winner"):
         vote(store, rows[0]["id"], rows[1]["id"], rows[2]["id"])
+
+
+def test_ab_pairs_never_mix_top_p_values(store):
+    add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=1, top_p=0.9)
+    add_grid(store, recipes=("b",), temperatures=(0.7,), seeds=1, top_p=None)
+    assert next_ab_pair(store, "grid") is None  # same prompt, seed, temperature; not top-p
+    add_grid(store, recipes=("c",), temperatures=(0.7,), seeds=1, top_p=0.9)
+    pair = next_ab_pair(store, "grid")
+    assert pair is not None
+    models = {store.get_sample(side["id"])["model"] for side in (pair.left, pair.right)}
+    assert models == {"run-a", "run-c"}

@@ -40,10 +40,10 @@ def run(
     with Progress(*columns, console=err) as progress:
         tasks: dict[str, TaskID] = {}
 
-        def on_train_step(report: Any) -> None:
-            key = f"train {report.total}"
+        def on_train_step(run_name: str, report: Any) -> None:
+            key = f"train {run_name}"  # one bar per run the experiment trains
             if key not in tasks:
-                tasks[key] = progress.add_task("training", total=report.total, extra="")
+                tasks[key] = progress.add_task(key, total=report.total, extra="")
             progress.update(
                 tasks[key],
                 completed=report.step,
@@ -122,7 +122,7 @@ def report(
             print_json_line({"experiment": name, **row})
         return
     several_top_p = len(spec["top_p"]) > 1
-    headers = ["recipe", "temperature"] + (["top-p"] if several_top_p else [])
+    headers = ["recipe", "temp"] + (["top-p"] if several_top_p else [])
     view = Table(*headers, "samples", "rated", "accepted", "rate", "95% interval", "copied")
     for cell in table:
         view.add_row(
@@ -143,7 +143,8 @@ def report(
     else:
         out.print(
             f"best cell: {best.recipe} at temperature {best.temperature:g}"
-            f" ({best.accepted}/{best.rated} accepted, at least {best.ci_low:.0%} at 95%)"
+            + (f", top-p {best.top_p:g}" if best.top_p != 1.0 else "")
+            + f" ({best.accepted}/{best.rated} accepted, at least {best.ci_low:.0%} at 95%)"
         )
     if plot:
         out.print(f"wrote {plot}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from marinade.curation.language import corpus_languages, is_foreign
 from marinade.curation.novelty import TrainingText, words
 from marinade.curation.plan import Plan, PlannedRun, plan_experiment
 from marinade.curation.prefilters import prefilter_tags
@@ -43,7 +44,7 @@ def run_experiment(
     spec: ExperimentSpec,
     device: str | None = None,
     on_status: Callable[[str], None] | None = None,
-    on_train_step: Callable[[Any], None] | None = None,
+    on_train_step: Callable[[str, Any], None] | None = None,  # (run name, StepReport)
     on_cell: Callable[[CellProgress], None] | None = None,
 ) -> Plan:
     plan = plan_experiment(spec)
@@ -51,6 +52,12 @@ def run_experiment(
         for phase in planned.phases:
             for corpus in parse_phase(phase).names():
                 store.corpus(corpus)
+    for recipe in spec.recipes:  # and so does one in the name of a run to reuse
+        if recipe.run and store.run(recipe.run.split("@")[0]) is None:
+            raise MarinadeError(
+                f"experiment {spec.name}, recipe {recipe.name}: no run named "
+                f"{recipe.run.split('@')[0]!r}; see `marinade runs list`"
+            )
     record = _existing(store, spec.name) or {"name": spec.name, "created_at": now()}
     record.update(spec=json.dumps(spec.to_dict()), status="running", updated_at=now())
     store.save_experiment(record)
@@ -88,7 +95,7 @@ def _train(
     planned: PlannedRun,
     device: str | None,
     on_status: Callable[[str], None] | None,
-    on_train_step: Callable[[Any], None] | None,
+    on_train_step: Callable[[str, Any], None] | None,
 ) -> None:
     from marinade.training.loop import train
     from marinade.training.recipe import build_recipe
@@ -109,13 +116,18 @@ def _train(
     if on_status:
         action = "resuming" if existing else "training"
         on_status(f"{action} {planned.name}: {', '.join(planned.phases)}")
+
+    def on_step(report: Any) -> None:
+        if on_train_step:
+            on_train_step(planned.name, report)
+
     train(
         store,
         home,
         recipe,
         resume=existing is not None,
         device=device,
-        on_step=on_train_step,
+        on_step=on_step,
         on_status=on_status,
     )
 
@@ -186,36 +198,32 @@ def recipe_corpora(store: Store, spec: ExperimentSpec, plan: Plan) -> dict[str, 
         corpora = [corpus for phase in phases for corpus in parse_phase(phase).names()]
         return corpora + (chain(start) if start else [])
 
-    everything = list(
-        dict.fromkeys(
-            corpus
-            for recipe in spec.recipes
-            for phase in recipe.phases
-            for corpus in parse_phase(phase).names()
-        )
-    )
-    result = {}
-    for recipe in spec.recipes:
-        model = plan.models[recipe.name]
-        own = chain(model) if (recipe.trains or recipe.run) else []
-        result[recipe.name] = list(dict.fromkeys(own)) or everything
-    return result
+    own = {
+        recipe.name: list(dict.fromkeys(chain(plan.models[recipe.name])))
+        for recipe in spec.recipes
+        if recipe.trains or recipe.run
+    }
+    everything = list(dict.fromkeys(corpus for corpora in own.values() for corpus in corpora))
+    return {recipe.name: own.get(recipe.name) or everything for recipe in spec.recipes}
 
 
 def check_samples(store: Store, spec: ExperimentSpec, plan: Plan) -> int:
     """Novelty and pre-filter tags for every sample of the experiment; returns how many."""
     corpora_of = recipe_corpora(store, spec, plan)
     indexes: dict[tuple[str, ...], TrainingText] = {}
+    languages: dict[tuple[str, ...], frozenset[str]] = {}  # of each set of corpora
     seen: set[tuple[str, ...]] = set()
     rows = []
     for sample in store.experiment_samples(spec.name):
         corpora = tuple(sorted(corpora_of.get(sample["recipe"], [])))
         if corpora not in indexes:
-            indexes[corpora] = TrainingText(
+            documents = [
                 (document["id"], document["text"])
                 for corpus in corpora
                 for document in store.documents(corpus)
-            )
+            ]
+            indexes[corpora] = TrainingText(documents)
+            languages[corpora] = corpus_languages([text for _, text in documents])
         index = indexes[corpora]
         copy = index.longest_copy(sample["text"])
         key = tuple(words(sample["text"]))
@@ -226,7 +234,7 @@ def check_samples(store: Store, spec: ExperimentSpec, plan: Plan) -> int:
             sample["text"],
             min_words=spec.min_words,
             max_chars=spec.max_chars,
-            known_fraction=index.known_fraction(sample["text"]) if corpora else 1.0,
+            foreign=is_foreign(sample["text"], languages[corpora]),
             copied_words=copy.words,
             copied_threshold=spec.copied_words,
             duplicate=bool(key) and key in seen,

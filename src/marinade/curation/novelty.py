@@ -56,13 +56,6 @@ class TrainingText:
     def _word_id(self, word: str) -> int:
         return self.vocabulary.setdefault(word, len(self.vocabulary))
 
-    def known_fraction(self, text: str) -> float:
-        """The share of the text's words that occur somewhere in the training text."""
-        sample = words(text)
-        if not sample:
-            return 1.0
-        return sum(word in self.vocabulary for word in sample) / len(sample)
-
     def longest_copy(self, text: str) -> Copy:
         sample = [self.vocabulary.get(word, -1) for word in words(text)]
         best, best_document = 0, None

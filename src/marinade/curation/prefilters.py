@@ -4,7 +4,7 @@ empty      no words at all
 short      fewer than min_words words
 too-long   over the platform's character limit (max_chars)
 loop       a phrase repeating itself ("and the sea and the sea and the sea")
-language   most words never occur in the training text (another language, or noise)
+language   in a language the training text is not in (curation/language.py)
 duplicate  the same words as an earlier sample of the experiment
 copied     copied_words or more words in a row copied from the training text
 """
@@ -41,7 +41,7 @@ def prefilter_tags(
     *,
     min_words: int,
     max_chars: int,
-    known_fraction: float,
+    foreign: bool,
     copied_words: int,
     copied_threshold: int,
     duplicate: bool,
@@ -56,7 +56,7 @@ def prefilter_tags(
         tags.append("too-long")
     if is_loop(tokens):
         tags.append("loop")
-    if len(tokens) >= 5 and known_fraction < 0.5:
+    if foreign:
         tags.append("language")
     if duplicate:
         tags.append("duplicate")

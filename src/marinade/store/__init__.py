@@ -865,8 +865,8 @@ class Store:
     def next_ab_pair(
         self, experiment: str | None, order: tuple[int, int, int, int]
     ) -> tuple[int, int] | None:
-        """Two samples of one prompt, seed and temperature from two different models that
-        have no vote yet, in the blind order; None when every such pair has one."""
+        """Two samples of one prompt, seed, temperature and top-p from two different models
+        that have no vote yet, in the blind order; None when every such pair has one."""
         where, args = (
             ("and a.experiment = ? and b.experiment = ?", [experiment, experiment])
             if experiment is not None
@@ -875,7 +875,8 @@ class Store:
         rows = list(
             self.db.conn.execute(
                 "select a.id, b.id from samples a join samples b on b.seed = a.seed"
-                " and b.temperature = a.temperature and b.prompt is a.prompt and b.model > a.model"
+                " and b.temperature = a.temperature and b.top_p is a.top_p"
+                " and b.prompt is a.prompt and b.model > a.model"
                 f" where 1 {where}"
                 " and not exists (select 1 from ab_votes v"
                 "  where v.left_sample_id = a.id and v.right_sample_id = b.id)"
