@@ -3,7 +3,7 @@ APIs marinade's adapters use, plus a webhook, and counts what it is asked.
 
 Posts are really "made" (kept in `made`), so tests can check that nothing was posted
 twice. Mastodon de-duplicates by Idempotency-Key, as the real server does for an hour.
-`answers` queues canned answers (status, body) for the next create requests, and
+`answers` queues canned answers (status, body[, headers]) for the next create requests, and
 `delay` makes the server create the post and then answer late (a timeout).
 """
 
@@ -42,7 +42,8 @@ class Made:
 class PlatformState:
     made: list[Made] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
-    answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # (status, body) or (status, body, headers)
+    answers: list[tuple[Any, ...]] = field(default_factory=list)
     delay: float = 0.0
     mastodon_keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     # public posts of other accounts, for `corpus fetch`: Mastodon statuses by id
@@ -77,7 +78,7 @@ class Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-    def _canned(self) -> tuple[int, dict[str, Any]] | None:
+    def _canned(self) -> tuple[Any, ...] | None:
         with self.state.lock:
             return self.state.answers.pop(0) if self.state.answers else None
 

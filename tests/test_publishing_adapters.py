@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from marinade.publishing.accounts import Account
@@ -12,6 +15,7 @@ from marinade.publishing.adapters import (
     Rejected,
     adapter_named,
     all_adapters,
+    server_wait,
 )
 from marinade.publishing.adapters.x import weighted_length
 from platform_server import BLUESKY_PASSWORD, MASTODON_TOKEN, X_TOKEN, PlatformServer
@@ -83,6 +87,53 @@ def test_error_answers_are_classified(server, platform, status, outcome):
     with pytest.raises(outcome):
         adapter_named(platform).post(accounts(server.url)[platform], Post(1, "text", "k"))
     assert server.state.made == []
+
+
+def in_seconds(seconds: float) -> str:
+    return str(int(time.time() + seconds))
+
+
+def iso_in(seconds: float) -> str:
+    moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("platform", "headers", "wait"),
+    [
+        ("mastodon", lambda: {"X-RateLimit-Reset": iso_in(600)}, 600),  # an ISO time
+        ("mastodon", lambda: {"Retry-After": "120", "X-RateLimit-Reset": iso_in(600)}, 120),
+        ("mastodon", lambda: {"X-RateLimit-Reset": iso_in(86400)}, 3600),  # capped at an hour
+        ("mastodon", lambda: {"X-RateLimit-Reset": iso_in(-60)}, None),  # past: the backoff
+        ("mastodon", lambda: {}, None),  # nothing said: the queue's own backoff
+        ("bluesky", lambda: {"ratelimit-reset": in_seconds(300)}, 300),  # epoch seconds
+        ("bluesky", lambda: {"Retry-After": "90"}, 90),
+        ("x", lambda: {"x-rate-limit-reset": in_seconds(300)}, 300),  # epoch seconds
+        ("x", lambda: {"x-rate-limit-reset": in_seconds(10**6)}, 3600),
+        ("webhook", lambda: {"Retry-After": "45"}, 45),
+        ("webhook", lambda: {"Retry-After": "soon"}, None),  # unreadable: the backoff
+    ],
+)
+def test_a_rate_limit_waits_as_long_as_the_server_says(server, platform, headers, wait):
+    server.state.answers.append((429, {"error": "Too many requests"}, headers()))
+    with pytest.raises(NotSent) as raised:
+        adapter_named(platform).post(accounts(server.url)[platform], Post(1, "text", "k"))
+    if wait is None:
+        assert raised.value.retry_after is None
+    else:  # the server's Date has whole seconds: up to one more
+        assert raised.value.retry_after == pytest.approx(wait, abs=2)
+    assert server.state.made == []
+
+
+def test_server_wait_reads_http_dates_and_the_answers_own_clock():
+    date = "Sun, 22 Nov 2026 09:00:00 GMT"  # the server's clock, an hour behind ours
+    assert server_wait({"Date": date, "Retry-After": "Sun, 22 Nov 2026 09:05:00 GMT"}) == 300
+    epoch = {"date": date, "x-rate-limit-reset": "1795338600"}  # 09:10
+    assert server_wait(epoch, "x-rate-limit-reset") == 600
+    ours = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc).timestamp()
+    reset = {"X-RateLimit-Reset": "2026-11-22T10:02:00.000Z"}
+    assert server_wait(reset, "X-RateLimit-Reset", now=ours) == 120  # no Date: our clock
+    assert server_wait(reset, None, now=ours) is None  # a reset header not asked about
 
 
 @pytest.mark.parametrize("platform", ["mastodon", "bluesky", "x", "webhook"])

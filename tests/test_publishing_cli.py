@@ -159,6 +159,49 @@ def test_queue_schedule_and_accepted_samples(cli, store, tmp_path):
     assert json_lines(cli("queue", "list", "--json").stdout)[0]["text"] == "changed"
 
 
+def test_a_sample_queued_or_posted_is_not_queued_again_without_again(cli, store, tmp_path):
+    cli("accounts", "add", "outbox", "--name", "a", "--path", str(tmp_path / "a"), "--default")
+    cli("accounts", "add", "outbox", "--name", "b", "--path", str(tmp_path / "b"))
+    [sample] = store.add_samples(
+        [{"created_at": "2026-01-01", "origin": "generate", "model": "m", "model_hash": "h",
+          "text": "only once", "seed": 1, "temperature": 0.8}]
+    )  # fmt: skip
+    number = str(sample["id"])
+    assert cli("queue", "add", number).exit_code == 0
+    refused = cli("queue", "add", number)
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"Error: sample {number} is already in the queue for account a: item 1, queued; "
+        "nothing was queued (--again queues it once more)"
+    ]
+    for status in ("posting", "posted", "unknown"):
+        store.update_queue_item(1, {"status": status})
+        assert f"item 1, {status}" in cli("queue", "add", number).stderr
+    assert len(store.queue_items()) == 1
+    # another account may have it; one of several already having it queues nothing
+    assert cli("queue", "add", number, "--account", "b").exit_code == 0
+    both = cli("queue", "add", number, "--account", "a", "--account", "b")
+    assert both.exit_code == 1 and len(store.queue_items()) == 2
+    assert cli("queue", "add", "--text", "x", "--again").exit_code == 1  # only with an ID
+    again = cli("queue", "add", number, "--again")
+    assert again.exit_code == 0, again.output
+    store.update_queue_item(2, {"status": "failed"})  # a failed one may be queued anew
+    assert cli("queue", "add", number, "--account", "b").exit_code == 0
+    assert [(i["account"], i["status"]) for i in store.queue_items()] == [
+        ("a", "unknown"), ("b", "failed"), ("a", "queued"), ("b", "queued"),
+    ]  # fmt: skip
+
+    # the spreadsheet round trip is the same items, not the same samples queued again
+    path = tmp_path / "q.csv"
+    assert cli("queue", "export", str(path)).exit_code == 0
+    edited = path.read_text(encoding="utf-8-sig").replace("only once", "only once (edited)")
+    path.write_text(edited, encoding="utf-8-sig")
+    result = cli("queue", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "0 added, 4 updated, 0 unchanged" in result.stdout
+    assert len(store.queue_items()) == 4
+
+
 def test_the_scheduler_posts_and_fetches_on_its_period(cli, server, store):
     from datetime import datetime, timedelta, timezone
 

@@ -118,3 +118,33 @@ def test_a_bare_mastodon_name_is_looked_up_on_your_own_instance(cli, server, mon
     assert result.exit_code == 0, result.output
     assert "someone: 1 new posts" in result.stdout
     assert ("GET", "/api/v1/accounts/lookup") in server.state.requests
+
+
+def test_a_fetch_that_finds_nothing_makes_no_corpus_and_leaves_one_as_it_was(cli, store, server):
+    def fetch():
+        result = cli(
+            "corpus", "fetch", "mastodon", "--account", "@someone", "--name", "admired",
+            "--instance", server.url,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip()
+
+    assert fetch() == "@someone: nothing new; corpus admired not created"
+    server.state.mastodon_statuses = [status(1, "<p>a boost</p>", reblog={"id": "9"})]
+    assert fetch() == "@someone: nothing new to keep (1 repost skipped); corpus admired not created"
+    assert store.corpora("admired") == [] and store.fetch_sources() == []
+    assert "admired" not in cli("corpus", "list").stdout
+
+    server.state.mastodon_statuses.append(status(2, "<p>A post worth keeping</p>"))
+    assert fetch().startswith("@someone: 2 new posts -> corpus admired: kept 1")
+    before = (store.corpus("admired"), store.imports("admired"), store.fetch_sources())
+    assert fetch() == "@someone: nothing new"
+    assert (store.corpus("admired"), store.imports("admired"), store.fetch_sources()) == before
+    report = fetch_posts(store, "mastodon", "@someone", "admired", server.url)
+    assert (report.fetched, report.stored) == (0, False)
+    # a new account with nothing yet is remembered in an existing corpus, for fetch_all
+    server.state.mastodon_statuses = []
+    other = fetch_posts(store, "mastodon", "@other", "admired", server.url)
+    assert (other.fetched, other.stored) == (0, False)
+    assert sorted(s["account"] for s in store.fetch_sources()) == ["@other", "@someone"]
+    assert (store.corpus("admired"), store.imports("admired")) == before[:2]

@@ -264,6 +264,26 @@ def test_rate_limits_and_server_errors_back_off_then_give_up(store, server):
     assert row["error"].startswith(f"gave up after {MAX_ATTEMPTS} attempts")
 
 
+def test_a_rate_limit_retries_when_the_server_says_not_on_the_backoff(store, server):
+    mastodon(store, server)
+    time_now = clock()
+    [item] = add_to_queue(store, [Entry("x")], now=NOW)
+    reset = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
+    server.state.answers.append((429, {"error": "Too many requests"}, {"X-RateLimit-Reset": reset}))
+    assert [o.status for o in post_due(store, now=time_now.now)] == ["queued"]
+    retry_at = datetime.fromisoformat(store.queue_item(item)["retry_at"])
+    assert abs((retry_at - NOW).total_seconds() - 600) <= 2  # not the backoff's 60 s
+    time_now.advance(300)
+    assert post_due(store, now=time_now.now) == []  # still inside the server's window
+    server.state.answers.append((429, {"error": "slow down"}, {"Retry-After": "86400"}))
+    time_now.advance(300)
+    assert [o.status for o in post_due(store, now=time_now.now)] == ["queued"]
+    retry_at = datetime.fromisoformat(store.queue_item(item)["retry_at"])
+    assert retry_at - time_now.now() == timedelta(hours=1)  # a day asked: an hour at most
+    time_now.advance(3600)
+    assert [o.status for o in post_due(store, now=time_now.now)] == ["posted"]
+
+
 def test_unknown_outcomes_are_retried_only_where_the_platform_deduplicates(store, server):
     mastodon(store, server)
     webhook(store, server)

@@ -311,7 +311,15 @@ def fetch_command(
         imported = report.import_report
         if as_json:
             print_json_line({"account": report.account, "fetched": report.fetched,
-                             **imported.as_dict()})  # fmt: skip
+                             "stored": report.stored, **imported.as_dict()})  # fmt: skip
+            continue
+        if not report.stored:
+            skipped = ", ".join(f"{n} {why}" for why, n in sorted(imported.skipped.items()))
+            out.print(
+                f"{report.account}: nothing new"
+                + (f" to keep ({skipped} skipped)" if skipped else "")
+                + ("" if state.store.corpora(name) else f"; corpus {name} not created")
+            )
             continue
         out.print(
             f"{report.account}: {report.fetched} new posts -> corpus [bold]{name}[/bold]: "

@@ -45,6 +45,10 @@ def add_command(
     skip_long: Annotated[
         bool, typer.Option("--skip-long", help="With --accepted: leave out texts too long.")
     ] = False,
+    again: Annotated[
+        bool,
+        typer.Option("--again", help="With ID: queue it even if it is queued or posted already."),
+    ] = False,
 ) -> None:
     """Queue a sample, every accepted sample, or a text. Lengths are checked first."""
     from marinade.publishing.queue import (
@@ -61,6 +65,8 @@ def add_command(
         raise MarinadeError("give one of: a sample ID, --text TEXT or --accepted")
     if experiment and not accepted:
         raise MarinadeError("--experiment goes with --accepted")
+    if again and sample_id is None:
+        raise MarinadeError("--again goes with a sample ID")
     due = parse_time(at, store) if at else None
     if accepted:
         result = queue_accepted(store, experiment, account, due, skip_long)
@@ -74,7 +80,7 @@ def add_command(
         entries = [sample_entry(store, sample_id)]
     else:
         entries = [Entry(text=(text or "").strip())]
-    _print_queued(store, add_to_queue(store, entries, account, due))
+    _print_queued(store, add_to_queue(store, entries, account, due, again=again))
 
 
 def _print_queued(store: Store, ids: list[int]) -> None:

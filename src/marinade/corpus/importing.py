@@ -89,10 +89,11 @@ def import_records(
     format: str,
     options: ImportOptions | None = None,
     on_record: Callable[[int], None] | None = None,
-    also_store: Callable[[], None] | None = None,
+    also_store: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Clean, de-duplicate and store records from any source (an archive, an API) in
-    corpus `name`, all in one transaction; `also_store` writes more inside it."""
+    corpus `name`, all in one transaction; `also_store` writes more inside it, knowing
+    what was kept (an exception it raises stores nothing at all)."""
     options = options or ImportOptions()
     check_corpus_name(name)
     report = ImportReport(corpus=name, path=path, format=format)
@@ -119,7 +120,7 @@ def import_records(
             import_id, report.kept, report.duplicates, json.dumps(dict(report.skipped))
         )
         if also_store:
-            also_store()
+            also_store(report)
     return report
 
 

@@ -6,6 +6,10 @@ id seen (the next fetch asks for `since_id`), Bluesky the newest post's `indexed
 (its author feed has no "since", so paging stops at the first post already seen). The
 mark is stored in the same transaction as the documents, so a failed fetch fetches the
 same posts again next time. Posts go through the same cleaning as imported archives.
+
+A fetch that finds nothing new writes nothing: no import record, and a corpus that did
+not exist is not made (one where every post was skipped, as replies or reposts, is not
+made either). An existing corpus stays as it was.
 """
 
 from __future__ import annotations
@@ -35,6 +39,15 @@ class FetchReport:
     corpus: str
     fetched: int  # posts the API returned
     import_report: ImportReport
+    stored: bool = True  # False: nothing was written (nothing new, or nothing kept)
+
+
+class _NothingKept(Exception):
+    """Raised inside the import's transaction to roll back a new, empty corpus."""
+
+    def __init__(self, report: ImportReport):
+        super().__init__("nothing kept")
+        self.report = report
 
 
 def mastodon_instance(
@@ -188,8 +201,12 @@ def fetch_posts(
         posts, cursor = _bluesky_posts(url, key, source["cursor"] if source else None, limit)
         records = list(_bluesky_documents(posts, key))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    existed = bool(store.corpora(corpus))
+    path, source_format = f"{url} {key}", f"{platform}-api"
 
-    def remember() -> None:
+    def remember(report: ImportReport | None = None) -> None:
+        if report is not None and report.kept == 0 and not existed:
+            raise _NothingKept(report)  # rolls the import back: no new, empty corpus
         store.save_fetch_source(
             {
                 "platform": platform,
@@ -201,9 +218,19 @@ def fetch_posts(
             }
         )
 
-    report = import_records(
-        store, records, corpus, f"{url} {key}", f"{platform}-api", options, also_store=remember
-    )
+    if not posts:  # nothing new: no import record, and no corpus made
+        if existed and source is None:
+            with store.transaction():
+                remember()  # so that `retrain --fetch` and the scheduler ask again later
+        return FetchReport(
+            platform, key, corpus, 0, ImportReport(corpus, path, source_format), False
+        )
+    try:
+        report = import_records(
+            store, records, corpus, path, source_format, options, also_store=remember
+        )
+    except _NothingKept as nothing:
+        return FetchReport(platform, key, corpus, len(posts), nothing.report, False)
     return FetchReport(platform, key, corpus, len(posts), report)
 
 

@@ -202,10 +202,13 @@ def add_to_queue(
     account_names: list[str] | None = None,
     at: datetime | None = None,
     now: datetime | None = None,
+    again: bool = False,
 ) -> list[int]:
     """Queue each entry for each account (the default one when none is named).
 
-    Every length is checked first: one text too long for one account queues nothing.
+    Every length is checked first: one text too long for one account queues nothing. So
+    is every sample: one already queued, posting, posted or unknown for an account is
+    refused (nothing is queued), unless `again`.
     """
     now = now or utc_now()
     targets = [get_account(store, name) for name in account_names or []] or [
@@ -213,6 +216,13 @@ def add_to_queue(
     ]
     for account in targets:
         for entry in entries:
+            earlier = None if again else earlier_item(store, entry.sample_id, account.name)
+            if earlier is not None:
+                raise MarinadeError(
+                    f"sample {entry.sample_id} is already in the queue for account "
+                    f"{account.name}: item {earlier['id']}, {earlier['status']}; nothing was "
+                    "queued (--again queues it once more)"
+                )
             problem = length_problem(entry.text, account, entry.sample_id is not None)
             if problem:
                 raise MarinadeError(
@@ -248,6 +258,19 @@ def add_to_queue(
                 }
             )
     return store.add_queue_items(rows)
+
+
+SAME_SAMPLE = ("queued", "posting", "posted", "unknown")  # a failed one may be queued anew
+
+
+def earlier_item(store: Store, sample_id: int | None, account: str) -> dict[str, Any] | None:
+    """The item that already queued (or posted) this sample for this account, if any."""
+    if sample_id is None:
+        return None
+    for item in store.queue_items(None, account):
+        if item["sample_id"] == sample_id and item["status"] in SAME_SAMPLE:
+            return item
+    return None
 
 
 def sample_entry(store: Store, sample_id: int) -> Entry:

@@ -15,14 +15,18 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from marinade.errors import MarinadeError
 from marinade.publishing.accounts import Account
 
 DEFAULT_TIMEOUT = 30.0  # seconds before a sent request's outcome is unknown
+MAX_SERVER_WAIT = 3600.0  # a server asking for a longer wait is asked again after an hour
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,65 @@ def http_outcome(status: int, reason: str, retry_after: float | None = None) -> 
     if status in (502, 504):
         return OutcomeUnknown(text)
     return Rejected(text)
+
+
+def server_wait(
+    headers: Mapping[str, str] | None, reset_header: str | None = None, now: float | None = None
+) -> float | None:
+    """Seconds the server asks us to wait before sending again, at most an hour; None when
+    it says nothing usable (the queue's own backoff applies then).
+
+    `Retry-After` (seconds, or an HTTP date) comes first, then the platform's reset header
+    (`reset_header`: epoch seconds, or an ISO time as Mastodon sends it). Times are taken
+    against the answer's `Date` header where there is one, so a skewed clock here does not
+    matter. A time already past says nothing.
+    """
+    if not headers:
+        return None
+    lower = {key.lower(): value.strip() for key, value in headers.items()}
+    sent_at = _moment(lower.get("date", ""))
+    clock = sent_at if sent_at is not None else (time.time() if now is None else now)
+    wait = None
+    retry_after = lower.get("retry-after", "")
+    if retry_after:
+        seconds = _number(retry_after)
+        if seconds is not None:
+            wait = seconds
+        else:
+            moment = _moment(retry_after)
+            wait = None if moment is None else moment - clock
+    if (wait is None or wait <= 0) and reset_header and lower.get(reset_header.lower()):
+        moment = _moment(lower[reset_header.lower()])
+        wait = None if moment is None else moment - clock
+    if wait is None or wait <= 0:
+        return None
+    return min(wait, MAX_SERVER_WAIT)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _moment(text: str) -> float | None:
+    """Epoch seconds from epoch seconds, an ISO 8601 time or an HTTP date; None if none."""
+    if not text:
+        return None
+    number = _number(text)
+    if number is not None:
+        return number
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def exception_outcome(error: BaseException) -> PublishError:

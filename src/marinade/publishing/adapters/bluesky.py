@@ -20,6 +20,7 @@ from marinade.publishing.adapters import (
     exception_outcome,
     graphemes,
     http_outcome,
+    server_wait,
     timeout,
 )
 
@@ -39,7 +40,8 @@ def request_error(error: Exception) -> PublishError:
 
     response = getattr(error, "response", None) if isinstance(error, RequestErrorBase) else None
     if response is not None:
-        return http_outcome(response.status_code, str(error))
+        wait = server_wait(response.headers, "ratelimit-reset")  # epoch seconds
+        return http_outcome(response.status_code, str(error), wait)
     return exception_outcome(error)
 
 
@@ -61,7 +63,8 @@ def logged_in(account: Account) -> Any:
         outcome = request_error(error)
         if isinstance(outcome, Rejected):
             raise Rejected(f"login as {handle} refused: {outcome.reason}") from None
-        raise NotSent(f"login: {outcome.reason}") from None  # before anything was sent
+        wait = outcome.retry_after if isinstance(outcome, NotSent) else None
+        raise NotSent(f"login: {outcome.reason}", wait) from None  # before anything was sent
     _sessions[cache_key] = api
     return api
 

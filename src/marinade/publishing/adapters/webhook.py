@@ -11,6 +11,7 @@ from marinade.publishing.adapters import (
     Posted,
     exception_outcome,
     http_outcome,
+    server_wait,
     timeout,
 )
 
@@ -33,12 +34,8 @@ def post(account: Account, item: Post) -> Posted:
     except httpx.HTTPError as error:
         raise exception_outcome(error) from None
     if response.status_code >= 300:
-        retry = response.headers.get("retry-after")
-        raise http_outcome(
-            response.status_code,
-            response.text[:200],
-            float(retry) if retry and retry.isdigit() else None,
-        )
+        wait = server_wait(response.headers)  # Retry-After: seconds or an HTTP date
+        raise http_outcome(response.status_code, response.text[:200], wait)
     try:
         answer = response.json()
     except ValueError:

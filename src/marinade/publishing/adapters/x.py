@@ -8,7 +8,6 @@ it at a local server).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from marinade.publishing.accounts import Account
@@ -18,6 +17,7 @@ from marinade.publishing.adapters import (
     Posted,
     exception_outcome,
     http_outcome,
+    server_wait,
     timeout,
     with_short_links,
 )
@@ -55,12 +55,9 @@ def post(account: Account, item: Post) -> Posted:
     api = client(account, account.secret() or "")
     try:
         response = api.create_tweet(text=item.text, user_auth=False)
-    except tweepy.TooManyRequests as error:
-        reset = getattr(error, "reset_time", None)  # epoch seconds
-        wait = None if reset is None else max(0.0, reset - time.time())
-        raise http_outcome(429, str(error), wait) from None
-    except tweepy.HTTPException as error:
-        raise http_outcome(error.response.status_code, str(error)) from None
+    except tweepy.HTTPException as error:  # a 429 included: x-rate-limit-reset, epoch seconds
+        wait = server_wait(error.response.headers, "x-rate-limit-reset")
+        raise http_outcome(error.response.status_code, str(error), wait) from None
     except requests.RequestException as error:
         raise exception_outcome(error) from None
     tweet_id = str(response.data["id"])
