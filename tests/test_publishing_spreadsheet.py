@@ -92,6 +92,11 @@ def test_one_bad_row_imports_nothing(store, account, tmp_path):
     path.write_text("words\nno text column\n", encoding="utf-8")
     with pytest.raises(MarinadeError, match="'text' column"):
         import_queue(store, path, now=NOW)
+    add_to_queue(store, [Entry("already queued")], ["box"], None, NOW)
+    path.write_text('text,account\n"fine, quoted",box\ncut, at the comma,box\n', encoding="utf-8")
+    with pytest.raises(MarinadeError, match=r"new.csv, row 3: 1 more cells than the header"):
+        import_queue(store, path, now=NOW)  # the text would have been cut at its comma
+    assert [item["text"] for item in store.queue_items()] == ["already queued"]
 
 
 def test_posted_items_are_left_alone_but_keep_their_notes(store, account, tmp_path):

@@ -83,10 +83,15 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
             reader = csv.DictReader(file)
             if reader.fieldnames is None or "text" not in reader.fieldnames:
                 raise MarinadeError(f"{path}: needs a header row with a 'text' column")
-            rows = [
-                {key: restore(value or "") for key, value in row.items() if key is not None}
-                for row in reader
-            ]
+            rows = []
+            for number, row in enumerate(reader, start=2):  # line 1 is the header
+                if None in row:  # cells beyond the header: csv puts them under None
+                    raise MarinadeError(
+                        f"{path}, row {number}: {len(row[None])} more cells than the header "
+                        "has columns (a comma in a text that is not in double quotes?); "
+                        "nothing was imported"
+                    )
+                rows.append({key: restore(value or "") for key, value in row.items()})
     except FileNotFoundError:
         raise MarinadeError(f"{path}: no such file") from None
     except (UnicodeDecodeError, csv.Error) as error:
