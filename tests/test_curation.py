@@ -10,7 +10,7 @@ import pytest
 from conftest import json_lines
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
-from marinade.curation.experiment import recipe_corpora
+from marinade.curation.checks import recipe_corpora
 from marinade.curation.language import corpus_languages, detect_language, is_foreign
 from marinade.curation.novelty import MAX_POSTINGS, TrainingText
 from marinade.curation.plan import PlannedRun, plan_experiment
@@ -397,3 +397,123 @@ def test_a_control_is_checked_against_the_corpora_of_the_runs_beside_it(
         "old": ["mine", "admired"],
         "base": ["mine", "admired"],
     }
+
+
+def run_ids(store):
+    return {run["name"]: (run["created_at"], run["updated_at"]) for run in store.runs()}
+
+
+def test_a_grid_that_trains_differently_refuses_its_old_runs(
+    cli, store, corpora, tiny_model, tmp_path
+):
+    grid = write_grid(tmp_path, tiny_model, samples=1)
+    assert cli("experiment", "run", str(grid)).exit_code == 0
+    runs, samples = run_ids(store), store.experiment_samples("grid")
+    shared = next(name for name in runs if name.startswith("grid-shared-"))
+    original = grid.read_text()
+
+    # a new learning rate for every run: the first one trained says so, and nothing runs
+    grid.write_text(original.replace("warmup = 1", "warmup = 1\nlr = 1e-4"))
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 1
+    assert (
+        f"run {shared} was trained with lr 5e-05, the grid now says lr 0.0001: rename the "
+        f"experiment to train a new run, or delete this one (marinade runs rm {shared})"
+    ) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert run_ids(store) == runs and store.experiment_samples("grid") == samples
+
+    # another base model for one recipe: its run names what changed
+    grid.write_text(
+        original.replace('name = "marinade"\n', f'name = "marinade"\nmodel = "{tiny_model}/"\n')
+    )
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 1
+    assert f"run grid-marinade was trained with model {tiny_model} and start {shared}@1" in (
+        result.stderr
+    )
+    assert "rename the recipe to train a new run" in result.stderr
+    assert run_ids(store) == runs and store.experiment_samples("grid") == samples
+
+    # settings that only watch a run (evaluations, checkpoints, time limit) may change
+    grid.write_text(
+        original.replace("eval_every = 0", "eval_every = 7\nsave_every = 3\nmax_minutes = 9")
+    )
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 0, result.stderr
+    assert run_ids(store) == runs and len(store.experiment_samples("grid")) == len(samples)
+
+
+def test_samples_of_a_deleted_run_are_not_passed_off_as_the_new_ones(
+    cli, store, corpora, tiny_model, tmp_path
+):
+    grid = write_grid(tmp_path, tiny_model, samples=1)
+    assert cli("experiment", "run", str(grid)).exit_code == 0
+    assert cli("runs", "rm", "grid-marinade", "--yes").exit_code == 0
+    result = cli("experiment", "run", str(grid))
+    assert result.exit_code == 1
+    assert (
+        "experiment grid has samples of recipe marinade from an earlier run grid-marinade: "
+        "rename the recipe, or delete the experiment's samples (marinade experiment rm grid)"
+    ) in result.stderr
+    assert store.run("grid-marinade") is None  # not trained again behind the old samples
+    assert cli("experiment", "rm", "grid", "--yes").exit_code == 0
+    assert cli("experiment", "run", str(grid)).exit_code == 0
+    assert store.run("grid-marinade")["status"] == "finished"
+
+
+def test_an_interrupted_experiment_resumes_its_run(store, home_dir, corpora, tiny_model, tmp_path):
+    from marinade.curation.experiment import run_experiment
+    from marinade.home import open_home
+
+    grid = load_experiment(write_grid(tmp_path, tiny_model, samples=1))
+    home = open_home(home_dir)
+
+    def ctrl_c(run_name, report):
+        if run_name == "grid-marinade":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(store, home, grid, on_train_step=ctrl_c)
+    assert store.run("grid-marinade")["status"] == "interrupted"
+    assert store.experiment("grid")["status"] == "interrupted"
+    said = []
+    run_experiment(store, home, grid, on_status=said.append)
+    assert "resuming grid-marinade: mine:2" in said
+    assert store.run("grid-marinade")["status"] == "finished"
+    assert store.experiment("grid")["status"] == "finished"
+
+
+def test_each_cell_is_checked_as_it_is_sampled(
+    store, home_dir, corpora, tiny_model, tmp_path, monkeypatch
+):
+    from marinade.curation import checks
+    from marinade.curation.experiment import run_experiment
+    from marinade.home import open_home
+
+    grid = load_experiment(write_grid(tmp_path, tiny_model, samples=2))
+    home = open_home(home_dir)
+    built = []
+
+    class CountedTrainingText(TrainingText):
+        def __init__(self, documents):
+            built.append(1)
+            super().__init__(documents)
+
+    monkeypatch.setattr(checks, "TrainingText", CountedTrainingText)
+
+    def ctrl_c_at_the_second_cell(cell):
+        if cell.label == "marinade T=1.2":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(store, home, grid, on_cell=ctrl_c_at_the_second_cell)
+    samples = store.experiment_samples("grid")
+    assert {(s["recipe"], s["temperature"]) for s in samples} == {("marinade", 0.8)}
+    assert len(samples) == 2 and all(s["tags"] is not None for s in samples)
+
+    built.clear()
+    run_experiment(store, home, grid)
+    samples = store.experiment_samples("grid")
+    assert len(samples) == 3 * 2 * 2 and all(s["tags"] is not None for s in samples)
+    assert len(built) == 1  # every recipe trained on admired and mine: one index for six cells

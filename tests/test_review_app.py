@@ -137,3 +137,41 @@ def test_an_empty_store_says_there_is_nothing_to_rate(store, server):
     response, html = server("GET", "/")
     assert response.status == 200
     assert "No samples yet" in html and "Every sample here is rated" not in html
+
+
+def test_skip_tags_leave_tagged_samples_out_of_the_queue_only(store):
+    empty, copied, plain = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=3)
+    add_check(store, empty["id"], "a training document", ["empty"])
+    store.save_sample_checks(
+        [
+            {
+                "sample_id": sample["id"],
+                "copied_words": 9,
+                "closest_document_id": None,
+                "tags": tags,
+            }
+            for sample, tags in ((copied, '["short", "copied"]'), (plain, '["short"]'))
+        ]
+    )
+    spec = parse_experiment(
+        {"name": "grid", "recipes": [{"name": "a"}], "temperatures": [0.7]}, "g"
+    )
+    store.save_experiment({"name": "grid", "spec": json.dumps(spec.to_dict()), "status": "done"})
+    app = create_app(store.path, "grid", skip_tags=("empty", "copied"))
+    with running_server(app) as url:
+        request = http_requests(url)
+        response, answer = request("GET", "/", headers={"Accept": "application/json"})
+        page = json.loads(answer)
+        assert page["sample"]["id"] == plain["id"] and page["left_out"] == 2
+        body = {"session": page["session"], "action": "accept", "sample_id": plain["id"]}
+        response, html = request("POST", "/rate", body)
+        assert response.status == 200
+        assert "2 unrated samples tagged empty or copied left out" in html
+        assert "Every sample here is rated, but for those left out." in html
+        response, answer = request("GET", "/report", headers={"Accept": "application/json"})
+    assert len(store.experiment_samples("grid")) == 3  # still in the store
+    (cell,) = json.loads(answer)["experiments"][0]["cells"]
+    assert (cell["samples"], cell["rated"], cell["accepted"]) == (3, 1, 1)  # all in the report
+    with running_server(create_app(store.path, "grid")) as url:  # without: the tagged ones
+        response, answer = http_requests(url)("GET", "/?format=json")
+    assert json.loads(answer)["sample"]["id"] in (empty["id"], copied["id"])

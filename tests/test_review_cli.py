@@ -12,7 +12,7 @@ import urllib.request
 
 from conftest import json_lines
 from marinade.curation.spec import parse_experiment
-from review_helpers import add_grid
+from review_helpers import add_check, add_grid
 
 
 def test_samples_rate_accept_reject_tag_note_clear(cli, store):
@@ -120,3 +120,28 @@ def test_report_names_the_top_p_of_the_best_cell(cli, store):
     store.rate_sample(rows[0]["id"], "accept", now="t")
     result = cli("experiment", "report", "grid")
     assert "best cell: a at temperature 0.7, top-p 0.9 (1/1 accepted" in result.stdout
+
+
+def test_review_skip_tag_must_be_an_automatic_tag(cli, store):
+    add_grid(store, seeds=1)
+    result = cli("review", "--skip-tag", "empty", "--skip-tag", "emtpy", "--no-open")
+    assert result.exit_code == 1
+    assert "--skip-tag 'emtpy' is not an automatic tag (empty, short, too-long" in result.stderr
+
+
+def test_review_skip_tag_reaches_the_page(store, home_dir):
+    copied, kept = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=2, text="s{seed}")
+    add_check(store, copied["id"], "a training document", ["copied"])
+    command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "review"]
+    command += ["--skip-tag", "copied", "--port", "0", "--no-open"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            url = process.stdout.readline().strip()
+            html = urllib.request.urlopen(url, timeout=10).read().decode()
+            assert f'data-sample-id="{kept["id"]}"' in html
+            assert "1 unrated sample tagged copied left out" in html
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -2,27 +2,26 @@
 
 Each step looks at the store first, so `experiment run` stopped anywhere (Ctrl-C,
 a crash) picks up where it was: finished runs are kept, interrupted ones
-resumed, and a cell samples only the seeds it does not have yet.
+resumed, and a cell samples only the seeds it does not have yet. Each chunk of
+samples is checked (novelty, pre-filters) as soon as it is stored.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
 
-from marinade.curation.language import corpus_languages, is_foreign
-from marinade.curation.novelty import TrainingText, words
+from marinade.curation.checks import SampleChecker
 from marinade.curation.plan import Plan, PlannedRun, plan_experiment
-from marinade.curation.prefilters import prefilter_tags
 from marinade.curation.spec import ExperimentSpec
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.sample_settings import SampleSettings
 from marinade.store import Store
-from marinade.training.recipe import Recipe, parse_phase
+from marinade.training.recipe import Recipe, TrainSettings, parse_phase
 
 CHUNK = 50  # samples stored together: Ctrl-C loses at most this many
 
@@ -58,19 +57,24 @@ def run_experiment(
                 f"experiment {spec.name}, recipe {recipe.name}: no run named "
                 f"{recipe.run.split('@')[0]!r}; see `marinade runs list`"
             )
+    recipes = {planned.name: _recipe_of(spec, planned) for planned in plan.runs}
+    for planned in plan.runs:  # and so does a grid that no longer matches a run it trained
+        _check_reusable(store, spec, recipes[planned.name])
+    _check_samples_match_runs(store, spec, plan)
     record = _existing(store, spec.name) or {"name": spec.name, "created_at": now()}
     record.update(spec=json.dumps(spec.to_dict()), status="running", updated_at=now())
     store.save_experiment(record)
     try:
         for planned in plan.runs:
-            _train(store, home, spec, planned, device, on_status, on_train_step)
+            _train(store, home, recipes[planned.name], device, on_status, on_train_step)
+        checker = SampleChecker(store, spec, plan)  # each chunk is checked as it is stored
         for recipe in spec.recipes:
             _sample_recipe(
-                store, home, spec, recipe.name, plan.models[recipe.name], device, on_cell
+                store, home, spec, recipe.name, plan.models[recipe.name], device, checker, on_cell
             )
-        if on_status:
-            on_status("checking samples against the training text")
-        check_samples(store, spec, plan)
+        if on_status and checker.earlier:
+            on_status(f"checking {checker.earlier} earlier samples against the training text")
+        checker.check_the_rest()  # those sampled by an earlier `experiment run`
     except KeyboardInterrupt:
         store.save_experiment({**record, "status": "interrupted", "updated_at": now()})
         raise
@@ -88,38 +92,116 @@ def _existing(store: Store, name: str) -> dict[str, Any] | None:
         return None
 
 
+def _recipe_of(spec: ExperimentSpec, planned: PlannedRun) -> Recipe:
+    from marinade.training.recipe import build_recipe
+
+    return build_recipe(
+        planned.name, planned.model, list(planned.phases), planned.start_from, None, spec.training
+    )
+
+
+# Settings that change how a run is watched or stopped, not the weights it ends with: a grid
+# may change them and still resume or reuse its runs (which keep the values they started with).
+WATCH_SETTINGS = frozenset(
+    (
+        "eval_every",
+        "save_every",
+        "sample_every",
+        "sample_prompts",
+        "sample_temperature",
+        "max_minutes",
+    )
+)
+
+
+def recipe_differences(trained: Recipe, wanted: Recipe) -> list[tuple[str, str, str]]:
+    """(what, trained with, wanted) for everything that would make `wanted` train other
+    weights than `trained` did; empty when the stored run can be reused or resumed."""
+    pairs: list[tuple[str, Any, Any]] = [
+        ("model", trained.model, wanted.model),
+        ("start", trained.start_from or "the base model", wanted.start_from or "the base model"),
+        ("phases", _labels(trained), _labels(wanted)),
+    ]
+    for setting in fields(TrainSettings):
+        if setting.name not in WATCH_SETTINGS:
+            pairs.append(
+                (
+                    setting.name,
+                    getattr(trained.settings, setting.name),
+                    getattr(wanted.settings, setting.name),
+                )
+            )
+    return [(what, _shown(old), _shown(new)) for what, old, new in pairs if old != new]
+
+
+def _labels(recipe: Recipe) -> str:
+    return ", ".join(phase.label() for phase in recipe.phases)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+def _check_reusable(store: Store, spec: ExperimentSpec, wanted: Recipe) -> None:
+    """Refuse to reuse or resume a run that the grid would now train differently."""
+    existing = store.run(wanted.name)
+    if existing is None:
+        return
+    trained = Recipe.from_dict(json.loads(existing["recipe"]))
+    differences = recipe_differences(trained, wanted)
+    if not differences:
+        return
+    trained_with = " and ".join(f"{what} {value}" for what, value, _ in differences)
+    grid_says = " and ".join(f"{what} {value}" for what, _, value in differences)
+    shared = wanted.name.startswith(f"{spec.name}-shared-")
+    rename = "the experiment" if shared else "the recipe"
+    raise MarinadeError(
+        f"run {wanted.name} was trained with {trained_with}, the grid now says {grid_says}: "
+        f"rename {rename} to train a new run, or delete this one (marinade runs rm {wanted.name})"
+    )
+
+
+def _check_samples_match_runs(store: Store, spec: ExperimentSpec, plan: Plan) -> None:
+    """Refuse to keep a recipe's samples when the run they came from is gone or was trained
+    again since (`marinade runs rm` then `experiment run`): they would pass for the new run's."""
+    first_sample: dict[str, str] = {}
+    for sample in store.experiment_samples(spec.name):
+        first_sample.setdefault(sample["recipe"], sample["created_at"])
+    for recipe in spec.recipes:
+        if not recipe.trains or recipe.name not in first_sample:
+            continue
+        run_name = plan.models[recipe.name]
+        run = store.run(run_name)
+        if run is None or run["created_at"] > first_sample[recipe.name]:
+            raise MarinadeError(
+                f"experiment {spec.name} has samples of recipe {recipe.name} from an earlier "
+                f"run {run_name}: rename the recipe, or delete the experiment's samples "
+                f"(marinade experiment rm {spec.name})"
+            )
+
+
 def _train(
     store: Store,
     home: Home,
-    spec: ExperimentSpec,
-    planned: PlannedRun,
+    recipe: Recipe,
     device: str | None,
     on_status: Callable[[str], None] | None,
     on_train_step: Callable[[str, Any], None] | None,
 ) -> None:
     from marinade.training.loop import train
-    from marinade.training.recipe import build_recipe
 
-    recipe = build_recipe(
-        planned.name, planned.model, list(planned.phases), planned.start_from, None, spec.training
-    )
-    existing = store.run(planned.name)
-    if existing is not None:
-        stored = Recipe.from_dict(json.loads(existing["recipe"]))
-        if stored.phases != recipe.phases or stored.start_from != recipe.start_from:
-            raise MarinadeError(
-                f"run {planned.name} exists with other phases; remove it "
-                f"(marinade runs rm {planned.name}) or rename the experiment"
-            )
-        if existing["status"] == "finished":
-            return
+    existing = store.run(recipe.name)  # _check_reusable found it trained as the grid says
+    if existing is not None and existing["status"] == "finished":
+        return
     if on_status:
         action = "resuming" if existing else "training"
-        on_status(f"{action} {planned.name}: {', '.join(planned.phases)}")
+        on_status(f"{action} {recipe.name}: {_labels(recipe)}")
 
     def on_step(report: Any) -> None:
         if on_train_step:
-            on_train_step(planned.name, report)
+            on_train_step(recipe.name, report)
 
     train(
         store,
@@ -139,6 +221,7 @@ def _sample_recipe(
     recipe: str,
     model_name: str,
     device: str | None,
+    checker: SampleChecker,
     on_cell: Callable[[CellProgress], None] | None,
 ) -> None:
     from marinade.generation import generate_samples
@@ -164,7 +247,7 @@ def _sample_recipe(
                 for start in range(0, len(left), CHUNK):
                     loaded = loaded or load_model(model_name, home, device=device)
                     chunk = left[start : start + CHUNK]
-                    generate_samples(
+                    stored = generate_samples(
                         store,
                         loaded,
                         prompt,
@@ -174,79 +257,7 @@ def _sample_recipe(
                         origin="experiment",
                         labels={"experiment": spec.name, "recipe": recipe},
                     )
+                    checker.check(stored)
                     done += len(chunk)
                     if on_cell:
                         on_cell(CellProgress(label, done, total))
-
-
-def recipe_corpora(store: Store, spec: ExperimentSpec, plan: Plan) -> dict[str, list[str]]:
-    """The corpora each recipe's model was trained on; for a control (an untrained
-    model), every corpus of the experiment, to show it copies none of them."""
-    run_phases = {run.name: run for run in plan.runs}
-
-    def chain(run_name: str) -> list[str]:
-        name = run_name.split("@")[0]
-        if name in run_phases:
-            planned = run_phases[name]
-            phases, start = list(planned.phases), planned.start_from
-        else:
-            stored = store.run(name)
-            if stored is None:
-                return []
-            recipe = Recipe.from_dict(json.loads(stored["recipe"]))
-            phases, start = [phase.label() for phase in recipe.phases], recipe.start_from
-        corpora = [corpus for phase in phases for corpus in parse_phase(phase).names()]
-        return corpora + (chain(start) if start else [])
-
-    own = {
-        recipe.name: list(dict.fromkeys(chain(plan.models[recipe.name])))
-        for recipe in spec.recipes
-        if recipe.trains or recipe.run
-    }
-    everything = list(dict.fromkeys(corpus for corpora in own.values() for corpus in corpora))
-    return {recipe.name: own.get(recipe.name) or everything for recipe in spec.recipes}
-
-
-def check_samples(store: Store, spec: ExperimentSpec, plan: Plan) -> int:
-    """Novelty and pre-filter tags for every sample of the experiment; returns how many."""
-    corpora_of = recipe_corpora(store, spec, plan)
-    indexes: dict[tuple[str, ...], TrainingText] = {}
-    languages: dict[tuple[str, ...], frozenset[str]] = {}  # of each set of corpora
-    seen: set[tuple[str, ...]] = set()
-    rows = []
-    for sample in store.experiment_samples(spec.name):
-        corpora = tuple(sorted(corpora_of.get(sample["recipe"], [])))
-        if corpora not in indexes:
-            documents = [
-                (document["id"], document["text"])
-                for corpus in corpora
-                for document in store.documents(corpus)
-            ]
-            indexes[corpora] = TrainingText(documents)
-            languages[corpora] = corpus_languages([text for _, text in documents])
-        index = indexes[corpora]
-        copy = index.longest_copy(sample["text"])
-        key = tuple(words(sample["text"]))
-        closest = copy.document_id
-        if closest is None:
-            closest = store.closest_document(list(corpora), list(key))
-        tags = prefilter_tags(
-            sample["text"],
-            min_words=spec.min_words,
-            max_chars=spec.max_chars,
-            foreign=is_foreign(sample["text"], languages[corpora]),
-            copied_words=copy.words,
-            copied_threshold=spec.copied_words,
-            duplicate=bool(key) and key in seen,
-        )
-        seen.add(key)
-        rows.append(
-            {
-                "sample_id": sample["id"],
-                "copied_words": copy.words,
-                "closest_document_id": closest,
-                "tags": json.dumps(tags),
-            }
-        )
-    store.save_sample_checks(rows)
-    return len(rows)

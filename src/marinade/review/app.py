@@ -81,8 +81,10 @@ def create_app(
     experiment: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
     home: Home | None = None,
+    skip_tags: tuple[str, ...] = (),
 ) -> FastAPI:
-    """The review app over the store at `store_path`, limited to one experiment if given.
+    """The review app over the store at `store_path`, limited to one experiment if given;
+    the rating queue leaves out samples whose automatic checks gave one of `skip_tags`.
     Requests must name 127.0.0.1, localhost or ::1 in their Host header, or one of
     `allowed_hosts` ("*" allows any); POSTs from other origins are refused. The co-writing
     page loads models (runs, cached downloads) from `home`, by default the store's folder."""
@@ -104,7 +106,7 @@ def create_app(
         return HTMLResponse(html)
 
     def queue() -> ReviewQueue:
-        return ReviewQueue(stores.get(), experiment)
+        return ReviewQueue(stores.get(), experiment, skip_tags)
 
     def review_context(
         session: str, sample: dict[str, Any] | None, message: str = ""
@@ -114,6 +116,8 @@ def create_app(
             "sample": sample,
             "progress": queue().progress(),
             "message": message,
+            "skip_tags": list(skip_tags),
+            "left_out": queue().left_out(),
         }
 
     def ab_context() -> dict[str, Any]:

@@ -6,6 +6,7 @@ so reopening the page continues in the same order. The order ranks each sample i
 cubic polynomial modulo a prime whose coefficients are a hash of the experiment's name (a
 4-wise independent hash family); the store evaluates it in SQL. Skipped samples come back
 after every never-skipped one. Undo takes back the latest action of this page session.
+Samples with chosen automatic tags (`--skip-tag empty`) can be left out of the queue.
 """
 
 from __future__ import annotations
@@ -16,10 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from marinade.curation.prefilters import TAGS
 from marinade.errors import MarinadeError
 from marinade.store import BLIND_PRIME, Store
 
 ACTIONS = ("accept", "reject", "skip")
+
+
+def check_skip_tags(tags: list[str]) -> tuple[str, ...]:
+    """The tags to leave out of the rating queue, each one a pre-filter's tag."""
+    for tag in tags:
+        if tag not in TAGS:
+            raise MarinadeError(f"--skip-tag {tag!r} is not an automatic tag ({', '.join(TAGS)})")
+    return tuple(dict.fromkeys(tags))
 
 
 def blind_order(salt: str) -> tuple[int, int, int, int]:
@@ -44,10 +54,12 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class ReviewQueue:
-    """The samples of one experiment (or, with None, every sample) to rate on the page."""
+    """The samples of one experiment (or, with None, every sample) to rate on the page,
+    less those whose automatic checks gave one of `skip_tags` (they stay in the store)."""
 
     store: Store
     experiment: str | None = None
+    skip_tags: tuple[str, ...] = ()
 
     @property
     def order(self) -> tuple[int, int, int, int]:
@@ -55,8 +67,12 @@ class ReviewQueue:
 
     def next_sample(self) -> dict[str, Any] | None:
         """The next unrated sample as the page may show it, or None when all are rated."""
-        sample_id = self.store.next_unrated_sample_id(self.experiment, self.order)
+        sample_id = self.store.next_unrated_sample_id(self.experiment, self.order, self.skip_tags)
         return None if sample_id is None else self.store.review_sample(sample_id)
+
+    def left_out(self) -> int:
+        """Unrated samples that skip_tags keeps off the page."""
+        return self.store.count_unrated_with_tags(self.experiment, self.skip_tags)
 
     def act(
         self, session: str, sample_id: int, action: str, edited_text: str | None = None

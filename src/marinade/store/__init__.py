@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -748,11 +748,15 @@ class Store:
         return row
 
     def next_unrated_sample_id(
-        self, experiment: str | None, order: tuple[int, int, int, int]
+        self,
+        experiment: str | None,
+        order: tuple[int, int, int, int],
+        skip_tags: Sequence[str] = (),
     ) -> int | None:
         """The first unrated sample in the blind order; samples skipped on the review page
-        come after every never-skipped one, the longest-skipped first."""
-        where, args = ("and s.experiment = ?", [experiment]) if experiment is not None else ("", [])
+        come after every never-skipped one, the longest-skipped first. Samples whose
+        automatic checks gave one of `skip_tags` are left out."""
+        where, args = _unrated_where(experiment, skip_tags)
         rows = list(
             self.db.conn.execute(
                 "select s.id from samples s left join ratings r on r.sample_id = s.id"
@@ -764,6 +768,21 @@ class Store:
             )
         )
         return int(rows[0][0]) if rows else None
+
+    def count_unrated_with_tags(self, experiment: str | None, tags: Sequence[str]) -> int:
+        """Unrated samples whose automatic checks gave one of `tags` (what skip_tags leaves out)."""
+        if not tags:
+            return 0
+        where, args = _unrated_where(experiment, ())
+        marks = ", ".join("?" * len(tags))
+        return int(
+            self.db.conn.execute(
+                "select count(*) from samples s left join ratings r on r.sample_id = s.id"
+                f" where r.sample_id is null {where} and exists (select 1 from sample_checks c,"
+                f" json_each(c.tags) t where c.sample_id = s.id and t.value in ({marks}))",
+                [*args, *tags],
+            ).fetchone()[0]
+        )
 
     def record_review(
         self,
@@ -961,6 +980,17 @@ EXPORT_COLUMNS = (
 # The blind order: a random cubic polynomial modulo the prime 2^31 - 1, evaluated in SQL so
 # that ordering 10,000 samples needs no Python call per row (marinade.review.queue).
 BLIND_PRIME = 2_147_483_647
+
+
+def _unrated_where(experiment: str | None, skip_tags: Sequence[str]) -> tuple[str, list[Any]]:
+    """The review queue's conditions on samples `s`: one experiment's, none tagged so."""
+    where, args = ("and s.experiment = ?", [experiment]) if experiment is not None else ("", [])
+    if skip_tags:
+        where += (
+            " and not exists (select 1 from sample_checks c, json_each(c.tags) t"
+            f" where c.sample_id = s.id and t.value in ({', '.join('?' * len(skip_tags))}))"
+        )
+    return where, [*args, *skip_tags]
 
 
 def _blind_rank_sql(column: str) -> str:
