@@ -1,8 +1,10 @@
-"""Near-duplicate search and the length histogram behind `corpus stats`."""
+"""Near-duplicate search, the length histogram and languages behind `corpus stats`."""
 
 from __future__ import annotations
 
-from marinade.corpus.stats import NearDuplicateFinder, length_bucket
+from marinade.corpus.document import Document
+from marinade.corpus.importing import import_records
+from marinade.corpus.stats import NearDuplicateFinder, corpus_stats, length_bucket
 
 LAMPS = "Every city has one street where the lamps come on a minute early. Find it."
 LAMPS_AGAIN = "Every city has one street where the lamps come on a minute early. Go find it!"
@@ -33,3 +35,22 @@ def test_length_buckets():
         "280-499",
         "5000+",
     ]
+
+
+def test_languages_the_archive_names_are_kept_and_the_rest_told_from_the_text(store):
+    texts = [
+        ("The harbour at night has three boats, one gull and no opinions at all.", None),
+        ("I like tea and toast and the sound of rain on a tin roof.", None),
+        ("Le port la nuit : trois bateaux, une mouette et aucune opinion du tout.", None),
+        ("Tea.", None),  # too short to tell
+        ("Der Hafen bei Nacht hat drei Boote und eine Möwe.", "de"),  # the archive says so
+        ("This one is English, whatever the archive claims it to be.", "it"),
+    ]
+    documents = [
+        Document(text, None, "test", record_id=str(i), language=language)
+        for i, (text, language) in enumerate(texts)
+    ]
+    import_records(store, documents, "mixed", "test", "test")
+    stats = corpus_stats(store, "mixed")
+    assert stats.languages == {"en": 2, "fr": 1, "unknown": 1, "de": 1, "it": 1}
+    assert stats.languages_detected == 3

@@ -11,7 +11,7 @@ from conftest import json_lines
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
 from marinade.curation.checks import recipe_corpora
-from marinade.curation.language import corpus_languages, detect_language, is_foreign
+from marinade.language import corpus_languages, detect_language, is_foreign
 from marinade.curation.novelty import MAX_POSTINGS, TrainingText
 from marinade.curation.plan import PlannedRun, plan_experiment
 from marinade.curation.prefilters import is_loop, prefilter_tags

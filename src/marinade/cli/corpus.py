@@ -204,7 +204,12 @@ def stats_command(
     if stats.tokens is not None:
         out.print(f"  tokens     {stats.tokens}  ({stats.tokenizer} tokenizer)")
     out.print(f"  dates      {stats.first or '-'} .. {stats.last or '-'}")
-    out.print("  languages  " + ", ".join(f"{k} {v}" for k, v in stats.languages.items()))
+    detected = (
+        f"  ({stats.languages_detected} told from the text)" if stats.languages_detected else ""
+    )
+    out.print(
+        "  languages  " + ", ".join(f"{k} {v}" for k, v in stats.languages.items()) + detected
+    )
     out.print("  length (characters):")
     widest = max(stats.lengths.values(), default=0) or 1
     for bucket, count in stats.lengths.items():

@@ -9,6 +9,7 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
+from marinade.language import confident_language
 from marinade.store import Store
 
 LENGTH_BUCKETS = (50, 100, 200, 280, 500, 1000, 5000)  # characters; tweets end at 280
@@ -36,6 +37,7 @@ class CorpusStats:
     replies: int = 0
     lengths: dict[str, int] = field(default_factory=dict)
     languages: dict[str, int] = field(default_factory=dict)
+    languages_detected: int = 0  # of those, told by py3langid (the archive named none)
     near_duplicates: list[NearDuplicate] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,7 +83,11 @@ def corpus_stats(
             stats.words += len(text.split())
             stats.replies += int(document["is_reply"] or 0)
             lengths[length_bucket(len(text))] += 1
-            languages[document["language"] or "unknown"] += 1
+            language = document["language"]
+            if not language:  # the archive names none: ask the identifier, where it is sure
+                language = confident_language(text)
+                stats.languages_detected += language is not None
+            languages[language or "unknown"] += 1
             created = document["created_at"]
             if created:
                 stats.first = min(stats.first or created, created)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from marinade.curation.language import corpus_languages, is_foreign
 from marinade.curation.novelty import TrainingText, words
 from marinade.curation.plan import Plan
 from marinade.curation.prefilters import prefilter_tags
 from marinade.curation.spec import ExperimentSpec
+from marinade.language import corpus_languages, is_foreign
 from marinade.store import Store
 from marinade.training.recipe import Recipe, parse_phase
 

@@ -4,7 +4,7 @@ empty      no words at all
 short      fewer than min_words words
 too-long   over the platform's character limit (max_chars)
 loop       a phrase repeating itself ("and the sea and the sea and the sea")
-language   in a language the training text is not in (curation/language.py)
+language   in a language the training text is not in (language.py)
 duplicate  the same words as an earlier sample of the experiment
 copied     copied_words or more words in a row copied from the training text
 """

@@ -1,4 +1,5 @@
-"""Which language a text is in, for the `language` pre-filter.
+"""Which language a text is in: the `language` pre-filter, and `corpus stats` for
+documents whose archive names no language.
 
 py3langid (a maintained fork of langid.py) does the identifying: a naive Bayes model of
 97 languages over byte n-grams, shipped inside the package, so nothing is downloaded.
@@ -14,13 +15,13 @@ foreign.
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from marinade.curation.novelty import words
-
 MIN_WORDS = 5
+WORD = re.compile(r"\w+(?:['’]\w+)*")  # words as curation/novelty.py counts them
 CONFIDENT = 0.8  # the model's probability for its answer
 CORPUS_SHARE = 0.2
 MAX_DOCUMENTS = 2000  # documents read to find a corpus's languages, spread evenly
@@ -36,10 +37,16 @@ def _identifier() -> Any:
 def detect_language(text: str) -> tuple[str, float] | None:
     """The language code (ISO 639-1, like "en") and the model's probability for it;
     None for a text too short to judge."""
-    if len(words(text)) < MIN_WORDS:
+    if len(WORD.findall(text)) < MIN_WORDS:
         return None
     language, probability = _identifier().classify(text)
     return str(language), float(probability)
+
+
+def confident_language(text: str) -> str | None:
+    """The text's language where the model is at least CONFIDENT; None otherwise."""
+    detected = detect_language(text)
+    return detected[0] if detected is not None and detected[1] >= CONFIDENT else None
 
 
 def corpus_languages(texts: Sequence[str]) -> frozenset[str]:
@@ -64,5 +71,5 @@ def is_foreign(text: str, languages: Iterable[str]) -> bool:
     """True when the text is, with confidence, in none of these languages
     (never when the languages are unknown or the text is too short)."""
     known = set(languages)
-    detected = detect_language(text) if known else None
-    return detected is not None and detected[0] not in known and detected[1] >= CONFIDENT
+    language = confident_language(text) if known else None
+    return language is not None and language not in known
