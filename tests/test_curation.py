@@ -11,13 +11,13 @@ from conftest import json_lines
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
 from marinade.curation.checks import recipe_corpora
-from marinade.language import corpus_languages, detect_language, is_foreign
 from marinade.curation.novelty import MAX_POSTINGS, TrainingText
 from marinade.curation.plan import PlannedRun, plan_experiment
 from marinade.curation.prefilters import is_loop, prefilter_tags
 from marinade.curation.report import best_cell, cells, wilson_interval
 from marinade.curation.spec import load_experiment, parse_experiment
 from marinade.errors import MarinadeError
+from marinade.language import corpus_languages, detect_language, is_foreign
 
 
 def test_wilson_interval_known_answers():
