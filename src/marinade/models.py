@@ -304,8 +304,10 @@ def weights_hash(folder: Path, home: Home) -> str:
                 file_digest.update(chunk)
         digest.update(file_digest.digest())
     cache[key] = digest.hexdigest()
-    partial = cache_file.with_suffix(".tmp")
-    partial.write_text(json.dumps(cache, indent=1))
+    # a partial file of its own: processes started together (torchrun) hash at the same time
+    handle, partial = tempfile.mkstemp(prefix="weight-hashes-", suffix=".tmp", dir=home.models)
+    with os.fdopen(handle, "w") as file:
+        file.write(json.dumps(cache, indent=1))
     os.replace(partial, cache_file)
     return digest.hexdigest()
 
