@@ -305,8 +305,8 @@ def weights_hash(folder: Path, home: Home) -> str:
         digest.update(file_digest.digest())
     cache[key] = digest.hexdigest()
     # a partial file of its own: processes started together (torchrun) hash at the same time
-    handle, partial = tempfile.mkstemp(prefix="weight-hashes-", suffix=".tmp", dir=home.models)
-    with os.fdopen(handle, "w") as file:
+    descriptor, partial = tempfile.mkstemp(prefix="weight-hashes-", suffix=".tmp", dir=home.models)
+    with os.fdopen(descriptor, "w") as file:
         file.write(json.dumps(cache, indent=1))
     os.replace(partial, cache_file)
     return digest.hexdigest()
