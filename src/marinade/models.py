@@ -208,10 +208,12 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
     try:
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
-        if folder.exists():  # another process finished first
-            shutil.rmtree(partial)
-        else:
+        try:
             os.replace(partial, folder)
+        except OSError:  # another process finished first: its folder stands
+            if not (folder / "config.json").exists():
+                raise
+            shutil.rmtree(partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
