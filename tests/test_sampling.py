@@ -171,3 +171,16 @@ def test_progress_reports_every_token_slot_once(loaded):
     )
     assert any(c.finish_reason == "end_of_text" for c in out)  # some rows ended early
     assert sum(reported) == 64 * 60
+
+
+def test_min_new_tokens_holds_back_the_end_of_text(loaded):
+    seeds = list(range(800))  # a 400-token vocabulary: some seeds end at once
+    free = sample(
+        loaded.model, loaded.tokenizer, "The", seeds, [1.0], SampleSettings(max_new_tokens=2)
+    )
+    assert any(c.new_tokens == 0 and c.finish_reason == "end_of_text" for c in free)
+    held = SampleSettings(max_new_tokens=2, min_new_tokens=2)
+    kept = sample(loaded.model, loaded.tokenizer, "The", seeds, [1.0], held)
+    assert all(c.new_tokens == 2 and c.finish_reason == "length" for c in kept)
+    with pytest.raises(SamplingError, match="--min-new-tokens must be between 0 and"):
+        SampleSettings(max_new_tokens=2, min_new_tokens=3).check()

@@ -249,3 +249,21 @@ def test_the_demo_lines_on_a_tiny_model(cli, tiny_model, store, tmp_path):
     assert result.exit_code == 0, result.stderr
     newest = max(row["id"] for row in store.samples())
     assert f"Sample {newest}" in page.read_text(encoding="utf-8")
+
+
+def test_a_proposal_is_never_empty_and_old_stories_propose_as_they_did(tiny_model, store):
+    """Co-writing wants continuations: the end-of-text token is held back for the first
+    token (the demo's model, trained on short posts, ended every second proposal at once)."""
+    from marinade.home import open_home
+    from marinade.models import load_model
+    from marinade.writing import WriteSettings, propose, start_story
+
+    loaded = load_model(str(tiny_model), open_home(store.path.parent))
+    settings = WriteSettings(count=1000, max_new_tokens=1, sentence=False)
+    story = start_story(store, "The", str(tiny_model), settings)
+    assert all(node.text for node in propose(store, story, loaded))
+
+    old = WriteSettings.from_json('{"count": 1000, "max_new_tokens": 1, "sentence": false}')
+    assert old.min_new_tokens == 0  # a story begun before the setting existed
+    story = start_story(store, "The", str(tiny_model), old)
+    assert any(not node.text for node in propose(store, story, loaded))  # this can happen

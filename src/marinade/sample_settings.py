@@ -22,6 +22,7 @@ class SampleSettings:
     top_p: float = 1.0  # 1.0: off
     max_new_tokens: int = 60
     stop: str | None = None  # a sample also ends at the end-of-text token
+    min_new_tokens: int = 0  # end-of-text is held back until this many tokens are drawn
 
     def check(self) -> None:
         if self.top_k < 0:
@@ -30,6 +31,11 @@ class SampleSettings:
             raise SamplingError(f"--top-p must be in (0, 1], not {self.top_p}")
         if self.max_new_tokens < 1:
             raise SamplingError(f"--max-new-tokens must be at least 1, not {self.max_new_tokens}")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise SamplingError(
+                f"--min-new-tokens must be between 0 and --max-new-tokens "
+                f"({self.max_new_tokens}), not {self.min_new_tokens}"
+            )
         if self.stop == "":
             raise SamplingError("--stop must not be empty")
 

@@ -265,6 +265,8 @@ def _sample_batch(
     tokens: list[list[int]] = [[] for _ in rows]
     reasons = ["length"] * len(rows)
     for step in range(steps):
+        if step < settings.min_new_tokens:  # not the end yet: end-of-text cannot be drawn
+            logits = logits.index_fill(1, end_ids, float("-inf"))
         next_ids = draw_tokens(
             logits, temperatures[live], uniforms[live, step], settings.top_k, settings.top_p
         )

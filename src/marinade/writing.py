@@ -49,6 +49,8 @@ class WriteSettings:
     top_p: float = 1.0
     sentence: bool = True  # end each proposal at its first sentence end
     seed: int = 0  # the story's base seed: its n-th proposal uses seed + n
+    # a proposal is never empty: the model may not end the text before its first token
+    min_new_tokens: int = 1
 
     def check(self) -> None:
         if self.count < 1:
@@ -59,7 +61,10 @@ class WriteSettings:
 
     def sample_settings(self) -> SampleSettings:
         return SampleSettings(
-            top_k=self.top_k, top_p=self.top_p, max_new_tokens=self.max_new_tokens
+            top_k=self.top_k,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            min_new_tokens=self.min_new_tokens,
         )
 
     def to_json(self) -> str:
@@ -67,7 +72,9 @@ class WriteSettings:
 
     @classmethod
     def from_json(cls, text: str) -> WriteSettings:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        values.setdefault("min_new_tokens", 0)  # stories begun before it existed go on as begun
+        return cls(**values)
 
 
 @dataclass(frozen=True)
