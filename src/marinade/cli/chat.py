@@ -24,7 +24,7 @@ from marinade.cli.common import (
     CliState,
     DefaultCommandGroup,
     err,
-    id_or_last,
+    id_or_newest,
     listed_model,
     listed_time,
     or_else,
@@ -166,13 +166,12 @@ def talk(store: Store, conversation: Conversation, loaded: LoadedModel, reader: 
 
 def conversation_number(store: Store, value: str) -> int:
     """A conversation's id as typed, or for `last` the one held most recently."""
-    number = id_or_last(value, "a conversation")
-    if number is None:
-        conversations = store.conversations()  # the most recently held first
-        if not conversations:
-            raise MarinadeError("there are no conversations yet: `marinade chat` starts one")
-        number = conversations[0]["id"]
-    return number
+    return id_or_newest(  # conversations() lists the most recently held first
+        value,
+        "a conversation",
+        store.conversations,
+        "there are no conversations yet: `marinade chat` starts one",
+    )
 
 
 @app.command("list")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,6 +93,20 @@ def id_or_last(value: str, what: str) -> int | None:
     if not value.isdigit():
         raise MarinadeError(f"{what} must be a number or `last`, not {value!r}")
     return int(value)
+
+
+def id_or_newest(
+    value: str, what: str, newest_first: Callable[[], list[dict[str, Any]]], none_yet: str
+) -> int:
+    """A record id as typed, or for `last` the id of the first row of `newest_first()`
+    (`none_yet` is the error when there is none)."""
+    number = id_or_last(value, what)
+    if number is not None:
+        return number
+    rows = newest_first()
+    if not rows:
+        raise MarinadeError(none_yet)
+    return int(rows[0]["id"])
 
 
 class DefaultCommandGroup(TyperGroup):

@@ -60,7 +60,7 @@ def list_samples(
     table = Table(*headers, "text", box=None)
     # the text gets what the other columns leave of the terminal, so they are never squeezed
     widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
-    room = max(20, out.width - sum(widths[:5]) - 2 * 6)
+    room = max(20, out.width - sum(widths) - 2 * (len(headers) + 1))  # padding: 2 a column
     for row, fixed in zip(rows, cells, strict=True):
         table.add_row(*map(escape, fixed), escape(printable(shorten(row["text"], room))))
     out.print(table)

@@ -16,7 +16,7 @@ from marinade.cli.common import (
     CliState,
     DefaultCommandGroup,
     err,
-    id_or_last,
+    id_or_newest,
     listed_model,
     listed_time,
     or_else,
@@ -343,13 +343,12 @@ def list_stories(ctx: typer.Context) -> None:
 
 def story_number(store: Store, value: str) -> int:
     """A story's id as typed, or for `last` the one written most recently."""
-    number = id_or_last(value, "a story")
-    if number is None:
-        stories = store.stories()  # the most recently written first
-        if not stories:
-            raise MarinadeError("there are no stories yet: `marinade write TEXT` starts one")
-        number = stories[0]["id"]
-    return number
+    return id_or_newest(  # stories() lists the most recently written first
+        value,
+        "a story",
+        store.stories,
+        "there are no stories yet: `marinade write TEXT` starts one",
+    )
 
 
 @app.command("export")
