@@ -2,9 +2,12 @@
 
 Each corpus becomes two token streams, training and held-out: its documents
 joined with the end-of-text token between them, so short posts are packed
-into blocks and the model learns where a post ends. Which documents are held
-out depends only on their text (a hash), so the split stays the same across
-runs and re-imports. The streams are cached per corpus version and tokenizer.
+into blocks and the model learns where a post ends. What is held out is a
+share of the corpus's tokens, in segments chosen by hash (training/split.py),
+so a book in one file trains and four books each train on most of their
+text; the split stays the same across runs and re-imports. Runs trained
+before this held out whole documents ("documents"); they record that and keep
+it. The streams are cached per corpus version, tokenizer and split.
 
 A training batch is a pure function of (seed, step): rows pick a corpus by the
 phase's weights and a random window of its stream. So resuming at step s
@@ -26,8 +29,10 @@ from marinade.errors import MarinadeError
 from marinade.sampling import end_token_ids, start_token_id
 from marinade.store import Store
 from marinade.training.recipe import Phase
+from marinade.training.split import Segment, segment_documents, split_segments, tokens_needed
 
-MIN_DOCUMENTS = 4  # at least 2 train and 2 held out
+SPLITS = ("spans", "documents")
+MIN_DOCUMENTS = 4  # the "documents" split: at least 2 train and 2 held out
 MIN_HELD_OUT = 2
 EVAL_BLOCKS = 16  # held-out blocks per corpus and evaluation, at most
 
@@ -40,6 +45,21 @@ class CorpusStreams:
     held_out: torch.Tensor
     train_documents: int
     held_out_documents: int
+    split: str = "documents"
+    train_segments: int = 0  # the "spans" split: segments on each side
+    held_out_segments: int = 0
+
+    def summary(self) -> dict[str, int | str]:
+        """What was trained on and what held out, as `train` prints and a run records."""
+        return {
+            "split": self.split,
+            "train_documents": self.train_documents,
+            "held_out_documents": self.held_out_documents,
+            "train_segments": self.train_segments or self.train_documents,
+            "held_out_segments": self.held_out_segments or self.held_out_documents,
+            "train_tokens": len(self.train),
+            "held_out_tokens": len(self.held_out),
+        }
 
 
 def corpus_version(store: Store, name: str) -> str:
@@ -67,24 +87,92 @@ def load_streams(
     tokenizer: PreTrainedTokenizerBase,
     tokenizer_id: str,
     held_out: float,
+    split: str = "documents",
+    min_held_out: int = 1,
 ) -> CorpusStreams:
-    """A corpus's training and held-out token streams, from the cache when it has them."""
+    """A corpus's training and held-out token streams, from the cache when it has them.
+
+    `split` "spans" holds out `held_out` of the tokens and at least `min_held_out`
+    (one evaluation block); "documents" is the whole-document split of older runs."""
+    if split not in SPLITS:
+        raise MarinadeError(f"held-out split must be one of {', '.join(SPLITS)}, not {split!r}")
     store.corpus(name)  # unknown corpus: one clear line
     version = corpus_version(store, name)
-    path = cache_dir / name / f"tokens-{tokenizer_id[:16]}-{version}-{held_out}.pt"
+    suffix = "" if split == "documents" else f"-spans{min_held_out}"
+    path = cache_dir / name / f"tokens-{tokenizer_id[:16]}-{version}-{held_out}{suffix}.pt"
     if path.exists():
         cached = torch.load(path)
-        return CorpusStreams(name=name, version=version, **cached)
+        return CorpusStreams(name=name, version=version, split=split, **cached)
     rows = list(
         store.db.query("select text, dedup_key from documents where corpus = ? order by id", [name])
     )
+    end = next(iter(sorted(end_token_ids(tokenizer))), start_token_id(tokenizer))
+    if split == "documents":
+        streams = _document_split(name, rows, tokenizer, end, held_out)
+    else:
+        streams = _span_split(name, rows, tokenizer, end, held_out, min_held_out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a name of its own, so two runs tokenising the same corpus never share a partial file
+    handle, partial_name = tempfile.mkstemp(prefix="partial-", suffix=".pt", dir=path.parent)
+    os.close(handle)
+    torch.save(streams, partial_name)
+    os.replace(partial_name, path)
+    return CorpusStreams(name=name, version=version, split=split, **streams)  # type: ignore[arg-type]
+
+
+def _span_split(
+    name: str,
+    rows: list[dict],
+    tokenizer: PreTrainedTokenizerBase,
+    end: int,
+    held_out: float,
+    min_held_out: int,
+) -> dict[str, object]:
+    """Streams of the "spans" split: segments joined in corpus order, the end-of-text
+    token after each document's last segment."""
+    segments = segment_documents(
+        [row["text"] for row in rows], [row["dedup_key"] for row in rows], tokenizer
+    )
+    total = sum(len(segment.ids) for segment in segments)
+    needed = tokens_needed(min_held_out)
+    chosen = split_segments(segments, held_out, min_held_out)
+    if total < needed or chosen.held_out_tokens < min_held_out:
+        raise MarinadeError(
+            f"corpus {name} has {total} tokens; training needs at least {needed} "
+            f"(one held-out block of {min_held_out} tokens to measure the loss, and as many "
+            "to train on): import more text, or train with a smaller --block-size"
+        )
+
+    def stream(part: list[Segment]) -> list[int]:
+        ids: list[int] = []
+        for segment in part:
+            ids.extend(segment.ids)
+            if segment.ends_document:
+                ids.append(end)
+        return ids
+
+    held_documents = {segment.document for segment in chosen.held_out}
+    train_documents = {segment.document for segment in chosen.train}
+    return {
+        "train": torch.tensor(stream(chosen.train), dtype=torch.int64),
+        "held_out": torch.tensor(stream(chosen.held_out), dtype=torch.int64),
+        "train_documents": len(train_documents),
+        "held_out_documents": len(held_documents),
+        "train_segments": len(chosen.train),
+        "held_out_segments": len(chosen.held_out),
+    }
+
+
+def _document_split(
+    name: str, rows: list[dict], tokenizer: PreTrainedTokenizerBase, end: int, held_out: float
+) -> dict[str, object]:
+    """Streams of the "documents" split that runs trained before spans keep."""
     if len(rows) < MIN_DOCUMENTS:
         raise MarinadeError(
             f"corpus {name} has {len(rows)} documents; training needs at least {MIN_DOCUMENTS} "
             "(a few are held out to measure the loss)"
         )
     set_aside = held_out_keys([row["dedup_key"] for row in rows], held_out)
-    end = next(iter(sorted(end_token_ids(tokenizer))), start_token_id(tokenizer))
     train_ids: list[int] = []
     held_ids: list[int] = []
     texts = [row["text"] for row in rows]
@@ -95,19 +183,12 @@ def load_streams(
         target.extend(ids)
         target.append(end)
         train_count += target is train_ids
-    streams = {
+    return {
         "train": torch.tensor(train_ids, dtype=torch.int64),
         "held_out": torch.tensor(held_ids, dtype=torch.int64),
         "train_documents": train_count,
         "held_out_documents": len(rows) - train_count,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a name of its own, so two runs tokenising the same corpus never share a partial file
-    handle, partial_name = tempfile.mkstemp(prefix="partial-", suffix=".pt", dir=path.parent)
-    os.close(handle)
-    torch.save(streams, partial_name)
-    os.replace(partial_name, path)
-    return CorpusStreams(name=name, version=version, **streams)  # type: ignore[arg-type]
 
 
 def _window(stream: torch.Tensor, start: int, length: int) -> torch.Tensor:

@@ -1,0 +1,132 @@
+"""Which text of a corpus is held out: a share of its tokens, chosen by hash from segments.
+
+A corpus is often one long text (a book as one file) or a few books, so holding
+out whole documents either refuses to train (one document) or hides whole books
+from the model. Instead every document is cut into segments: a short post stays
+whole; a long document is cut at paragraph boundaries into pieces of at most
+about SEGMENT_TOKENS tokens (a paragraph longer than that is cut between
+tokens). Segments are ranked by a hash of (document key, position) and the
+lowest are held out until `fraction` of the corpus's tokens, and at least one
+evaluation block, are set aside. The choice depends only on the text, so it is
+the same across runs and re-imports, and every book of a corpus keeps most of
+its text for training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from transformers import PreTrainedTokenizerBase
+
+SEGMENT_TOKENS = 256  # a long document is cut into segments of at most about this many tokens
+_PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*")  # a blank line (and what follows it) ends a paragraph
+
+
+@dataclass
+class Segment:
+    document: int  # index of its document in the corpus
+    position: int  # its place within that document
+    ids: list[int]
+    key: str  # what ranks it: a hash of the document's key and its position
+    ends_document: bool  # the document's last segment: end-of-text follows it
+
+
+@dataclass
+class Split:
+    train: list[Segment]
+    held_out: list[Segment]
+
+    @property
+    def train_tokens(self) -> int:
+        return sum(len(segment.ids) for segment in self.train)
+
+    @property
+    def held_out_tokens(self) -> int:
+        return sum(len(segment.ids) for segment in self.held_out)
+
+
+def paragraphs(text: str) -> list[str]:
+    """`text` cut after each blank line; joined again they are exactly `text`."""
+    pieces, start = [], 0
+    for match in _PARAGRAPH_END.finditer(text):
+        pieces.append(text[start : match.end()])
+        start = match.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
+
+def segment_documents(
+    texts: Sequence[str],
+    keys: Sequence[str],
+    tokenizer: PreTrainedTokenizerBase,
+    max_tokens: int = SEGMENT_TOKENS,
+) -> list[Segment]:
+    """Every document as one segment or, when longer than `max_tokens`, as several."""
+    whole = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    segments: list[Segment] = []
+    for index, (text, key, ids) in enumerate(zip(texts, keys, whole, strict=True)):
+        pieces = [ids] if len(ids) <= max_tokens else _cut(text, tokenizer, max_tokens)
+        for position, piece in enumerate(pieces):
+            digest = hashlib.sha256(f"{key}:{position}".encode()).hexdigest()
+            last = position == len(pieces) - 1
+            segments.append(Segment(index, position, piece, digest, last))
+    return segments
+
+
+def _cut(text: str, tokenizer: PreTrainedTokenizerBase, max_tokens: int) -> list[list[int]]:
+    """A long text's tokens in pieces of at most `max_tokens`, cut at paragraph ends
+    where the paragraphs allow it."""
+    encoded = tokenizer(paragraphs(text), add_special_tokens=False)["input_ids"]
+    pieces: list[list[int]] = []
+    current: list[int] = []
+    for ids in encoded:
+        if current and len(current) + len(ids) > max_tokens:
+            pieces.append(current)
+            current = []
+        current = current + ids
+        while len(current) > max_tokens:  # one paragraph longer than a segment
+            pieces.append(current[:max_tokens])
+            current = current[max_tokens:]
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def split_segments(segments: list[Segment], fraction: float, min_held_out: int) -> Split:
+    """Hold out the lowest-hashed segments until `fraction` of the tokens (and at least
+    `min_held_out` of them) are set aside, never leaving fewer than `min_held_out`
+    tokens to train on. Both parts keep the corpus's order."""
+    total = sum(len(segment.ids) for segment in segments)
+    target = max(math.ceil(total * fraction), min_held_out)
+    chosen: set[int] = set()
+    held = 0
+    for index in sorted(range(len(segments)), key=lambda i: segments[i].key):
+        if held >= target:
+            break
+        size = len(segments[index].ids)
+        if total - held - size < min_held_out:
+            continue  # taking it would leave too little to train on
+        chosen.add(index)
+        held += size
+    train = [s for i, s in enumerate(segments) if i not in chosen]
+    held_out = [s for i, s in enumerate(segments) if i in chosen]
+    if held < min_held_out and train:
+        # segments too big to take whole (a few long posts): the end of the lowest-ranked
+        # training segment makes up the rest
+        donor = min(train, key=lambda segment: segment.key)
+        need = min(min_held_out - held, len(donor.ids) - 1)
+        piece = replace(donor, ids=donor.ids[-need:])
+        train[train.index(donor)] = replace(donor, ids=donor.ids[:-need], ends_document=False)
+        held_out.append(piece)
+        held_out.sort(key=lambda segment: (segment.document, segment.position))
+    return Split(train=train, held_out=held_out)
+
+
+def tokens_needed(min_held_out: int) -> int:
+    """The fewest tokens a corpus needs: one held-out block and as much to train on."""
+    return 2 * min_held_out
