@@ -110,6 +110,15 @@ def smollm2_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home where the embedded SmolLM2 is converted once for all slow tests."""
     from marinade.models import load_model
 
+    import contextlib
+    import io
+
     folder = tmp_path_factory.mktemp("smollm2-home")
-    load_model("smollm2", open_home(folder))
+    output, statuses = io.StringIO(), []
+    with contextlib.redirect_stderr(output), contextlib.redirect_stdout(output):
+        load_model("smollm2", open_home(folder), on_status=statuses.append)
+    # what the first use printed and said, for the test that it is quiet
+    (folder / "first-use.json").write_text(
+        json.dumps({"output": output.getvalue(), "statuses": statuses})
+    )
     return folder

@@ -86,6 +86,16 @@ def test_embedded_default_is_converted_once_to_safetensors(smollm2_home):
 
 
 @pytest.mark.slow
+def test_first_use_shows_marinades_progress_not_transformers_bars(smollm2_home):
+    first_use = json.loads((smollm2_home / "first-use.json").read_text())
+    assert first_use["output"] == ""  # no tqdm bar, no warning
+    statuses = first_use["statuses"]
+    assert statuses[0].startswith("converting SmolLM2")
+    assert [s for s in statuses if s.startswith("converted")][-1].endswith("tensors (100%)")
+    assert statuses[-1].startswith("saving the converted model")
+
+
+@pytest.mark.slow
 def test_embedded_default_samples_reproducibly(smollm2_home):
     args = [
         "--home",

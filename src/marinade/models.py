@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -188,15 +189,20 @@ def smollm2_folder(home: Home, on_status: Status | None = None) -> Path:
         return hub_folder(SMOLLM2_HUB_ID, on_status)
     if on_status:
         on_status(f"converting {gguf.name} to {folder} (once; about a minute)")
-    convert_gguf(gguf, folder)
+    convert_gguf(gguf, folder, on_status)
     return folder
 
 
-def convert_gguf(gguf: Path, folder: Path) -> None:
-    """Dequantise a GGUF model to float32 and save it as a transformers folder."""
-    with transformers_progress(True):  # this one takes a minute: show transformers' bar
+def convert_gguf(gguf: Path, folder: Path, on_status: Status | None = None) -> None:
+    """Dequantise a GGUF model to float32 and save it as a transformers folder.
+
+    transformers' own bars stay off; the tensors converted are reported through
+    `on_status` at every quarter instead."""
+    with transformers_progress(False), _gguf_tensor_progress(on_status):
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if on_status:
+        on_status(f"saving the converted model to {folder}")
     # The weights are plain float32 now, but transformers leaves a GGUF quantizer
     # marker behind and save_pretrained refuses to save while it is there.
     model.hf_quantizer = None  # type: ignore[assignment]
@@ -206,8 +212,9 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
+        with transformers_progress(False):
+            model.save_pretrained(partial)
+            tokenizer.save_pretrained(partial)
         try:
             os.replace(partial, folder)
         except OSError:  # another process finished first: its folder stands
@@ -221,16 +228,44 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
 
 @contextmanager
 def transformers_progress(show: bool) -> Iterator[None]:
-    """Turn transformers' own tqdm bars on or off for a while; its warnings stay quiet."""
+    """Turn transformers' own tqdm bars on or off for a while; its warnings (logged ones
+    and FutureWarnings about its own deprecations) stay quiet."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     was_shown = hf_logging.is_progress_bar_enabled()
     (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            yield
     finally:
         (hf_logging.enable_progress_bar if was_shown else hf_logging.disable_progress_bar)()
+
+
+@contextmanager
+def _gguf_tensor_progress(on_status: Status | None) -> Iterator[None]:
+    """transformers' GGUF reader draws its own tqdm bar (not one its logging switch turns
+    off); for a while, that name stands for an iterator that reports each quarter done."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    original = getattr(gguf_utils, "tqdm", None)
+
+    def quarters(items: Any, desc: str = "", **_: Any) -> Iterator[Any]:
+        items = list(items)
+        marks = {len(items) * quarter // 4: quarter for quarter in (1, 2, 3, 4)}
+        for done, item in enumerate(items, start=1):
+            yield item
+            if on_status and done in marks:
+                on_status(f"converted {done} of {len(items)} tensors ({25 * marks[done]}%)")
+
+    if original is not None:
+        gguf_utils.tqdm = quarters
+    try:
+        yield
+    finally:
+        if original is not None:
+            gguf_utils.tqdm = original
 
 
 def hub_folder(repo_id: str, on_status: Status | None = None) -> Path:
