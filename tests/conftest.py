@@ -108,10 +108,10 @@ def json_lines(output: str) -> list[dict]:
 @pytest.fixture(scope="session")
 def smollm2_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home where the embedded SmolLM2 is converted once for all slow tests."""
-    from marinade.models import load_model
-
     import contextlib
     import io
+
+    from marinade.models import load_model
 
     folder = tmp_path_factory.mktemp("smollm2-home")
     output, statuses = io.StringIO(), []

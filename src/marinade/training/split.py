@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from transformers import PreTrainedTokenizerBase
 
 SEGMENT_TOKENS = 256  # a long document is cut into segments of at most about this many tokens
-_PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*")  # a blank line (and what follows it) ends a paragraph
+_PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*")  # a blank line ends a paragraph
 
 
 @dataclass
