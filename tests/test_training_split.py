@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from marinade.errors import MarinadeError
-from marinade.training.data import load_streams
+from marinade.training.data import SPAN_EVAL_BLOCKS, held_out_blocks, load_streams
 from marinade.training.split import (
     SEGMENT_TOKENS,
+    held_out_target,
     paragraphs,
     segment_documents,
     split_segments,
@@ -92,6 +94,23 @@ def test_one_block_is_held_out_even_from_a_few_long_posts(tokenizer):
     split = split_segments(segments, 0.01, min_held_out=block)
     assert split.held_out_tokens >= block and split.train_tokens >= block
     assert split.train_tokens + split.held_out_tokens == sum(sizes)
+
+
+def test_small_fractions_still_hold_out_enough_blocks_to_measure():
+    assert held_out_target(1_000_000, 0.03, 256) == 30_000  # a big corpus: the fraction
+    assert held_out_target(30_000, 0.03, 256) == 8 * 256  # a book: eight blocks, not 3.5
+    assert held_out_target(5_000, 0.03, 256) == 500  # a short text: a tenth of it
+    assert held_out_target(1_200, 0.03, 256) == 256  # never less than one block
+
+
+def test_evaluation_blocks_spread_over_the_whole_held_out_part():
+    stream = torch.arange(100 * 16)
+    blocks = held_out_blocks(stream, 16, "spans")
+    assert blocks.shape == (SPAN_EVAL_BLOCKS, 16)
+    assert blocks[0, 0] == 0 and blocks[-1, -1] == len(stream) - 1  # first page to last
+    assert len({int(b[0]) for b in blocks}) == SPAN_EVAL_BLOCKS
+    old = held_out_blocks(stream, 16)  # older runs: the first 16 consecutive blocks
+    assert old.shape == (16, 16) and old[-1, -1] == 16 * 16 - 1
 
 
 def test_load_streams_trains_a_single_book_and_records_what_it_held_out(
