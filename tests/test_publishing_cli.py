@@ -206,7 +206,7 @@ def test_the_scheduler_posts_and_fetches_on_its_period(cli, server, store):
     from datetime import datetime, timedelta, timezone
 
     from marinade.home import open_home
-    from marinade.publishing.fetch import fetch_posts
+    from marinade.loop_back.fetch import fetch_posts
     from marinade.publishing.scheduler import Plan, scheduler_pass
 
     cli("accounts", "add", "webhook", "--name", "hook", "--url", server.url + "/hook")

@@ -25,7 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marinade.errors import MarinadeError
-from marinade.publishing.accounts import Account, get_account, target_account
+from marinade.publishing.account import Account
+from marinade.publishing.accounts import get_account, target_account
 from marinade.publishing.adapters import (
     Adapter,
     NotSent,

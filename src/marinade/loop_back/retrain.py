@@ -24,7 +24,7 @@ from marinade.corpus.document import Document, ImportOptions
 from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
 from marinade.errors import MarinadeError
 from marinade.home import Home
-from marinade.publishing.fetch import FetchReport, fetch_all
+from marinade.loop_back.fetch import FetchReport, fetch_all
 from marinade.store import Store
 
 DEFAULT_CORPUS = "accepted"
