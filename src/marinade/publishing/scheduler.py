@@ -13,7 +13,8 @@ from typing import Any
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
-from marinade.publishing.queue import PostOutcome, iso, post_due, utc_now
+from marinade.publishing.posting import PostOutcome, post_due
+from marinade.publishing.schedule import iso, utc_now
 from marinade.store import Store
 
 

@@ -18,13 +18,21 @@ from __future__ import annotations
 
 from marinade.store.corpora import CorpusStore
 from marinade.store.curation import EXPORT_COLUMNS, CurationStore
-from marinade.store.publishing import PublishingStore
+from marinade.store.publishing import Claim, PublishingStore, QueueItem, QueueStatus
 from marinade.store.review import BLIND_PRIME, ReviewStore
 from marinade.store.runs import RunStore
 from marinade.store.samples import SAMPLE_COLUMNS, SampleStore
 from marinade.store.writing import WritingStore
 
-__all__ = ["BLIND_PRIME", "EXPORT_COLUMNS", "SAMPLE_COLUMNS", "Store"]
+__all__ = [
+    "BLIND_PRIME",
+    "EXPORT_COLUMNS",
+    "SAMPLE_COLUMNS",
+    "Claim",
+    "QueueItem",
+    "QueueStatus",
+    "Store",
+]
 
 
 # SampleStore comes last: curation and review build on it (they look samples up), and a

@@ -3,14 +3,83 @@
 marinade.publishing holds the rules (lengths, slots, retries); this is their SQL. Every
 state change of a queue item is one statement; claiming one is a BEGIN IMMEDIATE
 transaction (`claim_next_due`), so two processes never claim the same item.
+
+Queue rows leave the store as `QueueItem`s, their status a `QueueStatus`; a claim comes
+back as a `Claim`, the item with what it was before. The status values are the strings
+SQLite and every JSON output hold, and a member compares equal to its string.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from marinade.errors import MarinadeError
 from marinade.store.db import Database
+
+
+class QueueStatus(str, Enum):
+    """Where a queue item is: `queued -> posting -> posted | failed | unknown`."""
+
+    QUEUED = "queued"  # waiting for its due time (and its retry_at, after a refusal)
+    POSTING = "posting"  # claimed by one process, which is sending it
+    POSTED = "posted"
+    FAILED = "failed"  # refused by the platform, or given up after MAX_ATTEMPTS
+    UNKNOWN = "unknown"  # may have been posted: the answer never came
+
+    def __str__(self) -> str:  # the value, as StrEnum (Python 3.11) does
+        return self.value
+
+
+UNPOSTED = (QueueStatus.QUEUED, QueueStatus.POSTING, QueueStatus.UNKNOWN)  # hold a slot
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One row of the queue table (migration m006_publishing says what each column is)."""
+
+    id: int
+    text: str
+    sample_id: int | None  # None: written by a person
+    account: str
+    due_at: str  # UTC ISO 8601
+    pinned: bool  # the user chose due_at; else a slot that `queue schedule` may move
+    status: QueueStatus
+    attempts: int
+    retry_at: str | None
+    claimed_by: str | None  # host:pid:thread
+    claimed_at: str | None
+    sent_at: str | None  # first send
+    idempotency_key: str
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    posted_text: str | None
+    posted_at: str | None
+    extra: str | None  # JSON: spreadsheet columns marinade does not know
+    created_at: str
+    updated_at: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> QueueItem:
+        return cls(**{**row, "status": QueueStatus(row["status"]), "pinned": bool(row["pinned"])})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An item this process claimed (now `posting`), and its status and first send before
+    the claim: what a send that did not happen puts back."""
+
+    item: QueueItem
+    claimed_from: QueueStatus
+    sent_at_before: str | None
+
+
+def _marks(values: Sequence[Any]) -> str:
+    """`?, ?, ?` for an `in (...)` list; `''` (matching nothing) for an empty one."""
+    return ", ".join("?" * len(values)) or "''"
 
 
 class PublishingStore(Database):
@@ -49,10 +118,11 @@ class PublishingStore(Database):
         return ids
 
     def queue_items(
-        self, status: str | None = None, account: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, status: QueueStatus | None = None, account: str | None = None
+    ) -> list[QueueItem]:
         """Queue items by due time (then id)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if status:
             where.append("status = ?")
             args.append(status)
@@ -60,13 +130,15 @@ class PublishingStore(Database):
             where.append("account = ?")
             args.append(account)
         sql = "select * from queue" + (" where " + " and ".join(where) if where else "")
-        return [dict(row) for row in self.db.query(sql + " order by due_at, id", args)]
+        return [
+            QueueItem.from_row(row) for row in self.db.query(sql + " order by due_at, id", args)
+        ]
 
-    def queue_item(self, item_id: int) -> dict[str, Any]:
+    def queue_item(self, item_id: int) -> QueueItem:
         rows = list(self.db.query("select * from queue where id = ?", [item_id]))
         if not rows:
             raise MarinadeError(f"no queue item with id {item_id}; see `marinade queue list`")
-        return dict(rows[0])
+        return QueueItem.from_row(rows[0])
 
     def queued_sample_ids(self, account: str) -> set[int]:
         rows = self.db.query(
@@ -74,15 +146,29 @@ class PublishingStore(Database):
         )
         return {row["sample_id"] for row in rows}
 
+    def sample_queue_item(
+        self, sample_id: int, account: str, statuses: Sequence[QueueStatus]
+    ) -> QueueItem | None:
+        """The account's first item (by due time) made from this sample with one of
+        `statuses`, if any."""
+        rows = list(
+            self.db.query(
+                "select * from queue where sample_id = ? and account = ?"
+                f" and status in ({_marks(statuses)}) order by due_at, id limit 1",
+                [sample_id, account, *statuses],
+            )
+        )
+        return QueueItem.from_row(rows[0]) if rows else None
+
     def update_queue_item(
-        self, item_id: int, fields: dict[str, Any], only_status: tuple[str, ...] = ()
+        self, item_id: int, fields: dict[str, Any], only_status: tuple[QueueStatus, ...] = ()
     ) -> bool:
         """Set fields of one item (only while its status is one of only_status, if given)."""
         assignments = ", ".join(f"{column} = ?" for column in fields)
         sql = f"update queue set {assignments} where id = ?"
         args = [*fields.values(), item_id]
         if only_status:
-            sql += f" and status in ({', '.join('?' * len(only_status))})"
+            sql += f" and status in ({_marks(only_status)})"
             args += list(only_status)
         with self.db.conn:
             return self.db.conn.execute(sql, args).rowcount > 0
@@ -94,9 +180,8 @@ class PublishingStore(Database):
     def taken_due_times(self, account: str) -> set[str]:
         """Due times already held by the account's unposted items (one post per slot)."""
         rows = self.db.query(
-            "select due_at from queue where account = ?"
-            " and status in ('queued', 'posting', 'unknown')",
-            [account],
+            f"select due_at from queue where account = ? and status in ({_marks(UNPOSTED)})",
+            [account, *UNPOSTED],
         )
         return {row["due_at"] for row in rows}
 
@@ -108,11 +193,11 @@ class PublishingStore(Database):
         redo_unknown_sent_after: str = "",
         redo_unknown_attempts: int = 0,
         exclude_accounts: tuple[str, ...] = (),
-    ) -> dict[str, Any] | None:
+    ) -> Claim | None:
         """Claim the next due item for `worker` in one BEGIN IMMEDIATE transaction, or None.
 
-        The item comes back as it is now (`posting`), with `claimed_from` and
-        `sent_at_before`: its status and first send before this claim.
+        The claim holds the item as it is now (`posting`) and its status and first send
+        before this claim.
 
         A claimed item is `posting`: no other process can claim it. Items whose outcome is
         `unknown` are claimed too when their account's platform is in `redo_unknown` (the
@@ -120,20 +205,21 @@ class PublishingStore(Database):
         they were tried fewer than `redo_unknown_attempts` times. Items of
         `exclude_accounts` are left alone.
         """
-        marks = ", ".join("?" * len(redo_unknown)) or "''"
-        excluded = ", ".join("?" * len(exclude_accounts)) or "''"
         with self.transaction():
             rows = list(
                 self.db.query(
                     "select q.* from queue q left join accounts a on a.name = q.account"
                     " where q.due_at <= ? and coalesce(q.retry_at, '') <= ? and ("
-                    "  q.status = 'queued' or (q.status = 'unknown'"
-                    f"  and a.platform in ({marks}) and q.sent_at > ? and q.attempts < ?))"
-                    f" and q.account not in ({excluded})"
+                    "  q.status = ? or (q.status = ?"
+                    f"  and a.platform in ({_marks(redo_unknown)}) and q.sent_at > ?"
+                    "  and q.attempts < ?))"
+                    f" and q.account not in ({_marks(exclude_accounts)})"
                     " order by q.due_at, q.id limit 1",
                     [
                         now,
                         now,
+                        QueueStatus.QUEUED,
+                        QueueStatus.UNKNOWN,
                         *redo_unknown,
                         redo_unknown_sent_after,
                         redo_unknown_attempts,
@@ -145,15 +231,14 @@ class PublishingStore(Database):
                 return None
             row = dict(rows[0])
             claimed = self.db.conn.execute(
-                "update queue set status = 'posting', claimed_by = ?, claimed_at = ?,"
+                "update queue set status = ?, claimed_by = ?, claimed_at = ?,"
                 " attempts = attempts + 1, sent_at = coalesce(sent_at, ?), updated_at = ?"
                 " where id = ? and status = ?",
-                [worker, now, now, now, row["id"], row["status"]],
+                [QueueStatus.POSTING, worker, now, now, now, row["id"], row["status"]],
             ).rowcount
             if not claimed:  # cannot happen inside BEGIN IMMEDIATE; kept as the guard
                 return None
-        before = {"claimed_from": row["status"], "sent_at_before": row["sent_at"]}
-        return {**self.queue_item(row["id"]), **before}
+        return Claim(self.queue_item(row["id"]), QueueStatus(row["status"]), row["sent_at"])
 
     def finish_claim(self, item_id: int, worker: str, fields: dict[str, Any]) -> bool:
         """Record what happened to a claimed item; False when `worker` no longer holds it.
@@ -166,36 +251,41 @@ class PublishingStore(Database):
             return (
                 self.db.conn.execute(
                     f"update queue set {assignments} where id = ?"
-                    " and status in ('posting', 'unknown')"
-                    " and claimed_by = ?",
-                    [*fields.values(), item_id, worker],
+                    " and status in (?, ?) and claimed_by = ?",
+                    [
+                        *fields.values(),
+                        item_id,
+                        QueueStatus.POSTING,
+                        QueueStatus.UNKNOWN,
+                        worker,
+                    ],
                 ).rowcount
                 > 0
             )
 
-    def posting_items(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query("select * from queue where status = 'posting'")]
+    def posting_items(self) -> list[QueueItem]:
+        rows = self.db.query("select * from queue where status = ?", [QueueStatus.POSTING])
+        return [QueueItem.from_row(row) for row in rows]
 
-    def mark_unknown(self, item_id: int, claimed_by: str, reason: str, now: str) -> bool:
+    def mark_unknown(self, item_id: int, claimed_by: str | None, reason: str, now: str) -> bool:
         """A `posting` item whose claimer is gone becomes `unknown` (never `queued` again)."""
         with self.db.conn:
             return (
                 self.db.conn.execute(
-                    "update queue set status = 'unknown', error = ?, updated_at = ?"
-                    " where id = ? and status = 'posting' and claimed_by = ?",
-                    [reason, now, item_id, claimed_by],
+                    "update queue set status = ?, error = ?, updated_at = ?"
+                    " where id = ? and status = ? and claimed_by = ?",
+                    [QueueStatus.UNKNOWN, reason, now, item_id, QueueStatus.POSTING, claimed_by],
                 ).rowcount
                 > 0
             )
 
-    def posted_items(self, since: str | None = None) -> list[dict[str, Any]]:
+    def posted_items(self, since: str | None = None) -> list[QueueItem]:
         """Posted items, oldest post first (only those posted at or after `since`)."""
         return [
-            dict(row)
+            QueueItem.from_row(row)
             for row in self.db.query(
-                "select * from queue where status = 'posted' and posted_at >= ?"
-                " order by posted_at, id",
-                [since or ""],
+                "select * from queue where status = ? and posted_at >= ? order by posted_at, id",
+                [QueueStatus.POSTED, since or ""],
             )
         ]
 
