@@ -38,7 +38,8 @@ UNPOSTED = (QueueStatus.QUEUED, QueueStatus.POSTING, QueueStatus.UNKNOWN)  # hol
 
 @dataclass(frozen=True)
 class QueueItem:
-    """One row of the queue table (migration m006_publishing says what each column is)."""
+    """One row of the queue table (migration m006_publishing says what each column is);
+    a column added by a later migration needs its field here too."""
 
     id: int
     text: str
