@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from marinade.publishing.accounts import Account
+from marinade.publishing.account import Account
 from marinade.publishing.adapters import (
     NotSent,
     OutcomeUnknown,

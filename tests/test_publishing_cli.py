@@ -187,7 +187,7 @@ def test_a_sample_queued_or_posted_is_not_queued_again_without_again(cli, store,
     assert again.exit_code == 0, again.output
     store.update_queue_item(2, {"status": "failed"})  # a failed one may be queued anew
     assert cli("queue", "add", number, "--account", "b").exit_code == 0
-    assert [(i["account"], i["status"]) for i in store.queue_items()] == [
+    assert [(i.account, i.status) for i in store.queue_items()] == [
         ("a", "unknown"), ("b", "failed"), ("a", "queued"), ("b", "queued"),
     ]  # fmt: skip
 
@@ -206,7 +206,7 @@ def test_the_scheduler_posts_and_fetches_on_its_period(cli, server, store):
     from datetime import datetime, timedelta, timezone
 
     from marinade.home import open_home
-    from marinade.publishing.fetch import fetch_posts
+    from marinade.loop_back.fetch import fetch_posts
     from marinade.publishing.scheduler import Plan, scheduler_pass
 
     cli("accounts", "add", "webhook", "--name", "hook", "--url", server.url + "/hook")
@@ -248,7 +248,7 @@ def test_accepted_samples_too_long_stop_everything_unless_skipped(cli, store, tm
     assert store.queue_items() == []
     result = cli("queue", "add", "--accepted", "--account", "a", "--account", "b", "--skip-long")
     assert result.exit_code == 0
-    assert [(i["account"], i["text"]) for i in store.queue_items()] == [
+    assert [(i.account, i.text) for i in store.queue_items()] == [
         ("a", "short"),
         ("a", "far too long for b"),
         ("b", "short"),

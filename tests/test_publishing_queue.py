@@ -17,18 +17,17 @@ import pytest
 
 from marinade.errors import MarinadeError
 from marinade.publishing.accounts import add_account
+from marinade.publishing.posting import MAX_ATTEMPTS, post_due
 from marinade.publishing.queue import (
-    MAX_ATTEMPTS,
     Entry,
     accepted_entries,
     add_to_queue,
     drop_item,
     edit_item,
     mark_posted,
-    post_due,
     retry_item,
-    set_schedule,
 )
+from marinade.publishing.schedule import set_schedule
 from marinade.store import Store
 from platform_server import MASTODON_TOKEN, PlatformServer
 
@@ -102,7 +101,7 @@ def test_slots_turn_into_due_times_in_the_timezone(store, server):
     set_schedule(store, "09:00,18:30", "Europe/Paris", NOW)
     ids = add_to_queue(store, [Entry(f"post {i}") for i in range(3)], now=NOW)
     pinned = add_to_queue(store, [Entry("pinned")], at=NOW + timedelta(days=30), now=NOW)
-    due = [store.queue_item(i)["due_at"] for i in ids]
+    due = [store.queue_item(i).due_at for i in ids]
     # 13:00 in Paris (UTC+1 in November): today 18:30, tomorrow 09:00 and 18:30
     assert due == [
         "2026-11-20T17:30:00+00:00",
@@ -111,15 +110,15 @@ def test_slots_turn_into_due_times_in_the_timezone(store, server):
     ]
     # a new schedule moves unpinned items to its slots, pinned ones stay
     set_schedule(store, "07:15", "UTC", NOW)
-    assert [store.queue_item(i)["due_at"][:16] for i in ids] == [
+    assert [store.queue_item(i).due_at[:16] for i in ids] == [
         "2026-11-21T07:15",
         "2026-11-22T07:15",
         "2026-11-23T07:15",
     ]
-    assert store.queue_item(pinned[0])["due_at"] == "2026-12-20T12:00:00+00:00"
+    assert store.queue_item(pinned[0]).due_at == "2026-12-20T12:00:00+00:00"
     # without slots, a post is due at once
     set_schedule(store, None, "UTC", NOW)
-    assert store.queue_item(ids[2])["due_at"] == "2026-11-20T12:00:00+00:00"
+    assert store.queue_item(ids[2]).due_at == "2026-11-20T12:00:00+00:00"
 
 
 def test_slots_follow_daylight_saving_time(store, server):
@@ -127,7 +126,7 @@ def test_slots_follow_daylight_saving_time(store, server):
     set_schedule(store, "09:00", "Europe/Paris", NOW)
     march = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)  # clocks go forward on the 29th
     ids = add_to_queue(store, [Entry("a"), Entry("b")], now=march)
-    assert [store.queue_item(i)["due_at"] for i in ids] == [
+    assert [store.queue_item(i).due_at for i in ids] == [
         "2026-03-29T07:00:00+00:00",  # 09:00 CEST
         "2026-03-30T07:00:00+00:00",
     ]
@@ -165,15 +164,15 @@ def test_which_account_a_post_goes_to(store, server):
         add_to_queue(store, [Entry("a")], now=NOW)
     mastodon(store, server, "one")
     [first] = add_to_queue(store, [Entry("a")], now=NOW)
-    assert store.queue_item(first)["account"] == "one"  # the only account
+    assert store.queue_item(first).account == "one"  # the only account
     webhook(store, server, "two")
     with pytest.raises(MarinadeError, match="none is the default"):
         add_to_queue(store, [Entry("b")], now=NOW)
     add_account(store, "two", "webhook", {"url": f"{server.url}/hook"}, default=True)
     [second] = add_to_queue(store, [Entry("b")], now=NOW)
-    assert store.queue_item(second)["account"] == "two"
+    assert store.queue_item(second).account == "two"
     both = add_to_queue(store, [Entry("c")], ["one", "two"], now=NOW)
-    assert [store.queue_item(i)["account"] for i in both] == ["one", "two"]
+    assert [store.queue_item(i).account for i in both] == ["one", "two"]
 
 
 def test_accepted_samples_are_queued_once_with_the_raters_edit(store, server):
@@ -193,15 +192,15 @@ def test_edit_drop_retry_and_mark_posted_respect_the_status(store, server):
     [item] = add_to_queue(store, [Entry("first")], now=NOW)
     edit_item(store, item, text="second", at=NOW + timedelta(hours=1))
     row = store.queue_item(item)
-    assert (row["text"], row["pinned"], row["due_at"]) == ("second", 1, "2026-11-20T13:00:00+00:00")
+    assert (row.text, row.pinned, row.due_at) == ("second", 1, "2026-11-20T13:00:00+00:00")
     with pytest.raises(MarinadeError, match="over mastodon's 10"):
         edit_item(store, item, text="far too long for it")
-    assert store.queue_item(item)["text"] == "second"
+    assert store.queue_item(item).text == "second"
     with pytest.raises(MarinadeError, match="only failed or unknown"):
         retry_item(store, item)
     store.update_queue_item(item, {"status": "unknown"})
     mark_posted(store, item, "55", "https://example/55")
-    assert store.queue_item(item)["status"] == "posted"
+    assert store.queue_item(item).status == "posted"
     with pytest.raises(MarinadeError, match="it stays in the record"):
         drop_item(store, item)
     with pytest.raises(MarinadeError, match="can't be edited"):
@@ -220,9 +219,9 @@ def test_due_items_are_posted_with_the_hashtag_and_the_remote_id(store, server):
     assert [o.status for o in outcomes] == ["posted", "posted"]
     assert [m.text for m in server.state.made] == ["The lamps are lit. #shitmygpt2says", "mine"]
     posted = store.queue_items("posted")
-    assert [p["remote_id"] for p in posted] == [m.remote_id for m in server.state.made]
-    assert posted[0]["url"].startswith("https://mastodon.example/")
-    assert store.queue_item(later)["status"] == "queued"
+    assert [p.remote_id for p in posted] == [m.remote_id for m in server.state.made]
+    assert posted[0].url.startswith("https://mastodon.example/")
+    assert store.queue_item(later).status == "queued"
     assert post_due(store, now=lambda: NOW) == []  # nothing is posted twice
 
 
@@ -233,7 +232,7 @@ def test_clear_refusals_fail_with_the_reason(store, server):
     [outcome] = post_due(store, now=lambda: NOW)
     assert outcome.status == "failed"
     row = store.queue_item(item)
-    assert (row["status"], row["error"]) == ("failed", "HTTP 422: Validation failed: Text is spam")
+    assert (row.status, row.error) == ("failed", "HTTP 422: Validation failed: Text is spam")
     retry_item(store, item)
     assert [o.status for o in post_due(store, now=lambda: NOW)] == ["posted"]
 
@@ -245,11 +244,11 @@ def test_rate_limits_and_server_errors_back_off_then_give_up(store, server):
     server.state.answers += [(429, {"error": "Too many requests"}), (503, {"error": "down"})]
     assert [o.status for o in post_due(store, now=time_now.now)] == ["queued"]
     row = store.queue_item(item)
-    assert row["retry_at"] == "2026-11-20T12:01:00+00:00"  # 60 s, then doubling
+    assert row.retry_at == "2026-11-20T12:01:00+00:00"  # 60 s, then doubling
     assert post_due(store, now=time_now.now) == []  # not before retry_at
     time_now.advance(60)
     assert [o.status for o in post_due(store, now=time_now.now)] == ["queued"]
-    assert store.queue_item(item)["retry_at"] == "2026-11-20T12:03:00+00:00"
+    assert store.queue_item(item).retry_at == "2026-11-20T12:03:00+00:00"
     time_now.advance(120)
     assert [o.status for o in post_due(store, now=time_now.now)] == ["posted"]
     assert len(server.state.made) == 1
@@ -260,8 +259,8 @@ def test_rate_limits_and_server_errors_back_off_then_give_up(store, server):
         post_due(store, now=time_now.now)
         time_now.advance(3600)
     row = store.queue_item(other)
-    assert row["status"] == "failed"
-    assert row["error"].startswith(f"gave up after {MAX_ATTEMPTS} attempts")
+    assert row.status == "failed"
+    assert row.error.startswith(f"gave up after {MAX_ATTEMPTS} attempts")
 
 
 def test_a_rate_limit_retries_when_the_server_says_not_on_the_backoff(store, server):
@@ -271,14 +270,14 @@ def test_a_rate_limit_retries_when_the_server_says_not_on_the_backoff(store, ser
     reset = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
     server.state.answers.append((429, {"error": "Too many requests"}, {"X-RateLimit-Reset": reset}))
     assert [o.status for o in post_due(store, now=time_now.now)] == ["queued"]
-    retry_at = datetime.fromisoformat(store.queue_item(item)["retry_at"])
+    retry_at = datetime.fromisoformat(store.queue_item(item).retry_at)
     assert abs((retry_at - NOW).total_seconds() - 600) <= 2  # not the backoff's 60 s
     time_now.advance(300)
     assert post_due(store, now=time_now.now) == []  # still inside the server's window
     server.state.answers.append((429, {"error": "slow down"}, {"Retry-After": "86400"}))
     time_now.advance(300)
     assert [o.status for o in post_due(store, now=time_now.now)] == ["queued"]
-    retry_at = datetime.fromisoformat(store.queue_item(item)["retry_at"])
+    retry_at = datetime.fromisoformat(store.queue_item(item).retry_at)
     assert retry_at - time_now.now() == timedelta(hours=1)  # a day asked: an hour at most
     time_now.advance(3600)
     assert [o.status for o in post_due(store, now=time_now.now)] == ["posted"]
@@ -300,7 +299,7 @@ def test_unknown_outcomes_are_retried_only_where_the_platform_deduplicates(store
     assert len(server.state.creates("mastodon")) == 1
     assert again.remote_id == server.state.creates("mastodon")[0].remote_id
     # the webhook's waits for the user; so would a Mastodon one after the key has expired
-    assert store.queue_items("unknown")[0]["account"] == "hook"
+    assert store.queue_items("unknown")[0].account == "hook"
     assert post_due(store, now=lambda: NOW + timedelta(hours=2)) == []
     assert len(server.state.made) == 2
 
@@ -315,7 +314,7 @@ def test_a_missing_token_skips_the_account_and_keeps_its_items(store, server, mo
     assert [(o.account, o.status) for o in outcomes] == [("bot", "skipped"), ("hook", "posted")]
     assert "MASTODON_TOKEN is not set" in outcomes[0].error
     row = store.queue_item(kept)
-    assert (row["status"], row["attempts"], row["sent_at"]) == ("queued", 0, None)
+    assert (row.status, row.attempts, row.sent_at) == ("queued", 0, None)
 
 
 def test_a_missing_token_leaves_an_unknown_item_unknown(store, server, monkeypatch):
@@ -327,7 +326,7 @@ def test_a_missing_token_leaves_an_unknown_item_unknown(store, server, monkeypat
     monkeypatch.delenv("MASTODON_TOKEN")
     later = NOW + timedelta(minutes=2)
     assert [o.status for o in post_due(store, now=lambda: later)] == ["skipped"]
-    assert store.queue_item(item)["status"] == "unknown"  # not `queued`: it may be posted
+    assert store.queue_item(item).status == "unknown"  # not `queued`: it may be posted
     monkeypatch.setenv("MASTODON_TOKEN", MASTODON_TOKEN)
     assert post_due(store, now=lambda: NOW + timedelta(hours=2)) == []  # the key expired
     assert len(server.state.made) == 1
@@ -340,8 +339,8 @@ CLAIM_AND_DIE = """
 import os, sys
 from marinade.store import Store
 store = Store(sys.argv[1])
-item = store.claim_next_due("2026-11-20T12:00:00+00:00", f"{os.uname().nodename}:{os.getpid()}:1")
-print(item["id"], flush=True)
+claim = store.claim_next_due("2026-11-20T12:00:00+00:00", f"{os.uname().nodename}:{os.getpid()}:1")
+print(claim.item.id, flush=True)
 os._exit(9)  # dies after the claim, before sending or recording anything
 """
 
@@ -361,13 +360,13 @@ def test_a_crash_between_claim_and_post_leaves_the_item_unknown(store, server, t
         )
         assert result.returncode == 9
         assert int(result.stdout) == expected
-        assert store.queue_item(expected)["status"] == "posting"
+        assert store.queue_item(expected).status == "posting"
     # the next pass finds the claimers dead: both unknown, never queued again blindly;
     # the Mastodon item is sent again with its idempotency key
     outcomes = post_due(store, now=lambda: NOW)
     assert [(o.item_id, o.status) for o in outcomes] == [(bot_item, "posted")]
-    assert store.queue_item(hook_item)["status"] == "unknown"
-    assert "stopped before recording" in store.queue_item(hook_item)["error"]
+    assert store.queue_item(hook_item).status == "unknown"
+    assert "stopped before recording" in store.queue_item(hook_item).error
     assert [m.text for m in server.state.made] == ["bot"]
 
 
@@ -386,7 +385,7 @@ def test_a_scheduler_killed_while_waiting_for_the_answer(store, server, home_dir
         while not server.state.made and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(server.state.made) == 1
-        assert store.queue_item(item)["status"] == "posting"
+        assert store.queue_item(item).status == "posting"
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -424,7 +423,7 @@ def test_racing_schedulers_never_post_an_item_twice(store, server, home_dir):
     assert sum(1 for result in results if result) > 1  # they really raced
     texts = [m.text for m in server.state.made]
     assert len(texts) == len(set(texts)) == 2 * count
-    assert {i["status"] for i in store.queue_items()} == {"posted"}
+    assert {i.status for i in store.queue_items()} == {"posted"}
 
 
 def test_two_scheduler_processes_on_one_database(store, server, home_dir):
@@ -451,7 +450,7 @@ def test_an_unknown_item_refused_by_a_rate_limit_stays_unknown(store, server):
     later = NOW + timedelta(minutes=2)
     assert [o.status for o in post_due(store, now=lambda: later)] == ["unknown"]
     row = store.queue_item(item)
-    assert (row["status"], row["sent_at"]) == ("unknown", "2026-11-20T12:00:00+00:00")
+    assert (row.status, row.sent_at) == ("unknown", "2026-11-20T12:00:00+00:00")
     # never `queued`: once the key's hour is over it must not be sent blindly
     assert post_due(store, now=lambda: NOW + timedelta(hours=2)) == []
     assert len(server.state.made) == 1
@@ -470,4 +469,4 @@ def test_an_unexpected_error_while_posting_is_unknown(store, server, monkeypatch
     [item] = add_to_queue(store, [Entry("x")], now=NOW)
     [outcome] = post_due(store, now=lambda: NOW)
     assert outcome.status == "unknown"
-    assert store.queue_item(item)["error"] == "unexpected ValueError: the library tripped"
+    assert store.queue_item(item).error == "unexpected ValueError: the library tripped"

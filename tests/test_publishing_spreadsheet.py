@@ -67,10 +67,10 @@ def test_a_round_trip_changes_nothing_and_keeps_unknown_columns(store, account, 
         writer.writerows(rows)
     report = import_queue(store, path, now=NOW)
     assert len(report.added) == 1 and len(report.updated) == len(TRICKY)
-    items = {item["id"]: item for item in store.queue_items()}
-    assert items[ids[0]]["text"] == "plain, but edited"
-    assert [items[i]["text"] for i in ids[1:]] == TRICKY[1:]
-    assert items[report.added[0]]["text"] == "-new row from the sheet"
+    items = {item.id: item for item in store.queue_items()}
+    assert items[ids[0]].text == "plain, but edited"
+    assert [items[i].text for i in ids[1:]] == TRICKY[1:]
+    assert items[report.added[0]].text == "-new row from the sheet"
     # export again: the same cells, the extra column included
     again = tmp_path / "again.csv"
     export_queue(store, again)
@@ -96,7 +96,7 @@ def test_one_bad_row_imports_nothing(store, account, tmp_path):
     path.write_text('text,account\n"fine, quoted",box\ncut, at the comma,box\n', encoding="utf-8")
     with pytest.raises(MarinadeError, match=r"new.csv, row 3: 1 more cells than the header"):
         import_queue(store, path, now=NOW)  # the text would have been cut at its comma
-    assert [item["text"] for item in store.queue_items()] == ["already queued"]
+    assert [item.text for item in store.queue_items()] == ["already queued"]
 
 
 def test_posted_items_are_left_alone_but_keep_their_notes(store, account, tmp_path):
@@ -115,6 +115,6 @@ def test_posted_items_are_left_alone_but_keep_their_notes(store, account, tmp_pa
         writer.writerows(rows)
     report = import_queue(store, path, now=NOW)
     assert report.not_editable == [item]
-    assert store.queue_item(item)["text"] == "posted already"
+    assert store.queue_item(item).text == "posted already"
     export_queue(store, path)
     assert [row["likes"] for row in read_rows(path)] == [f"{item}0 likes", f"{other}0 likes"]

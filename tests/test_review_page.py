@@ -189,23 +189,21 @@ def test_queue_tab_edit_retry_drop_and_accepted(store, page, tmp_path):
         page.click(f"{row} button[data-action=edit]")
         page.fill(f"{row} textarea", "first, edited")
         click(page, f"{row} button[data-action=save]", "/queue/item")
-        assert store.queue_item(edited)["text"] == "first, edited"
+        assert store.queue_item(edited).text == "first, edited"
         assert page.inner_text(f"{row} pre.text") == "first, edited"
 
         click(page, f"#item-{failed} button[data-action=retry]", "/queue/item")
-        assert store.queue_item(failed)["status"] == "queued"
+        assert store.queue_item(failed).status == "queued"
         assert page.locator(f"#group-queued #item-{failed}").count() == 1
 
         page.click(f"#item-{dropped} button[data-action=drop]")  # asks for a second click
-        assert store.queue_item(dropped)["status"] == "queued"
+        assert store.queue_item(dropped).status == "queued"
         click(page, f"#item-{dropped} button[data-action=drop]", "/queue/item")
-        assert dropped not in [item["id"] for item in store.queue_items()]
+        assert dropped not in [item.id for item in store.queue_items()]
 
         assert page.input_value("#add-accepted input[name=experiment]") == "grid"
         click(page, "#add-accepted button[type=submit]", "/queue/accepted")
-        assert [item["text"] for item in store.queue_items() if item["sample_id"]] == [
-            "<i>good</i>"
-        ]
+        assert [item.text for item in store.queue_items() if item.sample_id] == ["<i>good</i>"]
         assert "1 queued" in page.inner_text("#queue-message")
         assert page.locator("#queue i").count() == 0  # shown as text
 

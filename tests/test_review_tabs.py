@@ -36,7 +36,7 @@ def outbox_account(store, tmp_path, name="box", **settings):
 
 
 def queue_texts(store):
-    return {item["id"]: (item["status"], item["text"]) for item in store.queue_items()}
+    return {item.id: (item.status, item.text) for item in store.queue_items()}
 
 
 def test_both_tabs_are_in_the_nav(store, server):
@@ -90,17 +90,17 @@ def test_queue_drop_retry_and_edit_as_the_cli_does(store, server, tmp_path):
         response, _ = server("POST", "/queue/item", {"action": "retry", "item_id": item_id})
         assert response.status == 200
         item = store.queue_item(item_id)
-        assert (item["status"], item["attempts"], item["error"]) == ("queued", 0, None)
+        assert (item.status, item.attempts, item.error) == ("queued", 0, None)
     body = {"action": "edit", "item_id": keep, "text": "  kept <i>  "}
     response, html = server("POST", "/queue/item", body)
     assert response.status == 200 and "kept &lt;i&gt;" in html
-    assert store.queue_item(keep)["text"] == "kept <i>"
+    assert store.queue_item(keep).text == "kept <i>"
 
     # the same refusals as `marinade queue`, as one-line errors
     body = {"action": "edit", "item_id": keep, "text": "far over ten characters"}
     response, text = server("POST", "/queue/item", body)
     assert response.status == 400 and "over outbox's 10" in text and "not changed" in text
-    assert store.queue_item(keep)["text"] == "kept <i>"
+    assert store.queue_item(keep).text == "kept <i>"
     response, text = server("POST", "/queue/item", {"action": "drop", "item_id": posted})
     assert response.status == 400 and "stays in the record" in text
     response, text = server("POST", "/queue/item", {"action": "retry", "item_id": keep})

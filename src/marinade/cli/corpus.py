@@ -308,7 +308,7 @@ def fetch_command(
     as_json: AsJson = False,
 ) -> None:
     """Fetch recent public posts of accounts into a corpus; again later, only the new ones."""
-    from marinade.publishing.fetch import fetch_posts
+    from marinade.loop_back.fetch import fetch_posts
 
     state: CliState = ctx.obj
     for handle in account:

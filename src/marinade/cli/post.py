@@ -5,29 +5,35 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from marinade.cli.common import CliState, err, out, print_json_line, status
 
+if TYPE_CHECKING:
+    from marinade.publishing.posting import PostOutcome
 
-def _print_outcomes(outcomes: list, as_json: bool) -> int:
+
+def _print_outcomes(outcomes: list[PostOutcome], as_json: bool) -> int:
     from dataclasses import asdict
+
+    from marinade.publishing.posting import SKIPPED
+    from marinade.store import QueueStatus
 
     problems = 0
     for outcome in outcomes:
         if as_json:
             print_json_line(asdict(outcome))
             continue
-        if outcome.status == "posted":
+        if outcome.status == QueueStatus.POSTED:
             out.print(
                 f"posted {outcome.item_id} to {outcome.account}: "
                 f"{outcome.url or 'id ' + str(outcome.remote_id)}",
                 markup=False,
             )
         else:
-            problems += outcome.status in ("failed", "unknown", "skipped")
+            problems += outcome.status in (QueueStatus.FAILED, QueueStatus.UNKNOWN, SKIPPED)
             err.print(
                 f"{outcome.status} {outcome.item_id} ({outcome.account}): {outcome.error}",
                 soft_wrap=True,
@@ -50,8 +56,8 @@ def post(
 ) -> None:
     """Post what is due, once: for cron or a systemd timer. Exit 1 if an item went wrong."""
     from marinade.errors import MarinadeError
-    from marinade.publishing.queue import dry_run as rehearse
-    from marinade.publishing.queue import post_due
+    from marinade.publishing.posting import dry_run as rehearse
+    from marinade.publishing.posting import post_due
 
     state: CliState = ctx.obj
     if not due:
@@ -61,12 +67,10 @@ def post(
         shown = rehearse(state.store, path)
         for item in shown:
             if as_json:
-                print_json_line(
-                    {"id": item["id"], "account": item["account"], "text": item["posted_text"]}
-                )
+                print_json_line({"id": item.id, "account": item.account, "text": item.posted_text})
             else:
                 out.print(
-                    f"would post {item['id']} to {item['account']}: {item['posted_text']}",
+                    f"would post {item.id} to {item.account}: {item.posted_text}",
                     markup=False,
                 )
         status(f"{len(shown)} due; written to {path}; the queue is unchanged")

@@ -51,13 +51,8 @@ def add_command(
     ] = False,
 ) -> None:
     """Queue a sample, every accepted sample, or a text. Lengths are checked first."""
-    from marinade.publishing.queue import (
-        Entry,
-        add_to_queue,
-        parse_time,
-        queue_accepted,
-        sample_entry,
-    )
+    from marinade.publishing.queue import Entry, add_to_queue, queue_accepted, sample_entry
+    from marinade.publishing.schedule import parse_time
 
     state: CliState = ctx.obj
     store = state.store
@@ -86,7 +81,7 @@ def add_command(
 def _print_queued(store: Store, ids: list[int]) -> None:
     for item_id in ids:
         item = store.queue_item(item_id)
-        out.print(f"queued {item_id} for {item['account']}, due {item['due_at']}")
+        out.print(f"queued {item_id} for {item.account}, due {item.due_at}")
 
 
 @app.command("list")
@@ -100,11 +95,12 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
     """What is due, posted, failed or unknown, by due time."""
-    from marinade.publishing.queue import check_status, iso, queue_row, utc_now
+    from marinade.publishing.queue import parse_status, queue_row
+    from marinade.publishing.schedule import iso, utc_now
+    from marinade.store import QueueStatus
 
     state: CliState = ctx.obj
-    check_status(status)
-    items = state.store.queue_items(status, account)
+    items = state.store.queue_items(parse_status(status), account)
     if as_json:
         for item in items:
             print_json_line(queue_row(item))
@@ -112,18 +108,19 @@ def list_command(
     table = Table("id", "status", "due (UTC)", "account", "text", "remote / reason", box=None)
     now = iso(utc_now())
     for item in items:
-        shown_status = item["status"]
-        if shown_status == "queued" and max(item["due_at"], item["retry_at"] or "") <= now:
+        queued = item.status is QueueStatus.QUEUED
+        shown_status = item.status.value
+        if queued and max(item.due_at, item.retry_at or "") <= now:
             shown_status = "queued, due"
-        detail = item["url"] or item["remote_id"] or item["error"] or ""
-        if item["status"] == "queued" and item["retry_at"]:
-            detail = f"retry at {item['retry_at'][:16]}: {item['error']}"
+        detail = item.url or item.remote_id or item.error or ""
+        if queued and item.retry_at:
+            detail = f"retry at {item.retry_at[:16]}: {item.error}"
         table.add_row(
-            str(item["id"]),
+            str(item.id),
             shown_status,
-            item["due_at"][:16].replace("T", " "),
-            item["account"],
-            Text(item["text"].replace("\n", " ")[:60]),
+            item.due_at[:16].replace("T", " "),
+            item.account,
+            Text(item.text.replace("\n", " ")[:60]),
             Text(detail),
         )
     out.print(table)
@@ -140,19 +137,20 @@ def edit_command(
     at: AtOption = None,
 ) -> None:
     """Change an item's text, account or due time (while it is not posted)."""
-    from marinade.publishing.queue import edit_item, parse_time
+    from marinade.publishing.queue import edit_item
+    from marinade.publishing.schedule import parse_time
 
     state: CliState = ctx.obj
     store = state.store
     if text is None and account is None and at is None:
-        edited = _edit_in_editor(store.queue_item(item_id)["text"])
+        edited = _edit_in_editor(store.queue_item(item_id).text)
         if edited is None:
             out.print("not changed")
             return
         text = edited
     due = parse_time(at, store) if at else None
     item = edit_item(store, item_id, text=text, at=due, account=account)
-    out.print(f"item {item_id}: {item['account']}, due {item['due_at']}")
+    out.print(f"item {item_id}: {item.account}, due {item.due_at}")
 
 
 @app.command("drop")
@@ -205,7 +203,7 @@ def schedule_command(
     clear: Annotated[bool, typer.Option("--clear", help="No slots: post at once.")] = False,
 ) -> None:
     """Set posting slots; unpinned queued items move to the next free slots."""
-    from marinade.publishing.queue import get_schedule, set_schedule
+    from marinade.publishing.schedule import get_schedule, set_schedule
 
     state: CliState = ctx.obj
     if slots is None and not clear:

@@ -31,7 +31,7 @@ def retrain(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Import what was posted since last time (marked model-written), then train a new run."""
-    from marinade.publishing.retrain import retrain as run_retrain
+    from marinade.loop_back.retrain import retrain as run_retrain
 
     state: CliState = ctx.obj
     report = run_retrain(

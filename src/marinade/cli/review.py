@@ -43,7 +43,7 @@ def review(
     The page also shows the posting queue (Queue tab) and co-writes stories (Write tab).
     """
     from marinade.review.app import create_app
-    from marinade.review.queue import check_skip_tags
+    from marinade.review.rating_order import check_skip_tags
     from marinade.review.server import WILDCARD_HOSTS, listen, serve, url_of
 
     state: CliState = ctx.obj

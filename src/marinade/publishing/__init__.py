@@ -1,2 +1,2 @@
-"""Publishing: accounts, the queue and its scheduler, one adapter per platform, the loop back
-into corpora (`corpus fetch`, `retrain`)."""
+"""Publishing: accounts, the queue and its scheduler, one adapter per platform. The loop
+back into corpora (`corpus fetch`, `retrain`) is marinade.loop_back."""

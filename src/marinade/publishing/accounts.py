@@ -1,22 +1,20 @@
-"""Accounts to post to: a platform, where it lives, and where to read its secret.
+"""The accounts in the store: add one (checked against its platform's adapter), list
+them, find one by name, pick the default, remove one.
 
-A secret (an access token, an app password) is never stored in the database or shown:
-an account names an environment variable (`token_env`) or a file readable only by the
-user (`token_file`, mode 0600 or stricter), and the secret is read when posting.
+What one account is, and how its secret is read, is account.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from marinade.errors import MarinadeError
+from marinade.publishing.account import Account
+from marinade.publishing.adapters import adapter_named
 from marinade.store import Store
 
 ACCOUNT_NAME = re.compile(r"^[\w][\w.-]*$")
@@ -39,80 +37,10 @@ SETTINGS = (
 VISIBILITIES = ("public", "unlisted", "private", "direct")  # Mastodon's
 
 
-@dataclass(frozen=True)
-class Account:
-    name: str
-    platform: str
-    settings: dict[str, Any] = field(default_factory=dict)
-    is_default: bool = False
-
-    def setting(self, key: str, default: Any = None) -> Any:
-        value = self.settings.get(key)
-        return default if value in (None, "") else value
-
-    def secret(self, required: bool = True) -> str | None:
-        """The token or password, from the environment variable or the private file."""
-        env, file = self.setting("token_env"), self.setting("token_file")
-        if env:
-            value = os.environ.get(env, "").strip()
-            if not value:
-                raise MarinadeError(
-                    f"account {self.name}: environment variable {env} is not set (it holds "
-                    "the token)"
-                )
-            return value
-        if file:
-            return read_secret_file(Path(file), self.name)
-        if required:
-            raise MarinadeError(
-                f"account {self.name} has no secret: add it again with --token-env VAR or "
-                "--token-file FILE"
-            )
-        return None
-
-    def public(self) -> dict[str, Any]:
-        """What `accounts list --json` shows: everything stored (there is no secret in it)."""
-        return {
-            "name": self.name,
-            "platform": self.platform,
-            "default": self.is_default,
-            **self.settings,
-        }
-
-
-def read_secret_file(path: Path, account: str) -> str:
-    """A secret from a file only its owner can read; group- or world-readable is refused."""
-    path = path.expanduser()
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise MarinadeError(f"account {account}: token file {path} not found") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise MarinadeError(
-            f"account {account}: token file {path} can be read by others "
-            f"(mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`"
-        )
-    value = path.read_text(encoding="utf-8").strip()
-    if not value:
-        raise MarinadeError(f"account {account}: token file {path} is empty")
-    return value
-
-
-def _from_row(row: dict[str, Any]) -> Account:
-    return Account(
-        name=row["name"],
-        platform=row["platform"],
-        settings=json.loads(row["settings"] or "{}"),
-        is_default=bool(row["is_default"]),
-    )
-
-
 def add_account(
     store: Store, name: str, platform: str, settings: dict[str, Any], default: bool = False
 ) -> Account:
     """Check and store an account (replacing one of the same name)."""
-    from marinade.publishing.adapters import adapter_named
-
     if not ACCOUNT_NAME.match(name):
         raise MarinadeError(f"bad account name {name!r}: use letters, digits, '_', '-' and '.'")
     adapter = adapter_named(platform)
@@ -159,14 +87,14 @@ def add_account(
 
 
 def accounts(store: Store) -> list[Account]:
-    return [_from_row(row) for row in store.accounts()]
+    return [Account.from_row(row) for row in store.accounts()]
 
 
 def get_account(store: Store, name: str) -> Account:
     row = store.account(name)
     if row is None:
         raise MarinadeError(f"no account named {name}; see `marinade accounts list`")
-    return _from_row(row)
+    return Account.from_row(row)
 
 
 def target_account(store: Store, name: str | None) -> Account:

@@ -1,166 +1,34 @@
-"""The posting queue: add (length checked first), slot into due times, claim, post, record.
+"""The posting queue before anything is sent: add items (lengths checked first), edit,
+drop, retry, mark posted, and an item as `queue list --json` shows it.
 
-Every item goes `queued -> posting -> posted | failed | unknown`. Posting one item is
-three steps: claim it (one BEGIN IMMEDIATE transaction turns it `posting` for this
-process), send it, record the answer. So two schedulers on one database never send the
-same item: only one of them can claim it. A process that dies between claim and record
-leaves the item `posting`; the next pass finds its claimer gone and marks it `unknown`,
-never `queued`, because it may have been posted. `unknown` items are sent again only on
-platforms that de-duplicate (Mastodon's Idempotency-Key, remembered for an hour);
-elsewhere they wait for `queue retry` or `queue mark-posted`.
+Every item goes `queued -> posting -> posted | failed | unknown` (`QueueStatus`); sending
+is posting.py, due times schedule.py. Adding checks every text against every account
+first (its length with the account's hashtag on model-written texts, and that the
+sample is not already queued, posting, posted or unknown for that account), so one bad
+entry queues nothing. Editing, dropping, retrying and marking posted look at the item's
+status, and the change is made only while the status is still one that allows it: a
+posted item stays in the record as it was.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marinade.errors import MarinadeError
-from marinade.publishing.accounts import Account, get_account, target_account
-from marinade.publishing.adapters import (
-    Adapter,
-    NotSent,
-    OutcomeUnknown,
-    Post,
-    Posted,
-    Rejected,
-    adapter_named,
-    all_adapters,
-    length_limit,
-)
-from marinade.store import Store
+from marinade.publishing.account import Account
+from marinade.publishing.accounts import get_account, target_account
+from marinade.publishing.adapters import adapter_named, length_limit
+from marinade.publishing.schedule import get_schedule, iso, next_slot, utc_now
+from marinade.store import QueueItem, QueueStatus, Store
 
-STATUSES = ("queued", "posting", "posted", "failed", "unknown")
-STALE_AFTER = timedelta(minutes=15)  # a claim older than this is abandoned (any host)
-DEDUPE_WINDOW = timedelta(minutes=50)  # Mastodon keeps an Idempotency-Key for an hour
-MAX_ATTEMPTS = 8  # sends refused by rate limits or 5xx before an item is `failed`
-BACKOFF_START, BACKOFF_MAX = 60.0, 3600.0  # seconds, doubling per attempt
-SLOT = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 to the second: every time in the queue, so text order is time order."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-# schedule: slots in a timezone
-
-
-@dataclass(frozen=True)
-class Schedule:
-    slots: tuple[time, ...]  # local times of day, sorted
-    timezone: str
-
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def label(self) -> str:
-        return ",".join(slot.strftime("%H:%M") for slot in self.slots)
-
-
-def zone_named(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MarinadeError(f"unknown timezone {name!r}; use a name like Europe/Paris") from None
-
-
-def parse_slots(text: str) -> tuple[time, ...]:
-    slots = set()
-    for part in text.split(","):
-        match = SLOT.match(part.strip())
-        if not match:
-            raise MarinadeError(f"bad slot {part.strip()!r}: use HH:MM, as in 09:00,18:30")
-        slots.add(time(int(match[1]), int(match[2])))
-    return tuple(sorted(slots))
-
-
-def get_schedule(store: Store) -> Schedule | None:
-    slots = store.publishing_value("slots")
-    if not slots:
-        return None
-    return Schedule(parse_slots(slots), store.publishing_value("timezone") or "UTC")
-
-
-def set_schedule(
-    store: Store, slots: str | None, timezone_name: str | None, now: datetime | None = None
-) -> int:
-    """Set (or with slots None, clear) the posting slots; re-slots unpinned queued items.
-    Without a timezone, the one set before stays (UTC at first).
-
-    Returns how many items got a new due time.
-    """
-    timezone_name = timezone_name or store.publishing_value("timezone") or "UTC"
-    zone_named(timezone_name)
-    if slots is None:
-        store.set_publishing_value("slots", None)
-    else:
-        store.set_publishing_value("slots", Schedule(parse_slots(slots), timezone_name).label())
-    store.set_publishing_value("timezone", timezone_name)
-    return reslot(store, now or utc_now())
-
-
-def reslot(store: Store, now: datetime) -> int:
-    """Give every unpinned queued item the next free slot (or now, without slots), in id order."""
-    schedule = get_schedule(store)
-    items = sorted(
-        (item for item in store.queue_items("queued") if not item["pinned"]),
-        key=lambda item: item["id"],
-    )
-    for item in items:  # free their slots first, then hand them out again in order
-        store.update_queue_item(item["id"], {"due_at": ""})
-    for item in items:
-        due = next_due(store, schedule, item["account"], now)
-        store.update_queue_item(item["id"], {"due_at": iso(due)})
-    return len(items)
-
-
-def next_slot(schedule: Schedule, after: datetime, taken: set[str]) -> datetime:
-    """The first slot strictly after `after` that no item of the account holds."""
-    zone = schedule.zone()
-    day: date = after.astimezone(zone).date()
-    for _ in range(366 * 10):
-        for slot in schedule.slots:
-            local = datetime.combine(day, slot, tzinfo=zone)
-            if local > after and iso(local) not in taken:
-                return local.astimezone(timezone.utc)
-        day += timedelta(days=1)
-    raise MarinadeError("no free slot in the next ten years; add slots or drop queued items")
-
-
-def next_due(store: Store, schedule: Schedule | None, account: str, now: datetime) -> datetime:
-    if schedule is None:
-        return now
-    return next_slot(schedule, now, store.taken_due_times(account))
-
-
-def parse_time(text: str, store: Store) -> datetime:
-    """An ISO 8601 time; one without an offset is in the schedule's timezone (else UTC)."""
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise MarinadeError(
-            f"bad time {text!r}: use ISO 8601, as in 2026-12-01T09:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone_named(store.publishing_value("timezone") or "UTC"))
-    return moment.astimezone(timezone.utc)
-
-
-# adding and editing
+# a sample with an item in one of these for an account is not queued there again (a
+# failed one may be: nothing went out)
+SAME_SAMPLE = (QueueStatus.QUEUED, QueueStatus.POSTING, QueueStatus.POSTED, QueueStatus.UNKNOWN)
+EDITABLE = (QueueStatus.QUEUED, QueueStatus.FAILED, QueueStatus.UNKNOWN)
+RETRYABLE = (QueueStatus.FAILED, QueueStatus.UNKNOWN)  # the user says whether it went out
 
 
 def final_text(text: str, account: Account, model_written: bool) -> str:
@@ -210,17 +78,32 @@ def add_to_queue(
     is every sample: one already queued, posting, posted or unknown for an account is
     refused (nothing is queued), unless `again`.
     """
-    now = now or utc_now()
-    targets = [get_account(store, name) for name in account_names or []] or [
+    return _queue_for(store, entries, _targets(store, account_names), at, now, again)
+
+
+def _targets(store: Store, account_names: list[str] | None) -> list[Account]:
+    """The accounts named, else the default one."""
+    return [get_account(store, name) for name in account_names or []] or [
         target_account(store, None)
     ]
+
+
+def _queue_for(
+    store: Store,
+    entries: list[Entry],
+    targets: list[Account],
+    at: datetime | None,
+    now: datetime | None,
+    again: bool,
+) -> list[int]:
+    now = now or utc_now()
     for account in targets:
         for entry in entries:
             earlier = None if again else earlier_item(store, entry.sample_id, account.name)
             if earlier is not None:
                 raise MarinadeError(
                     f"sample {entry.sample_id} is already in the queue for account "
-                    f"{account.name}: item {earlier['id']}, {earlier['status']}; nothing was "
+                    f"{account.name}: item {earlier.id}, {earlier.status}; nothing was "
                     "queued (--again queues it once more)"
                 )
             problem = length_problem(entry.text, account, entry.sample_id is not None)
@@ -250,7 +133,7 @@ def add_to_queue(
                     "account": account.name,
                     "due_at": iso(due),
                     "pinned": int(at is not None),
-                    "status": "queued",
+                    "status": QueueStatus.QUEUED,
                     "attempts": 0,
                     "idempotency_key": f"marinade-{uuid.uuid4().hex}",
                     "created_at": iso(now),
@@ -260,17 +143,11 @@ def add_to_queue(
     return store.add_queue_items(rows)
 
 
-SAME_SAMPLE = ("queued", "posting", "posted", "unknown")  # a failed one may be queued anew
-
-
-def earlier_item(store: Store, sample_id: int | None, account: str) -> dict[str, Any] | None:
+def earlier_item(store: Store, sample_id: int | None, account: str) -> QueueItem | None:
     """The item that already queued (or posted) this sample for this account, if any."""
     if sample_id is None:
         return None
-    for item in store.queue_items(None, account):
-        if item["sample_id"] == sample_id and item["status"] in SAME_SAMPLE:
-            return item
-    return None
+    return store.sample_queue_item(sample_id, account, SAME_SAMPLE)
 
 
 def sample_entry(store: Store, sample_id: int) -> Entry:
@@ -313,32 +190,30 @@ def queue_accepted(
     Every length is checked first: a text too long for an account queues nothing, unless
     `skip_long`, which leaves such samples out (and says which).
     """
-    targets = [get_account(store, name) for name in account_names or []] or [
-        target_account(store, None)
-    ]
+    targets = _targets(store, account_names)
     if experiment and not store.accepted_samples(experiment):
         store.experiment(experiment)  # a misspelt name is an error, not "nothing to queue"
-    plan: list[tuple[str, list[Entry]]] = []
+    plan: list[tuple[Account, list[Entry]]] = []
     left_out: list[tuple[int, str]] = []
     for target in targets:
-        entries = accepted_entries(store, experiment, target.name)
-        long = [entry for entry in entries if length_problem(entry.text, target, True)]
+        checked = [
+            (entry, length_problem(entry.text, target, True))
+            for entry in accepted_entries(store, experiment, target.name)
+        ]
+        long = [(entry, problem) for entry, problem in checked if problem]
         if long and not skip_long:
-            problem = length_problem(long[0].text, target, True)
+            entry, problem = long[0]
             raise MarinadeError(
-                f"sample {long[0].sample_id} is too long for account {target.name}: "
+                f"sample {entry.sample_id} is too long for account {target.name}: "
                 f"{problem}; nothing was queued (edit it, or --skip-long)"
             )
-        left_out += [(e.sample_id, target.name) for e in long if e.sample_id is not None]
-        plan.append((target.name, [entry for entry in entries if entry not in long]))
+        left_out += [(e.sample_id, target.name) for e, _ in long if e.sample_id is not None]
+        plan.append((target, [entry for entry, problem in checked if not problem]))
     ids: list[int] = []
-    for name, entries in plan:
+    for target, entries in plan:
         if entries:
-            ids += add_to_queue(store, entries, [name], at, now)
+            ids += _queue_for(store, entries, [target], at, now, again=False)
     return AcceptedQueued(ids, left_out)
-
-
-EDITABLE = ("queued", "failed", "unknown")
 
 
 def edit_item(
@@ -348,14 +223,14 @@ def edit_item(
     at: datetime | None = None,
     account: str | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> QueueItem:
     item = store.queue_item(item_id)
-    if item["status"] not in EDITABLE:
-        raise MarinadeError(f"queue item {item_id} is {item['status']}; it can't be edited")
+    if item.status not in EDITABLE:
+        raise MarinadeError(f"queue item {item_id} is {item.status}; it can't be edited")
     fields: dict[str, Any] = {}
-    target = get_account(store, account or item["account"])
-    new_text = item["text"] if text is None else text.strip()
-    problem = length_problem(new_text, target, item["sample_id"] is not None)
+    target = get_account(store, account or item.account)
+    new_text = item.text if text is None else text.strip()
+    problem = length_problem(new_text, target, item.sample_id is not None)
     if problem:
         raise MarinadeError(f"queue item {item_id}: {problem}; not changed")
     if text is not None:
@@ -373,20 +248,18 @@ def edit_item(
 
 def drop_item(store: Store, item_id: int) -> None:
     item = store.queue_item(item_id)
-    if item["status"] in ("posting", "posted"):
-        raise MarinadeError(f"queue item {item_id} is {item['status']}; it stays in the record")
+    if item.status in (QueueStatus.POSTING, QueueStatus.POSTED):
+        raise MarinadeError(f"queue item {item_id} is {item.status}; it stays in the record")
     store.delete_queue_item(item_id)
 
 
 def retry_item(store: Store, item_id: int, now: datetime | None = None) -> None:
     """A failed or unknown item goes back to the queue (the user says it was not posted)."""
     item = store.queue_item(item_id)
-    if item["status"] not in ("failed", "unknown"):
-        raise MarinadeError(f"queue item {item_id} is {item['status']}; only failed or unknown")
-    fields = {"status": "queued", "attempts": 0, "retry_at": None, "error": None}
-    store.update_queue_item(
-        item_id, {**fields, "updated_at": iso(now or utc_now())}, ("failed", "unknown")
-    )
+    if item.status not in RETRYABLE:
+        raise MarinadeError(f"queue item {item_id} is {item.status}; only failed or unknown")
+    fields = {"status": QueueStatus.QUEUED, "attempts": 0, "retry_at": None, "error": None}
+    store.update_queue_item(item_id, {**fields, "updated_at": iso(now or utc_now())}, RETRYABLE)
 
 
 def mark_posted(
@@ -394,226 +267,47 @@ def mark_posted(
 ) -> None:
     """The user checked: an unknown (or failed) item was posted after all."""
     item = store.queue_item(item_id)
-    if item["status"] not in ("failed", "unknown"):
-        raise MarinadeError(f"queue item {item_id} is {item['status']}; only failed or unknown")
+    if item.status not in RETRYABLE:
+        raise MarinadeError(f"queue item {item_id} is {item.status}; only failed or unknown")
     moment = iso(now or utc_now())
     fields = {
-        "status": "posted",
+        "status": QueueStatus.POSTED,
         "remote_id": remote_id,
         "url": url,
         "error": None,
-        "posted_at": item["sent_at"] or moment,
-        "posted_text": item["posted_text"],
+        "posted_at": item.sent_at or moment,
+        "posted_text": item.posted_text,
         "updated_at": moment,
     }
-    store.update_queue_item(item_id, fields, ("failed", "unknown"))
+    store.update_queue_item(item_id, fields, RETRYABLE)
 
 
-# posting
+def queue_row(item: QueueItem) -> dict[str, Any]:
+    """One item as `queue list --json` prints it (and the review page's Queue tab sends)."""
+    return {
+        "id": item.id,
+        "text": item.text,
+        "account": item.account,
+        "status": item.status.value,
+        "due_at": item.due_at,
+        "remote_id": item.remote_id,
+        "url": item.url,
+        "sample_id": item.sample_id,
+        "pinned": item.pinned,
+        "attempts": item.attempts,
+        "retry_at": item.retry_at,
+        "error": item.error,
+        "posted_at": item.posted_at,
+        "posted_text": item.posted_text,
+    }
 
 
-@dataclass(frozen=True)
-class PostOutcome:
-    item_id: int
-    account: str
-    status: str  # posted, failed, unknown, queued (retry later), skipped (account unusable)
-    remote_id: str | None = None
-    url: str | None = None
-    error: str | None = None
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def _claimer_gone(claimed_by: str | None) -> bool:
-    """True when the claiming process ran on this host and no longer exists."""
-    host, _, rest = (claimed_by or "").partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
+def parse_status(text: str | None) -> QueueStatus | None:
+    """A status as the user typed it (`queue list --status`); None stays None."""
+    if text is None:
+        return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def recover_abandoned(store: Store, now: datetime | None = None) -> list[int]:
-    """`posting` items whose claimer died (or that are older than STALE_AFTER) -> unknown."""
-    now = now or utc_now()
-    recovered = []
-    for item in store.posting_items():
-        stale = item["claimed_at"] is None or item["claimed_at"] < iso(now - STALE_AFTER)
-        if stale or _claimer_gone(item["claimed_by"]):
-            reason = "the process posting it stopped before recording the answer"
-            if store.mark_unknown(item["id"], item["claimed_by"], reason, iso(now)):
-                recovered.append(item["id"])
-    return recovered
-
-
-def backoff(attempts: int) -> float:
-    return min(BACKOFF_START * 2 ** max(0, attempts - 1), BACKOFF_MAX)
-
-
-def post_item(
-    store: Store, item: dict[str, Any], worker: str, now: Callable[[], datetime]
-) -> PostOutcome:
-    """Send one claimed item and record the answer."""
-    account = get_account(store, item["account"])
-    adapter: Adapter = adapter_named(account.platform)
-    model_written = item["sample_id"] is not None
-    text = final_text(item["text"], account, model_written)
-    post = Post(item["id"], text, item["idempotency_key"], model_written)
-    fields: dict[str, Any]
-    try:
-        posted: Posted = adapter.post(account, post)
-    except Rejected as error:
-        fields = {"status": "failed", "error": error.reason}
-    except NotSent as error:
-        if item["attempts"] >= MAX_ATTEMPTS:
-            reason = f"gave up after {item['attempts']} attempts: {error.reason}"
-            fields = {"status": "failed", "error": reason}
-        else:
-            wait = error.retry_after if error.retry_after is not None else backoff(item["attempts"])
-            retry_at = iso(now() + timedelta(seconds=max(wait, 1.0)))
-            # nothing went out this time; an item that may have gone out before stays unknown
-            status = "unknown" if item["claimed_from"] == "unknown" else "queued"
-            fields = {"status": status, "retry_at": retry_at, "error": error.reason}
-            fields["sent_at"] = item["sent_at_before"]
-    except OutcomeUnknown as error:
-        fields = _unknown(item, now, error.reason)
-    except MarinadeError:
-        raise  # the account is unusable (a missing token): post_due gives the claim back
-    except Exception as error:  # a library's surprise: the request may have gone out
-        fields = _unknown(item, now, f"unexpected {error.__class__.__name__}: {error}")
-    else:
-        fields = {
-            "status": "posted",
-            "remote_id": posted.remote_id,
-            "url": posted.url,
-            "error": None,
-            "posted_at": iso(now()),
-        }
-    if fields.get("error"):
-        fields["error"] = without_secret(fields["error"], account)
-    fields.update(posted_text=text, updated_at=iso(now()))
-    store.finish_claim(item["id"], worker, fields)
-    return PostOutcome(
-        item["id"],
-        account.name,
-        fields["status"],
-        fields.get("remote_id"),
-        fields.get("url"),
-        fields.get("error"),
-    )
-
-
-def without_secret(reason: str, account: Account) -> str:
-    """An error reason with the account's secret blanked: a server that echoes the token
-    back in its answer must not get it into the database or the log."""
-    try:
-        secret = account.secret(required=False)
-    except MarinadeError:
-        return reason
-    return reason.replace(secret, "[secret]") if secret else reason
-
-
-def _unknown(item: dict[str, Any], now: Callable[[], datetime], reason: str) -> dict[str, Any]:
-    # where the platform de-duplicates, a later pass sends it again, after a pause
-    retry_at = iso(now() + timedelta(seconds=backoff(item["attempts"])))
-    return {"status": "unknown", "error": reason, "retry_at": retry_at}
-
-
-def post_due(
-    store: Store,
-    now: Callable[[], datetime] = utc_now,
-    worker: str | None = None,
-) -> list[PostOutcome]:
-    """Post everything due, one claimed item at a time; returns what happened to each.
-
-    An account that cannot be used (no such account, a missing token) is skipped for
-    this pass and its items stay queued.
-    """
-    worker = worker or worker_id()
-    recover_abandoned(store, now())
-    dedupers = tuple(adapter.name for adapter in all_adapters() if adapter.dedupes)
-    outcomes: list[PostOutcome] = []
-    skipped: list[str] = []
-    while True:
-        moment = now()
-        item = store.claim_next_due(
-            iso(moment),
-            worker,
-            redo_unknown=dedupers,
-            redo_unknown_sent_after=iso(moment - DEDUPE_WINDOW),
-            redo_unknown_attempts=MAX_ATTEMPTS,
-            exclude_accounts=tuple(skipped),
-        )
-        if item is None:
-            return outcomes
-        try:
-            outcomes.append(post_item(store, item, worker, now))
-        except MarinadeError as error:  # unusable account: give the claim back untouched
-            store.finish_claim(
-                item["id"],
-                worker,
-                {
-                    "status": item["claimed_from"],  # an unknown one stays unknown
-                    "attempts": item["attempts"] - 1,
-                    "sent_at": item["sent_at_before"],
-                    "error": str(error),
-                },
-            )
-            skipped.append(item["account"])
-            outcomes.append(PostOutcome(item["id"], item["account"], "skipped", error=str(error)))
-
-
-def dry_run(store: Store, outbox: Path, now: datetime | None = None) -> list[dict[str, Any]]:
-    """What `post --due` would send now, written to an outbox file; the queue is untouched."""
-    from marinade.publishing.adapters.outbox import write_to_outbox
-
-    moment = iso(now or utc_now())
-    due = [
-        item
-        for item in store.queue_items("queued")
-        if item["due_at"] <= moment and (item["retry_at"] or "") <= moment
-    ]
-    shown = []
-    for item in due:
-        account = get_account(store, item["account"])
-        text = final_text(item["text"], account, item["sample_id"] is not None)
-        write_to_outbox(outbox, Post(item["id"], text, item["idempotency_key"]), account.name)
-        shown.append({**item, "posted_text": text})
-    return shown
-
-
-def queue_row(item: dict[str, Any]) -> dict[str, Any]:
-    """One item as `queue list --json` prints it."""
-    keys = (
-        "id",
-        "text",
-        "account",
-        "status",
-        "due_at",
-        "remote_id",
-        "url",
-        "sample_id",
-        "pinned",
-        "attempts",
-        "retry_at",
-        "error",
-        "posted_at",
-        "posted_text",
-    )
-    return {key: item.get(key) for key in keys} | {"pinned": bool(item.get("pinned"))}
-
-
-def check_status(status: str | None) -> None:
-    if status is not None and status not in STATUSES:
-        raise MarinadeError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        return QueueStatus(text)
+    except ValueError:
+        names = ", ".join(status.value for status in QueueStatus)
+        raise MarinadeError(f"unknown status {text!r}; use one of {names}") from None

@@ -13,7 +13,8 @@ from typing import Any
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
-from marinade.publishing.queue import PostOutcome, iso, post_due, utc_now
+from marinade.publishing.posting import PostOutcome, post_due
+from marinade.publishing.schedule import iso, utc_now
 from marinade.store import Store
 
 
@@ -66,7 +67,7 @@ def scheduler_pass(
     except sqlite3.OperationalError as error:  # another program holds the database
         report.errors.append(f"posting waits for the next pass: the database is busy ({error})")
     if _due(store, "scheduler:fetched_at", plan.fetch_every, now()):
-        from marinade.publishing.fetch import fetch_all
+        from marinade.loop_back.fetch import fetch_all
 
         try:
             report.fetched = sum(r.import_report.kept for r in fetch_all(store))
@@ -75,7 +76,7 @@ def scheduler_pass(
     if plan.retrain_name and plan.retrain_recipe:
         key = f"scheduler:retrained_at:{plan.retrain_name}"
         if _due(store, key, plan.retrain_every, now()):
-            from marinade.publishing.retrain import retrain
+            from marinade.loop_back.retrain import retrain
 
             try:
                 report.retrained = retrain(

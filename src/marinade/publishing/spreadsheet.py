@@ -23,16 +23,9 @@ from typing import Any
 
 from marinade.errors import MarinadeError
 from marinade.publishing.accounts import get_account, target_account
-from marinade.publishing.queue import (
-    EDITABLE,
-    Entry,
-    add_to_queue,
-    iso,
-    length_problem,
-    parse_time,
-    utc_now,
-)
-from marinade.store import Store
+from marinade.publishing.queue import EDITABLE, Entry, add_to_queue, length_problem
+from marinade.publishing.schedule import iso, parse_time, utc_now
+from marinade.store import QueueStatus, Store
 
 COLUMNS = ("id", "account", "status", "due_at", "text", "sample_id", "remote_id", "url", "error")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -56,14 +49,14 @@ def export_queue(store: Store, path: Path) -> int:
     items = store.queue_items()
     extras: dict[str, None] = {}
     for item in items:
-        extras.update(dict.fromkeys(json.loads(item["extra"] or "{}")))
+        extras.update(dict.fromkeys(json.loads(item.extra or "{}")))
     header = list(COLUMNS) + [name for name in extras if name not in COLUMNS]
     with path.open("w", encoding="utf-8-sig", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(header)
         for item in items:
-            extra = json.loads(item["extra"] or "{}")
-            row = [item.get(name) if name in COLUMNS else extra.get(name) for name in header]
+            extra = json.loads(item.extra or "{}")
+            row = [getattr(item, name) if name in COLUMNS else extra.get(name) for name in header]
             writer.writerow([neutralise("" if value is None else str(value)) for value in row])
     return len(items)
 
@@ -98,7 +91,7 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
         raise MarinadeError(f"{path}: not a UTF-8 CSV file: {error}") from None
 
     report = SheetImport()
-    updates: list[tuple[int, dict[str, Any], tuple[str, ...]]] = []
+    updates: list[tuple[int, dict[str, Any], tuple[QueueStatus, ...]]] = []
     new_rows: list[tuple[dict[str, Any], str, datetime | None]] = []
     for number, row in enumerate(rows, start=2):  # line 1 is the header
         where = f"{path}, row {number}"
@@ -109,20 +102,20 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
             if row.get("id", "").strip():
                 item_id = _whole_number(row["id"], "id")
                 item = store.queue_item(item_id)
-                account = get_account(store, row.get("account") or item["account"])
+                account = get_account(store, row.get("account") or item.account)
                 fields: dict[str, Any] = {}
-                if text != item["text"]:
+                if text != item.text:
                     fields["text"] = text
-                if account.name != item["account"]:
+                if account.name != item.account:
                     fields["account"] = account.name
-                if due is not None and iso(due) != item["due_at"]:
+                if due is not None and iso(due) != item.due_at:
                     fields.update(due_at=iso(due), pinned=1)
-                if extra != json.loads(item["extra"] or "{}"):
+                if extra != json.loads(item.extra or "{}"):
                     fields["extra"] = json.dumps(extra, ensure_ascii=False)
                 if not fields:
                     report.unchanged += 1
                     continue
-                if item["status"] not in EDITABLE:
+                if item.status not in EDITABLE:
                     # a posted item keeps its text, account and time; its own columns
                     # (notes, likes ...) are the user's and are kept
                     if set(fields) - {"extra"}:
@@ -130,7 +123,7 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
                     if "extra" in fields:
                         updates.append((item_id, {"extra": fields["extra"]}, ()))
                     continue
-                problem = length_problem(text, account, item["sample_id"] is not None)
+                problem = length_problem(text, account, item.sample_id is not None)
                 if problem:
                     raise MarinadeError(problem)
                 updates.append((item_id, fields, EDITABLE))

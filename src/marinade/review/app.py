@@ -25,8 +25,8 @@ from pydantic import BaseModel
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.review.model_cache import ModelCache
-from marinade.review.queue import ReviewQueue, next_ab_pair, vote
 from marinade.review.queue_tab import add_queue_routes
+from marinade.review.rating_order import RatingQueue, next_ab_pair, vote
 from marinade.review.security import LocalOnly
 from marinade.review.write_tab import add_write_routes
 from marinade.store import Store
@@ -105,8 +105,8 @@ def create_app(
         html = templates.get_template(template).render(path=request.url.path, **context)
         return HTMLResponse(html)
 
-    def queue() -> ReviewQueue:
-        return ReviewQueue(stores.get(), experiment, skip_tags)
+    def rating_queue() -> RatingQueue:
+        return RatingQueue(stores.get(), experiment, skip_tags)
 
     def review_context(
         session: str, sample: dict[str, Any] | None, message: str = ""
@@ -114,10 +114,10 @@ def create_app(
         return {
             "session": session,
             "sample": sample,
-            "progress": queue().progress(),
+            "progress": rating_queue().progress(),
             "message": message,
             "skip_tags": list(skip_tags),
-            "left_out": queue().left_out(),
+            "left_out": rating_queue().left_out(),
         }
 
     def ab_context() -> dict[str, Any]:
@@ -148,11 +148,11 @@ def create_app(
     @app.get("/")
     def rate_page(request: Request) -> Response:
         session = secrets.token_urlsafe(12)  # undo reaches only this page load's actions
-        return render(request, "rate.html", review_context(session, queue().next_sample()))
+        return render(request, "rate.html", review_context(session, rating_queue().next_sample()))
 
     @app.post("/rate")
     def rate(request: Request, body: RateRequest) -> Response:
-        review = queue()
+        review = rating_queue()
         if body.action == "undo":
             undone = review.undo(body.session)
             if undone is None:

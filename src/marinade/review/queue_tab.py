@@ -15,26 +15,18 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from marinade.errors import MarinadeError
-from marinade.publishing.queue import (
-    STATUSES,
-    drop_item,
-    edit_item,
-    iso,
-    queue_accepted,
-    queue_row,
-    retry_item,
-    utc_now,
-)
-from marinade.store import Store
+from marinade.publishing.queue import drop_item, edit_item, queue_accepted, queue_row, retry_item
+from marinade.publishing.schedule import iso, utc_now
+from marinade.store import QueueStatus, Store
 
 Render = Callable[[Request, str, dict[str, Any]], Response]
 
 HEADINGS = {
-    "queued": "Queued",
-    "posting": "Posting now",
-    "posted": "Posted",
-    "failed": "Failed",
-    "unknown": "Unknown: maybe posted",
+    QueueStatus.QUEUED: "Queued",
+    QueueStatus.POSTING: "Posting now",
+    QueueStatus.POSTED: "Posted",
+    QueueStatus.FAILED: "Failed",
+    QueueStatus.UNKNOWN: "Unknown: maybe posted",
 }
 
 
@@ -57,16 +49,16 @@ def safe_url(url: str | None) -> str | None:
 
 def queue_context(store: Store, experiment: str | None, message: str = "") -> dict[str, Any]:
     now = iso(utc_now())
-    by_status: dict[str, list[dict[str, Any]]] = {status: [] for status in STATUSES}
+    by_status: dict[QueueStatus, list[dict[str, Any]]] = {status: [] for status in QueueStatus}
     for item in store.queue_items():
         row = queue_row(item)
-        row["due"] = item["status"] == "queued" and item["due_at"] <= now
-        row["link"] = safe_url(item["url"])
-        by_status[item["status"]].append(row)
+        row["due"] = item.status is QueueStatus.QUEUED and item.due_at <= now
+        row["link"] = safe_url(item.url)
+        by_status[item.status].append(row)
     return {
         "groups": [
-            {"status": status, "heading": HEADINGS[status], "rows": by_status[status]}
-            for status in STATUSES
+            {"status": status.value, "heading": HEADINGS[status], "rows": by_status[status]}
+            for status in QueueStatus
         ],
         "accounts": [row["name"] for row in store.accounts()],
         "default_experiment": experiment or "",

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 from marinade.errors import MarinadeError
-from marinade.publishing.accounts import Account
+from marinade.publishing.account import Account
 
 DEFAULT_TIMEOUT = 30.0  # seconds before a sent request's outcome is unknown
 MAX_SERVER_WAIT = 3600.0  # a server asking for a longer wait is asked again after an hour

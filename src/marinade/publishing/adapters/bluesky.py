@@ -9,7 +9,7 @@ import hashlib
 import threading
 from typing import Any
 
-from marinade.publishing.accounts import Account
+from marinade.publishing.account import Account
 from marinade.publishing.adapters import (
     Adapter,
     NotSent,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marinade.publishing.accounts import Account
+from marinade.publishing.account import Account
 from marinade.publishing.adapters import (
     Adapter,
     Post,

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from marinade.publishing.accounts import Account
+from marinade.publishing.account import Account
 from marinade.publishing.adapters import Adapter, Post, Posted
 
 

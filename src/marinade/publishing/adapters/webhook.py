@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from marinade.publishing.accounts import Account
+from marinade.publishing.account import Account
 from marinade.publishing.adapters import (
     Adapter,
     Post,

@@ -1,4 +1,5 @@
-"""Which sample the review page shows next, and what a key press does to the store.
+"""The rating order: which sample the review page shows next, and what a key press does
+to the store. (The posting queue is marinade.publishing.queue and the Queue tab.)
 
 Samples come in a blind order: random-looking, so consecutive samples rarely share a cell
 (recipe, temperature) and the rater cannot tell which cell a sample came from, yet stable,
@@ -6,7 +7,7 @@ so reopening the page continues in the same order. The order ranks each sample i
 cubic polynomial modulo a prime whose coefficients are a hash of the experiment's name (a
 4-wise independent hash family); the store evaluates it in SQL. Skipped samples come back
 after every never-skipped one. Undo takes back the latest action of this page session.
-Samples with chosen automatic tags (`--skip-tag empty`) can be left out of the queue.
+Samples with chosen automatic tags (`--skip-tag empty`) can be left out of the rating queue.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
-class ReviewQueue:
+class RatingQueue:
     """The samples of one experiment (or, with None, every sample) to rate on the page,
     less those whose automatic checks gave one of `skip_tags` (they stay in the store)."""
 

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import json_lines
 from marinade.errors import MarinadeError
-from marinade.publishing.fetch import fetch_all, fetch_posts, mastodon_instance
+from marinade.loop_back.fetch import fetch_all, fetch_posts, mastodon_instance
 from platform_server import PlatformServer
 
 

@@ -24,8 +24,8 @@ from marinade.corpus.document import Document, ImportOptions
 from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
 from marinade.errors import MarinadeError
 from marinade.home import Home
-from marinade.publishing.fetch import FetchReport, fetch_all
-from marinade.store import Store
+from marinade.loop_back.fetch import FetchReport, fetch_all
+from marinade.store import QueueItem, Store
 
 DEFAULT_CORPUS = "accepted"
 
@@ -61,7 +61,7 @@ def _mark_key(name: str, which: str = "posted") -> str:
 
 def _posted_since_mark(
     store: Store, key: str, model_written: bool
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[QueueItem], str | None]:
     """Posted items (model-written or not) not seen by the last retrain, and the new mark.
 
     The mark is the newest posted_at seen and the ids posted in that second, so an item
@@ -75,27 +75,25 @@ def _posted_since_mark(
     items = [
         item
         for item in store.posted_items(mark["at"])
-        if (item["sample_id"] is not None) == model_written
-        and not (item["posted_at"] == mark["at"] and item["id"] in seen)
+        if (item.sample_id is not None) == model_written
+        and not (item.posted_at == mark["at"] and item.id in seen)
     ]
     if not items:
         return items, None
-    newest = max(item["posted_at"] for item in items)
-    ids = [item["id"] for item in items if item["posted_at"] == newest]
+    newest = max(item.posted_at or "" for item in items)
+    ids = [item.id for item in items if item.posted_at == newest]
     if newest == mark["at"]:
         ids += mark["ids"]
     return items, json.dumps({"at": newest, "ids": sorted(ids)})
 
 
-def _model_written(
-    posted: list[dict[str, Any]], accepted: list[dict[str, Any]]
-) -> Iterator[Document]:
+def _model_written(posted: list[QueueItem], accepted: list[dict[str, Any]]) -> Iterator[Document]:
     for item in posted:
         yield Document(
-            text=item["text"],  # without the hashtag: the model should not learn to add it
-            created_at=item["posted_at"],
+            text=item.text,  # without the hashtag: the model should not learn to add it
+            created_at=item.posted_at,
             source="marinade:posted",
-            record_id=f"queue:{item['id']}",
+            record_id=f"queue:{item.id}",
         )
     for sample in accepted:
         yield Document(
@@ -106,13 +104,13 @@ def _model_written(
         )
 
 
-def _own_posts(posted: list[dict[str, Any]]) -> Iterator[Document]:
+def _own_posts(posted: list[QueueItem]) -> Iterator[Document]:
     for item in posted:
         yield Document(
-            text=item["text"],
-            created_at=item["posted_at"],
+            text=item.text,
+            created_at=item.posted_at,
             source="marinade:own-post",
-            record_id=f"queue:{item['id']}",
+            record_id=f"queue:{item.id}",
         )
 
 

@@ -1,4 +1,4 @@
-"""The review queue: blind order across cells, skip, undo, A/B pairs (no server)."""
+"""The rating order: blind order across cells, skip, undo, A/B pairs (no server)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import random
 import pytest
 
 from marinade.errors import MarinadeError
-from marinade.review.queue import ReviewQueue, blind_order, blind_rank, next_ab_pair, vote
+from marinade.review.rating_order import RatingQueue, blind_order, blind_rank, next_ab_pair, vote
 from review_helpers import add_grid
 
 
-def rate_through(queue: ReviewQueue, session: str = "s1") -> list[int]:
+def rate_through(queue: RatingQueue, session: str = "s1") -> list[int]:
     shown = []
     while (sample := queue.next_sample()) is not None:
         shown.append(sample["id"])
@@ -22,7 +22,7 @@ def rate_through(queue: ReviewQueue, session: str = "s1") -> list[int]:
 def test_blind_order_mixes_cells_and_is_stable(store):
     rows = add_grid(store, recipes=("a", "b", "c", "d"), temperatures=(0.7,), seeds=25)
     recipe_of = {row["id"]: row["recipe"] for row in rows}
-    queue = ReviewQueue(store, "grid")
+    queue = RatingQueue(store, "grid")
     first = queue.next_sample()
     assert first is not None and queue.next_sample() == first  # stable until rated
     shown = rate_through(queue)
@@ -41,11 +41,11 @@ def test_blind_order_mixes_cells_and_is_stable(store):
 def test_experiment_scope_and_progress(store):
     add_grid(store, experiment="grid", seeds=2)
     add_grid(store, experiment="other", seeds=1)
-    queue = ReviewQueue(store, "other")
+    queue = RatingQueue(store, "other")
     assert queue.next_sample()["experiment"] == "other"
     assert len(rate_through(queue)) == 4
     assert queue.progress() == [{"experiment": "other", "total": 4, "rated": 4, "accepted": 4}]
-    everything = ReviewQueue(store).progress()
+    everything = RatingQueue(store).progress()
     assert [(row["experiment"], row["rated"], row["total"]) for row in everything] == [
         ("grid", 0, 8),
         ("other", 4, 4),
@@ -54,7 +54,7 @@ def test_experiment_scope_and_progress(store):
 
 def test_skipped_samples_come_back_after_the_rest(store):
     add_grid(store, seeds=2)  # 8 samples
-    queue = ReviewQueue(store, "grid")
+    queue = RatingQueue(store, "grid")
     skipped = queue.next_sample()["id"]
     queue.act("s1", skipped, "skip")
     later = rate_through_until(queue, skipped)
@@ -64,7 +64,7 @@ def test_skipped_samples_come_back_after_the_rest(store):
     assert store.rating(skipped)["rating"] == "reject"
 
 
-def rate_through_until(queue: ReviewQueue, stop_at: int) -> list[int]:
+def rate_through_until(queue: RatingQueue, stop_at: int) -> list[int]:
     shown = []
     while (sample := queue.next_sample())["id"] != stop_at:
         shown.append(sample["id"])
@@ -75,7 +75,7 @@ def rate_through_until(queue: ReviewQueue, stop_at: int) -> list[int]:
 def test_undo_takes_back_this_sessions_latest_action(store):
     first, second, third, *_ = add_grid(store, seeds=1)
     store.rate_sample(first["id"], "reject", tags=["dull"], note="meh", now="t0")
-    queue = ReviewQueue(store, "grid")
+    queue = RatingQueue(store, "grid")
     queue.act("mine", first["id"], "accept", edited_text="better")
     queue.act("mine", second["id"], "skip")
     queue.act("theirs", second["id"], "accept")
@@ -93,7 +93,7 @@ def test_undo_takes_back_this_sessions_latest_action(store):
 
 def test_bad_actions_are_one_line_errors(store):
     (sample, *_) = add_grid(store, seeds=1)
-    queue = ReviewQueue(store, "grid")
+    queue = RatingQueue(store, "grid")
     with pytest.raises(MarinadeError, match="accept, reject, skip"):
         queue.act("s", sample["id"], "maybe")
     with pytest.raises(MarinadeError, match="no sample with id 999"):

@@ -7,9 +7,10 @@ import pytest
 
 from conftest import json_lines
 from marinade.errors import MarinadeError
+from marinade.loop_back.retrain import import_model_written, next_run_name
 from marinade.publishing.accounts import add_account
-from marinade.publishing.queue import Entry, add_to_queue, post_due
-from marinade.publishing.retrain import import_model_written, next_run_name
+from marinade.publishing.posting import post_due
+from marinade.publishing.queue import Entry, add_to_queue
 
 TEXTS = [f"The lamplighter lit lamp number {i} and the harbour was quiet." for i in range(12)]
 
