@@ -336,3 +336,10 @@ def m007_review(db: sqlite_utils.Database) -> None:
     # A/B pairs: samples with the same seed and temperature, found without a full self-join.
     db.table("samples").create_index(["seed", "temperature"])
     db.table("ab_votes").create_index(["left_sample_id", "right_sample_id"])
+
+
+@migration
+def m008_run_corpus_split(db: sqlite_utils.Database) -> None:
+    # JSON {corpus: {split, documents, segments and tokens trained on and held out}};
+    # null for runs trained before it was recorded.
+    db.table("runs").add_column("corpus_split", str)
