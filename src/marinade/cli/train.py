@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +11,7 @@ from rich.table import Table
 
 from marinade.cli.common import CliState, err, out, print_json_line, status
 from marinade.errors import MarinadeError
+from marinade.training import runs
 
 runs_app = typer.Typer(
     help="Training runs: list, inspect, plot, export, remove.", no_args_is_help=True
@@ -88,16 +86,16 @@ def train(
     ] = None,
 ) -> None:
     """Fine-tune a model in phases: marinate in one corpus, sear with another."""
-    from marinade.training.loop import resumable_recipe
     from marinade.training.loop import train as run_training
     from marinade.training.recipe import build_recipe, load_recipe
+    from marinade.training.workers import is_main_process
 
     state: CliState = ctx.obj
     store = state.store
     if resume:
         if not name:
             raise MarinadeError("--resume needs the run's name: marinade train NAME --resume")
-        recipe = resumable_recipe(store, name)
+        recipe = runs.resumable_recipe(store, name)
     else:
         flags: dict[str, Any] = {
             "method": method,
@@ -131,7 +129,7 @@ def train(
         TimeRemainingColumn(),
     )
     # launched as several processes, only the main one shows progress and the result
-    main_process = os.environ.get("RANK", "0") == "0"
+    main_process = is_main_process()
     with Progress(*columns, console=err, transient=True, disable=not main_process) as progress:
         task = progress.add_task(
             f"{recipe.name} phase 1/{len(recipe.phases)}",
@@ -180,49 +178,6 @@ def train(
     )
 
 
-def _run_or_error(state: CliState, name: str) -> dict[str, Any]:
-    record = state.store.run(name)
-    if record is None:
-        raise MarinadeError(f"no run named {name}; see `marinade runs list`")
-    return record
-
-
-def run_summary(state: CliState, name: str) -> dict[str, Any]:
-    """What `runs show --json` prints: the record, phases with steps done, evals, checkpoints."""
-    record = _run_or_error(state, name)
-    recipe = json.loads(record["recipe"])
-    phases, start = [], 0
-    for phase in recipe["phases"]:
-        steps = phase["steps"]
-        done = min(steps, max(0, record["steps_done"] - start))
-        corpus = (
-            "+".join(c for c, _ in phase["corpora"])
-            if phase["merge"]
-            else ",".join(
-                c if len(phase["corpora"]) == 1 else f"{c}={w}" for c, w in phase["corpora"]
-            )
-        )
-        phases.append(
-            {"label": phase["label"], "corpus": corpus, "steps": steps, "steps_done": done}
-        )
-        start += steps
-    return {
-        "name": record["name"],
-        "status": record["status"],
-        "model": record["model"],
-        "steps_done": record["steps_done"],
-        "total_steps": record["total_steps"],
-        "message": record["message"],
-        "created_at": record["created_at"],
-        "updated_at": record["updated_at"],
-        "corpus_versions": json.loads(record["corpus_versions"] or "{}"),
-        "settings": recipe["settings"],
-        "phases": phases,
-        "evals": state.store.evals(name),
-        "checkpoints": state.store.checkpoints(name),
-    }
-
-
 @runs_app.command("list")
 def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Every training run with its status and progress."""
@@ -252,7 +207,7 @@ def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
 @runs_app.command("show")
 def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None:
     """A run's recipe, progress, and held-out loss per corpus at each evaluation."""
-    summary = run_summary(ctx.obj, name)
+    summary = runs.run_summary(ctx.obj.store, name)
     if as_json:
         print_json_line(summary)
         return
@@ -286,7 +241,7 @@ def plot_run(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    summary = run_summary(ctx.obj, name)
+    summary = runs.run_summary(ctx.obj.store, name)
     if not summary["evals"]:
         raise MarinadeError(f"run {name} has no evaluations yet")
     figure, axes = plt.subplots(figsize=(8, 4.5))
@@ -315,15 +270,8 @@ def export_run(
     ],
 ) -> None:
     """Write a run's model as a standalone Hugging Face folder (LoRA merged in)."""
-    from marinade.models import load_model
-
     state: CliState = ctx.obj
-    _run_or_error(state, name.split("@")[0])
-    if folder.exists() and any(folder.iterdir()):
-        raise MarinadeError(f"{folder} exists and is not empty")
-    loaded = load_model(name, state.home, device="cpu")
-    loaded.model.save_pretrained(folder)
-    loaded.tokenizer.save_pretrained(folder)
+    runs.export_run(state.store, state.home, name, folder)
     out.print(f"wrote {name} to {folder}")
 
 
@@ -334,12 +282,9 @@ def remove_run(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete a run: its record, evaluations and checkpoints."""
-    from marinade.training.loop import run_folder
-
     state: CliState = ctx.obj
-    _run_or_error(state, name)
+    runs.run_record(state.store, name)
     if not yes and not typer.confirm(f"Delete run {name} and its checkpoints?"):
         raise typer.Exit(1)
-    state.store.delete_run(name)
-    shutil.rmtree(run_folder(state.home, name), ignore_errors=True)
+    runs.remove_run(state.store, state.home, name)
     out.print(f"deleted run {name}")

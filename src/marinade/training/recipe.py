@@ -287,6 +287,25 @@ class Recipe:
         )
 
 
+def phase_of(recipe: Recipe, step: int) -> int:
+    """The 1-based phase that optimizer step `step` (0-based) belongs to."""
+    end = 0
+    for index, phase in enumerate(recipe.phases, 1):
+        end += phase.steps
+        if step < end:
+            return index
+    return len(recipe.phases)
+
+
+def phase_ends(recipe: Recipe) -> list[int]:
+    """The optimizer steps done when each phase ends."""
+    ends, total = [], 0
+    for phase in recipe.phases:
+        total += phase.steps
+        ends.append(total)
+    return ends
+
+
 def load_recipe(path: Path) -> dict[str, Any]:
     """Read a TOML recipe file into overrides.
 
@@ -402,4 +421,6 @@ __all__ = [
     "build_recipe",
     "load_recipe",
     "parse_phase",
+    "phase_ends",
+    "phase_of",
 ]
