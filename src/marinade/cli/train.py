@@ -9,9 +9,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.cli.common import CliState, default_help, err, out, print_json_line, status
 from marinade.errors import MarinadeError
 from marinade.training import runs
+from marinade.training.recipe import DEFAULT_MODEL, TrainSettings, build_recipe, load_recipe
 
 runs_app = typer.Typer(
     help="Training runs: list, inspect, plot, export, remove.", no_args_is_help=True
@@ -21,11 +22,18 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")
 RunName = Annotated[str, typer.Argument(metavar="NAME", help="The run.")]
 
 
+def setting(name: str, text: str = "") -> Any:
+    """The option for TrainSettings field `name` (--lora-rank for lora_rank), its help
+    ending in the field's default."""
+    return typer.Option(f"--{name.replace('_', '-')}", help=default_help(TrainSettings, name, text))
+
+
 def train(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="The run's name (also in --recipe).")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Base model. \\[default: smollm2]")
+        str | None,
+        typer.Option("--model", "-m", help=f"Base model. \\[default: {DEFAULT_MODEL}]"),
     ] = None,
     phase: Annotated[
         list[str] | None,
@@ -41,45 +49,33 @@ def train(
         Path | None, typer.Option("--recipe", help="A TOML recipe file.")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
-    method: Annotated[
-        str | None, typer.Option("--method", help="full or lora. \\[default: full]")
-    ] = None,
-    lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="\\[default: 16]")] = None,
+    method: Annotated[str | None, setting("method", "full or lora.")] = None,
+    lora_rank: Annotated[int | None, setting("lora_rank")] = None,
     lora_target: Annotated[
         list[str] | None,
         typer.Option("--lora-target", help="Module names; repeat. \\[default: peft's]"),
     ] = None,
-    lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate. \\[default: 5e-5]")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="\\[default: 8]")] = None,
-    grad_accum: Annotated[int | None, typer.Option("--grad-accum", help="\\[default: 1]")] = None,
-    block_size: Annotated[
-        int | None, typer.Option("--block-size", help="Tokens per row. \\[default: 256]")
-    ] = None,
-    warmup: Annotated[
-        int | None, typer.Option("--warmup", help="Warm-up steps. \\[default: 20]")
-    ] = None,
-    schedule: Annotated[
-        str | None,
-        typer.Option("--schedule", help="cosine, linear or constant \\[default: cosine]."),
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="\\[default: 0]")] = None,
-    eval_every: Annotated[int | None, typer.Option("--eval-every", help="\\[default: 50]")] = None,
-    save_every: Annotated[int | None, typer.Option("--save-every", help="\\[default: 200]")] = None,
-    sample_every: Annotated[
-        int | None, typer.Option("--sample-every", help="0 is off. \\[default: 0]")
-    ] = None,
+    lr: Annotated[float | None, setting("lr", "Peak learning rate.")] = None,
+    batch_size: Annotated[int | None, setting("batch_size")] = None,
+    grad_accum: Annotated[int | None, setting("grad_accum")] = None,
+    block_size: Annotated[int | None, setting("block_size", "Tokens per row.")] = None,
+    warmup: Annotated[int | None, setting("warmup", "Warm-up steps.")] = None,
+    schedule: Annotated[str | None, setting("schedule", "cosine, linear or constant.")] = None,
+    seed: Annotated[int | None, setting("seed")] = None,
+    eval_every: Annotated[int | None, setting("eval_every")] = None,
+    save_every: Annotated[int | None, setting("save_every")] = None,
+    sample_every: Annotated[int | None, setting("sample_every", "0 is off.")] = None,
     sample_prompt: Annotated[
         list[str] | None, typer.Option("--sample-prompt", help="Prompt for --sample-every; repeat.")
     ] = None,
-    sample_temperature: Annotated[float | None, typer.Option("--sample-temperature")] = None,
+    sample_temperature: Annotated[
+        float | None, setting("sample_temperature", "For --sample-every.")
+    ] = None,
     max_minutes: Annotated[
         float | None, typer.Option("--max-minutes", help="Stop (resumably) after this long.")
     ] = None,
     held_out: Annotated[
-        float | None,
-        typer.Option("--held-out", help="Share of each corpus never trained on. \\[default: 0.03]"),
+        float | None, setting("held_out", "Share of each corpus never trained on.")
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
@@ -87,7 +83,6 @@ def train(
 ) -> None:
     """Fine-tune a model in phases: marinate in one corpus, sear with another."""
     from marinade.training.loop import train as run_training
-    from marinade.training.recipe import build_recipe, load_recipe
     from marinade.training.workers import is_main_process
 
     state: CliState = ctx.obj
