@@ -406,7 +406,7 @@ def build_recipe(
         key: tuple(value) if isinstance(value, list) else value
         for key, value in flag_values.items()
     }
-    parsed = tuple(parse_phase(text) for text in phase_texts)
+    parsed = tuple(parse_phase(text) for text in phase_texts)  # a bad phase is told first
     settings = replace(TrainSettings(**file_values.get("training", {})), **flags)
     recipe = Recipe(
         name=name,
