@@ -49,7 +49,11 @@ class ChatSettings:
     def model_side(self) -> str:
         return OWNER if self.me == OTHERS else OTHERS
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
+        """A one-line error naming the first bad option; run when the settings are made."""
         if self.me not in (OWNER, OTHERS):
             raise MarinadeError(
                 f"--me must be '{OTHERS}' (the other side, as in a --dialog corpus) or "
@@ -57,7 +61,7 @@ class ChatSettings:
             )
         check_temperature(self.temperature)
         check_seed(self.seed)
-        self.sample_settings().check()
+        self.sample_settings()  # checks top-k, top-p and max-new-tokens
 
     def sample_settings(self) -> SampleSettings:
         # the model's turn ends with its line
@@ -105,7 +109,6 @@ def parse_side(value: str) -> str:
 
 
 def start_conversation(store: Store, model: str, settings: ChatSettings) -> Conversation:
-    settings.check()
     conversation_id = store.create_conversation(
         {"model": model, "me": settings.me, "settings": settings.to_json(), "created_at": now_iso()}
     )

@@ -28,17 +28,15 @@ def choose_seeds(seed: int | None, count: int) -> list[int]:
     return seeds
 
 
-def check_request(
-    temperatures: Sequence[float], settings: SampleSettings, count: int, batch_size: int | None
-) -> None:
-    """Reject bad settings before a model is loaded or anything is stored."""
+def check_request(temperatures: Sequence[float], count: int, batch_size: int | None) -> None:
+    """Reject a bad request before a model is loaded or anything is stored (SampleSettings
+    check themselves when they are made)."""
     if count < 1:
         raise SamplingError(f"-n must be at least 1, not {count}")
     if batch_size is not None and batch_size < 1:
         raise SamplingError(f"--batch-size must be at least 1, not {batch_size}")
     for temperature in temperatures:
         check_temperature(temperature)
-    settings.check()
 
 
 def generate_samples(

@@ -38,6 +38,7 @@ from transformers import (
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
+from marinade.training.checkpoints import LAST, checkpoints_folder, phase_checkpoint, run_folder
 
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -155,12 +156,13 @@ RUN_NAME = re.compile(r"^(?P<run>[\w][\w.-]*)(?:@(?P<phase>\d+))?$")
 def run_checkpoint(name: str, home: Home) -> Path | None:
     """A training run's checkpoint folder: RUN (its last) or RUN@PHASE (the end of a phase)."""
     match = RUN_NAME.match(name)
-    if match is None or not (home.runs / match["run"]).is_dir():
+    if match is None or not run_folder(home, match["run"]).is_dir():
         return None
-    checkpoints = home.runs / match["run"] / "checkpoints"
-    folder = checkpoints / (f"phase-{match['phase']}" if match["phase"] else "last")
+    checkpoints = checkpoints_folder(home, match["run"])
+    folder = checkpoints / (phase_checkpoint(match["phase"]) if match["phase"] else LAST)
     if not (folder / "config.json").exists() and not (folder / "adapter_config.json").exists():
-        done = sorted(p.name for p in checkpoints.glob("phase-*")) if checkpoints.is_dir() else []
+        phases = checkpoints.glob(phase_checkpoint("*")) if checkpoints.is_dir() else []
+        done = sorted(p.name for p in phases)
         raise MarinadeError(
             f"run {match['run']} has no checkpoint {folder.name}"
             + (f"; it has {', '.join(done)}" if done else " yet")

@@ -1,4 +1,7 @@
-"""Settings of a sampling call and their checks; light to import (no torch)."""
+"""Settings of a sampling call and their checks; light to import (no torch).
+
+SampleSettings checks itself when it is made, so a sampler never holds bad settings; the
+temperature and seed are per sample, so they have checks of their own."""
 
 from __future__ import annotations
 
@@ -24,7 +27,11 @@ class SampleSettings:
     stop: str | None = None  # a sample also ends at the end-of-text token
     min_new_tokens: int = 0  # end-of-text is held back until this many tokens are drawn
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
+        """A SamplingError naming the first bad option; run when the settings are made."""
         if self.top_k < 0:
             raise SamplingError(f"--top-k must be 0 (off) or positive, not {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:

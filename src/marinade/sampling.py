@@ -116,7 +116,6 @@ def sample(
     reproduced exactly by the same seeds and batch size; alone, with its seed
     only, it usually is (about 9 in 10 tweet-length SmolLM2 samples here).
     """
-    settings.check()
     for temperature in temperatures:
         check_temperature(temperature)
     if batch_size is not None and batch_size < 1:

@@ -52,12 +52,16 @@ class WriteSettings:
     # a proposal is never empty: the model may not end the text before its first token
     min_new_tokens: int = 1
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
+        """A one-line error naming the first bad option; run when the settings are made."""
         if self.count < 1:
             raise MarinadeError(f"--count must be at least 1, not {self.count}")
         check_temperature(self.temperature)
         check_seed(self.seed)
-        self.sample_settings().check()
+        self.sample_settings()  # checks top-k, top-p and the token counts
 
     def sample_settings(self) -> SampleSettings:
         return SampleSettings(
@@ -163,7 +167,6 @@ def start_story(
     """A new story whose root is the opening text; the cursor is at the root."""
     if not opening.strip():
         raise MarinadeError("a story needs an opening: give the text to start from")
-    settings.check()
     now = now_iso()
     story_id = store.create_story(
         {
@@ -194,7 +197,6 @@ def load_story(store: Store, story_id: int) -> Story:
 
 
 def change_settings(store: Store, story: Story, settings: WriteSettings) -> Story:
-    settings.check()
     store.update_story(story.id, settings.to_json(), now_iso())
     return replace(story, settings=settings)
 

@@ -23,6 +23,7 @@ from marinade.cli.common import (
     LISTED_TEXT,
     CliState,
     DefaultCommandGroup,
+    default_help,
     err,
     id_or_newest,
     listed_model,
@@ -61,8 +62,11 @@ def start(
         str | None,
         typer.Option(
             "--me",
-            help="Your side: '>' (everyone but the archive's owner) or '-' (the owner). "
-            "(default: '>')",
+            help=default_help(
+                ChatSettings,
+                "me",
+                "Your side: '>' (everyone but the archive's owner) or '-' (the owner).",
+            ),
         ),
     ] = None,
     resume: Annotated[
@@ -72,10 +76,15 @@ def start(
         ),
     ] = None,
     max_new_tokens: Annotated[
-        int | None, typer.Option("--max-new-tokens", help="Most tokens per answer. (default: 60)")
+        int | None,
+        typer.Option(
+            "--max-new-tokens",
+            help=default_help(ChatSettings, "max_new_tokens", "Most tokens per answer."),
+        ),
     ] = None,
     temperature: Annotated[
-        float | None, typer.Option("--temperature", "-t", help="(default: 0.8)")
+        float | None,
+        typer.Option("--temperature", "-t", help=default_help(ChatSettings, "temperature")),
     ] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
@@ -106,7 +115,6 @@ def start(
         top_p=or_else(top_p, base.top_p),
         seed=or_else(seed, base.seed),
     )
-    settings.check()
     from marinade.models import load_model  # imports torch and transformers: seconds
 
     loaded = load_model(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -76,6 +77,16 @@ def progress_bar(description: str, total: int) -> Iterator[Progress]:
 
 def advance(progress: Progress, count: int) -> None:
     progress.advance(progress.task_ids[0], count)
+
+
+def default_help(settings: type[Any], name: str, text: str = "") -> str:
+    """An option's help `text` ending in `[default: VALUE]`, VALUE being the default of field
+    `name` of the settings dataclass, so the help cannot drift from the value used. The
+    bracket is escaped: rich would read it as markup and drop it."""
+    value = {field.name: field.default for field in dataclasses.fields(settings)}[name]
+    # 5e-05 as one would type it: 5e-5
+    shown = re.sub(r"e([+-])0+(?=\d)", r"e\1", repr(value)) if isinstance(value, float) else value
+    return f"{text} \\[default: {shown}]".lstrip()
 
 
 T = TypeVar("T")

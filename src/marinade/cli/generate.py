@@ -16,6 +16,8 @@ from marinade.errors import MarinadeError
 from marinade.generation import check_request, choose_seeds, generate_samples
 from marinade.sample_settings import DEFAULT_TEMPERATURE, SampleSettings
 
+DEFAULTS = SampleSettings()  # the defaults typer shows are SampleSettings' own
+
 Count = Annotated[int, typer.Option("-n", "--count", help="Samples per temperature.")]
 Temperatures = Annotated[
     list[float] | None,
@@ -63,9 +65,9 @@ def generate(
     ] = None,
     count: Count = 1,
     temperature: Temperatures = None,
-    top_k: TopK = 0,
-    top_p: TopP = 1.0,
-    max_new_tokens: MaxNewTokens = 60,
+    top_k: TopK = DEFAULTS.top_k,
+    top_p: TopP = DEFAULTS.top_p,
+    max_new_tokens: MaxNewTokens = DEFAULTS.max_new_tokens,
     seed: Seed = None,
     batch_size: BatchSize = None,
     stop: Stop = None,
@@ -76,10 +78,10 @@ def generate(
     """Sample texts from a model; every sample is logged in the store."""
     state: CliState = ctx.obj
     temperatures = temperature or [DEFAULT_TEMPERATURE]
+    check_request(temperatures, count, batch_size)
     settings = SampleSettings(
         top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=unescape(stop)
     )
-    check_request(temperatures, settings, count, batch_size)
     seeds = choose_seeds(seed, count)
     store = state.store
     from marinade.models import load_model  # imports torch and transformers: seconds
@@ -116,9 +118,9 @@ def compare(
     temperature: Annotated[
         float, typer.Option("--temperature", "-t", help="0 is greedy.")
     ] = DEFAULT_TEMPERATURE,
-    top_k: TopK = 0,
-    top_p: TopP = 1.0,
-    max_new_tokens: MaxNewTokens = 60,
+    top_k: TopK = DEFAULTS.top_k,
+    top_p: TopP = DEFAULTS.top_p,
+    max_new_tokens: MaxNewTokens = DEFAULTS.max_new_tokens,
     seed: Seed = None,
     batch_size: BatchSize = None,
     stop: Stop = None,
@@ -133,10 +135,10 @@ def compare(
         raise MarinadeError(
             "compare needs two or more --model options, e.g. --model smollm2 --model ./my-model"
         )
+    check_request([temperature], count, batch_size)
     settings = SampleSettings(
         top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=unescape(stop)
     )
-    check_request([temperature], settings, count, batch_size)
     seeds = choose_seeds(seed, count)
     store = state.store
     batch_id = uuid.uuid4().hex

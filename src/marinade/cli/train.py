@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,8 +9,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.cli.common import CliState, default_help, err, out, print_json_line, status
 from marinade.errors import MarinadeError
+from marinade.training import runs
+from marinade.training.recipe import DEFAULT_MODEL, TrainSettings, build_recipe, load_recipe
 
 runs_app = typer.Typer(
     help="Training runs: list, inspect, plot, export, remove.", no_args_is_help=True
@@ -23,11 +22,18 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")
 RunName = Annotated[str, typer.Argument(metavar="NAME", help="The run.")]
 
 
+def setting(name: str, text: str = "") -> Any:
+    """The option for TrainSettings field `name` (--lora-rank for lora_rank), its help
+    ending in the field's default."""
+    return typer.Option(f"--{name.replace('_', '-')}", help=default_help(TrainSettings, name, text))
+
+
 def train(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="The run's name (also in --recipe).")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Base model. \\[default: smollm2]")
+        str | None,
+        typer.Option("--model", "-m", help=f"Base model. \\[default: {DEFAULT_MODEL}]"),
     ] = None,
     phase: Annotated[
         list[str] | None,
@@ -43,61 +49,48 @@ def train(
         Path | None, typer.Option("--recipe", help="A TOML recipe file.")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
-    method: Annotated[
-        str | None, typer.Option("--method", help="full or lora. \\[default: full]")
-    ] = None,
-    lora_rank: Annotated[int | None, typer.Option("--lora-rank", help="\\[default: 16]")] = None,
+    method: Annotated[str | None, setting("method", "full or lora.")] = None,
+    lora_rank: Annotated[int | None, setting("lora_rank")] = None,
     lora_target: Annotated[
         list[str] | None,
         typer.Option("--lora-target", help="Module names; repeat. \\[default: peft's]"),
     ] = None,
-    lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate. \\[default: 5e-5]")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="\\[default: 8]")] = None,
-    grad_accum: Annotated[int | None, typer.Option("--grad-accum", help="\\[default: 1]")] = None,
-    block_size: Annotated[
-        int | None, typer.Option("--block-size", help="Tokens per row. \\[default: 256]")
-    ] = None,
-    warmup: Annotated[
-        int | None, typer.Option("--warmup", help="Warm-up steps. \\[default: 20]")
-    ] = None,
-    schedule: Annotated[
-        str | None,
-        typer.Option("--schedule", help="cosine, linear or constant \\[default: cosine]."),
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="\\[default: 0]")] = None,
-    eval_every: Annotated[int | None, typer.Option("--eval-every", help="\\[default: 50]")] = None,
-    save_every: Annotated[int | None, typer.Option("--save-every", help="\\[default: 200]")] = None,
-    sample_every: Annotated[
-        int | None, typer.Option("--sample-every", help="0 is off. \\[default: 0]")
-    ] = None,
+    lr: Annotated[float | None, setting("lr", "Peak learning rate.")] = None,
+    batch_size: Annotated[int | None, setting("batch_size")] = None,
+    grad_accum: Annotated[int | None, setting("grad_accum")] = None,
+    block_size: Annotated[int | None, setting("block_size", "Tokens per row.")] = None,
+    warmup: Annotated[int | None, setting("warmup", "Warm-up steps.")] = None,
+    schedule: Annotated[str | None, setting("schedule", "cosine, linear or constant.")] = None,
+    seed: Annotated[int | None, setting("seed")] = None,
+    eval_every: Annotated[int | None, setting("eval_every")] = None,
+    save_every: Annotated[int | None, setting("save_every")] = None,
+    sample_every: Annotated[int | None, setting("sample_every", "0 is off.")] = None,
     sample_prompt: Annotated[
         list[str] | None, typer.Option("--sample-prompt", help="Prompt for --sample-every; repeat.")
     ] = None,
-    sample_temperature: Annotated[float | None, typer.Option("--sample-temperature")] = None,
+    sample_temperature: Annotated[
+        float | None, setting("sample_temperature", "For --sample-every.")
+    ] = None,
     max_minutes: Annotated[
         float | None, typer.Option("--max-minutes", help="Stop (resumably) after this long.")
     ] = None,
     held_out: Annotated[
-        float | None,
-        typer.Option("--held-out", help="Share of each corpus never trained on. \\[default: 0.03]"),
+        float | None, setting("held_out", "Share of each corpus never trained on.")
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
     ] = None,
 ) -> None:
     """Fine-tune a model in phases: marinate in one corpus, sear with another."""
-    from marinade.training.loop import resumable_recipe
     from marinade.training.loop import train as run_training
-    from marinade.training.recipe import build_recipe, load_recipe
+    from marinade.training.workers import is_main_process
 
     state: CliState = ctx.obj
     store = state.store
     if resume:
         if not name:
             raise MarinadeError("--resume needs the run's name: marinade train NAME --resume")
-        recipe = resumable_recipe(store, name)
+        recipe = runs.resumable_recipe(store, name)
     else:
         flags: dict[str, Any] = {
             "method": method,
@@ -131,7 +124,7 @@ def train(
         TimeRemainingColumn(),
     )
     # launched as several processes, only the main one shows progress and the result
-    main_process = os.environ.get("RANK", "0") == "0"
+    main_process = is_main_process()
     with Progress(*columns, console=err, transient=True, disable=not main_process) as progress:
         task = progress.add_task(
             f"{recipe.name} phase 1/{len(recipe.phases)}",
@@ -180,49 +173,6 @@ def train(
     )
 
 
-def _run_or_error(state: CliState, name: str) -> dict[str, Any]:
-    record = state.store.run(name)
-    if record is None:
-        raise MarinadeError(f"no run named {name}; see `marinade runs list`")
-    return record
-
-
-def run_summary(state: CliState, name: str) -> dict[str, Any]:
-    """What `runs show --json` prints: the record, phases with steps done, evals, checkpoints."""
-    record = _run_or_error(state, name)
-    recipe = json.loads(record["recipe"])
-    phases, start = [], 0
-    for phase in recipe["phases"]:
-        steps = phase["steps"]
-        done = min(steps, max(0, record["steps_done"] - start))
-        corpus = (
-            "+".join(c for c, _ in phase["corpora"])
-            if phase["merge"]
-            else ",".join(
-                c if len(phase["corpora"]) == 1 else f"{c}={w}" for c, w in phase["corpora"]
-            )
-        )
-        phases.append(
-            {"label": phase["label"], "corpus": corpus, "steps": steps, "steps_done": done}
-        )
-        start += steps
-    return {
-        "name": record["name"],
-        "status": record["status"],
-        "model": record["model"],
-        "steps_done": record["steps_done"],
-        "total_steps": record["total_steps"],
-        "message": record["message"],
-        "created_at": record["created_at"],
-        "updated_at": record["updated_at"],
-        "corpus_versions": json.loads(record["corpus_versions"] or "{}"),
-        "settings": recipe["settings"],
-        "phases": phases,
-        "evals": state.store.evals(name),
-        "checkpoints": state.store.checkpoints(name),
-    }
-
-
 @runs_app.command("list")
 def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Every training run with its status and progress."""
@@ -252,7 +202,7 @@ def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
 @runs_app.command("show")
 def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None:
     """A run's recipe, progress, and held-out loss per corpus at each evaluation."""
-    summary = run_summary(ctx.obj, name)
+    summary = runs.run_summary(ctx.obj.store, name)
     if as_json:
         print_json_line(summary)
         return
@@ -286,7 +236,7 @@ def plot_run(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    summary = run_summary(ctx.obj, name)
+    summary = runs.run_summary(ctx.obj.store, name)
     if not summary["evals"]:
         raise MarinadeError(f"run {name} has no evaluations yet")
     figure, axes = plt.subplots(figsize=(8, 4.5))
@@ -315,15 +265,8 @@ def export_run(
     ],
 ) -> None:
     """Write a run's model as a standalone Hugging Face folder (LoRA merged in)."""
-    from marinade.models import load_model
-
     state: CliState = ctx.obj
-    _run_or_error(state, name.split("@")[0])
-    if folder.exists() and any(folder.iterdir()):
-        raise MarinadeError(f"{folder} exists and is not empty")
-    loaded = load_model(name, state.home, device="cpu")
-    loaded.model.save_pretrained(folder)
-    loaded.tokenizer.save_pretrained(folder)
+    runs.export_run(state.store, state.home, name, folder)
     out.print(f"wrote {name} to {folder}")
 
 
@@ -334,12 +277,9 @@ def remove_run(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete a run: its record, evaluations and checkpoints."""
-    from marinade.training.loop import run_folder
-
     state: CliState = ctx.obj
-    _run_or_error(state, name)
+    runs.run_record(state.store, name)
     if not yes and not typer.confirm(f"Delete run {name} and its checkpoints?"):
         raise typer.Exit(1)
-    state.store.delete_run(name)
-    shutil.rmtree(run_folder(state.home, name), ignore_errors=True)
+    runs.remove_run(state.store, state.home, name)
     out.print(f"deleted run {name}")

@@ -15,6 +15,7 @@ from marinade.cli.common import (
     LISTED_TEXT,
     CliState,
     DefaultCommandGroup,
+    default_help,
     err,
     id_or_newest,
     listed_model,
@@ -79,21 +80,28 @@ def start(
         ),
     ] = None,
     count: Annotated[
-        int | None, typer.Option("--count", "-n", help="Proposals per step. (default: 5)")
+        int | None,
+        typer.Option(
+            "--count", "-n", help=default_help(WriteSettings, "count", "Proposals per step.")
+        ),
     ] = None,
     max_new_tokens: Annotated[
         int | None,
-        typer.Option("--max-new-tokens", help="Most tokens per proposal. (default: 40)"),
+        typer.Option(
+            "--max-new-tokens",
+            help=default_help(WriteSettings, "max_new_tokens", "Most tokens per proposal."),
+        ),
     ] = None,
     sentence: Annotated[
         bool | None,
         typer.Option(
             "--sentence/--no-sentence",
-            help="End each proposal at its first sentence end. (default: --sentence)",
+            help="End each proposal at its first sentence end. \\[default: --sentence]",
         ),
     ] = None,
     temperature: Annotated[
-        float | None, typer.Option("--temperature", "-t", help="(default: 0.8)")
+        float | None,
+        typer.Option("--temperature", "-t", help=default_help(WriteSettings, "temperature")),
     ] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
@@ -101,7 +109,7 @@ def start(
         int | None,
         typer.Option("--seed", help="The story's n-th proposal uses seed+n; random when left out."),
     ] = None,
-    title: Annotated[str | None, typer.Option("--title", help="(default: the opening)")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="\\[default: the opening]")] = None,
     auto_pick: Annotated[
         int | None,
         typer.Option("--auto-pick", help="Without asking, take proposal N at every step."),
@@ -132,7 +140,6 @@ def start(
         sentence=or_else(sentence, base.sentence),
         seed=or_else(seed, base.seed),
     )
-    settings.check()
     if auto_pick is not None and not 1 <= auto_pick <= settings.count:
         raise MarinadeError(f"--auto-pick must be between 1 and --count ({settings.count})")
     interactive = auto_pick is None and sys.stdin.isatty()

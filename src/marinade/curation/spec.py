@@ -180,7 +180,7 @@ def parse_experiment(data: dict[str, Any], where: str) -> ExperimentSpec:
     for key, value in table.items():
         training[key] = setting_value(Path(where), key, value)
     try:
-        TrainSettings(**training).check()
+        TrainSettings(**training)  # checks itself
     except MarinadeError as error:
         raise fail(f"[training]: {error}") from None
 

@@ -1,1 +1,1 @@
-"""Training: recipes of phases, data, the loop, checkpoints."""
+"""Training: recipes of phases, data, the loop, checkpoints, run bookkeeping, workers."""

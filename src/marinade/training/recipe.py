@@ -170,7 +170,12 @@ class TrainSettings:
     max_minutes: float | None = None
     held_out: float = 0.03  # fraction of each corpus's documents never trained on
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
+        """A one-line MarinadeError for the first bad field. It runs when the settings are
+        made (dataclasses.replace included), so settings that exist are valid."""
         if self.method not in METHODS:
             raise MarinadeError(f"method must be 'full' or 'lora', not {self.method!r}")
         if self.schedule not in SCHEDULES:
@@ -223,7 +228,6 @@ class Recipe:
             problem = _phase_problem(phase)
             if problem:
                 raise _phase_error(phase.label(), problem)
-        self.settings.check()
         if self.start_from is not None:
             match = START_FROM.fullmatch(self.start_from)
             if not match or (match[2] is not None and int(match[2]) < 1):
@@ -287,6 +291,25 @@ class Recipe:
         )
 
 
+def phase_of(recipe: Recipe, step: int) -> int:
+    """The 1-based phase that optimizer step `step` (0-based) belongs to."""
+    end = 0
+    for index, phase in enumerate(recipe.phases, 1):
+        end += phase.steps
+        if step < end:
+            return index
+    return len(recipe.phases)
+
+
+def phase_ends(recipe: Recipe) -> list[int]:
+    """The optimizer steps done when each phase ends."""
+    ends, total = [], 0
+    for phase in recipe.phases:
+        total += phase.steps
+        ends.append(total)
+    return ends
+
+
 def load_recipe(path: Path) -> dict[str, Any]:
     """Read a TOML recipe file into overrides.
 
@@ -329,7 +352,7 @@ def load_recipe(path: Path) -> dict[str, Any]:
                 name: setting_value(path, name, setting) for name, setting in value.items()
             }
             try:
-                TrainSettings(**values["training"]).check()
+                TrainSettings(**values["training"])
             except MarinadeError as error:
                 raise MarinadeError(f"{path}: {error}") from None
         else:
@@ -383,11 +406,12 @@ def build_recipe(
         key: tuple(value) if isinstance(value, list) else value
         for key, value in flag_values.items()
     }
+    parsed = tuple(parse_phase(text) for text in phase_texts)  # a bad phase is told first
     settings = replace(TrainSettings(**file_values.get("training", {})), **flags)
     recipe = Recipe(
         name=name,
         model=model or file_values.get("model") or DEFAULT_MODEL,
-        phases=tuple(parse_phase(text) for text in phase_texts),
+        phases=parsed,
         settings=settings,
         start_from=start_from or file_values.get("start_from"),
     )
@@ -402,4 +426,6 @@ __all__ = [
     "build_recipe",
     "load_recipe",
     "parse_phase",
+    "phase_ends",
+    "phase_of",
 ]

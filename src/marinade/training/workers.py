@@ -21,6 +21,14 @@ def launched_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    """True in the process that speaks and writes: the only one, or rank 0 of several.
+
+    Read from the launcher's environment, so it can be asked before training starts
+    (the CLI shows progress only here)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 @dataclass
 class Workers:
     accelerator: Any = None  # accelerate.Accelerator, only with several processes

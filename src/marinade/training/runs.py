@@ -1,0 +1,113 @@
+"""A training run's bookkeeping: its records in the store, and what `runs` shows, exports, removes.
+
+A run is a row of the store's `runs` table (status, steps done, the recipe as JSON), its
+held-out losses (`evals`), a record per checkpoint, and a folder of checkpoints
+(training/checkpoints.py). These functions return values and raise one-line
+MarinadeErrors; `marinade runs ...` only prints what they give. Light to import: loading
+a model to export it imports torch then.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from marinade.errors import MarinadeError
+from marinade.home import Home
+from marinade.store import Store
+from marinade.training.checkpoints import run_folder
+from marinade.training.recipe import Recipe, phase_of
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_record(store: Store, name: str) -> dict[str, Any]:
+    """The run's row in the store, or an error pointing at `marinade runs list`."""
+    record = store.run(name)
+    if record is None:
+        raise MarinadeError(f"no run named {name}; see `marinade runs list`")
+    return record
+
+
+def resumable_recipe(store: Store, name: str) -> Recipe:
+    """The recipe stored with run `name`, which must exist and not be finished."""
+    existing = store.run(name)
+    if existing is None:
+        raise MarinadeError(f"no run named {name} to resume; see `marinade runs list`")
+    if existing["status"] == "finished":
+        raise MarinadeError(f"run {name} is finished; nothing to resume")
+    return Recipe.from_dict(json.loads(existing["recipe"]))
+
+
+def record_checkpoint(store: Store, recipe: Recipe, name: str, step: int, folder: Path) -> None:
+    """Note in the store that checkpoint `name` of the run now holds step `step`."""
+    store.save_checkpoint_record(
+        {
+            "run": recipe.name,
+            "name": name,
+            "step": step,
+            "phase": phase_of(recipe, max(0, step - 1)),
+            "path": str(folder),
+            "saved_at": now(),
+        }
+    )
+
+
+def run_summary(store: Store, name: str) -> dict[str, Any]:
+    """What `runs show --json` prints: the record, phases with steps done, evals, checkpoints."""
+    record = run_record(store, name)
+    recipe = json.loads(record["recipe"])
+    phases, start = [], 0
+    for phase in recipe["phases"]:
+        steps = phase["steps"]
+        done = min(steps, max(0, record["steps_done"] - start))
+        corpus = (
+            "+".join(c for c, _ in phase["corpora"])
+            if phase["merge"]
+            else ",".join(
+                c if len(phase["corpora"]) == 1 else f"{c}={w}" for c, w in phase["corpora"]
+            )
+        )
+        phases.append(
+            {"label": phase["label"], "corpus": corpus, "steps": steps, "steps_done": done}
+        )
+        start += steps
+    return {
+        "name": record["name"],
+        "status": record["status"],
+        "model": record["model"],
+        "steps_done": record["steps_done"],
+        "total_steps": record["total_steps"],
+        "message": record["message"],
+        "created_at": record["created_at"],
+        "updated_at": record["updated_at"],
+        "corpus_versions": json.loads(record["corpus_versions"] or "{}"),
+        "settings": recipe["settings"],
+        "phases": phases,
+        "evals": store.evals(name),
+        "checkpoints": store.checkpoints(name),
+    }
+
+
+def export_run(store: Store, home: Home, name: str, folder: Path) -> None:
+    """Write RUN or RUN@PHASE as a standalone Hugging Face folder (LoRA merged in)."""
+    from marinade.models import load_model  # imports torch and transformers
+
+    run_record(store, name.split("@")[0])
+    if folder.exists() and any(folder.iterdir()):
+        raise MarinadeError(f"{folder} exists and is not empty")
+    loaded = load_model(name, home, device="cpu")
+    loaded.model.save_pretrained(folder)
+    loaded.tokenizer.save_pretrained(folder)
+
+
+def remove_run(store: Store, home: Home, name: str) -> None:
+    """Delete a run: its record, evaluations, checkpoint records and checkpoint folders."""
+    run_record(store, name)
+    store.delete_run(name)
+    shutil.rmtree(run_folder(home, name), ignore_errors=True)
