@@ -286,7 +286,9 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(
     assert store.run("alone")["status"] == "finished"
     final = {e["corpus"]: e["loss"] for e in store.evals("alone") if e["step"] == 6}
     again = {e["corpus"]: e["loss"] for e in store.evals("together") if e["step"] == 6}
-    assert again == pytest.approx(final, abs=1e-4)
+    # the same up to float32 summation order (one thread each against two): 1.2e-4 apart
+    # once the held-out part was measured on up to 32 blocks instead of 16
+    assert again == pytest.approx(final, abs=3e-4)
     assert {c["name"] for c in store.checkpoints("together")} == {"last", "phase-1", "phase-2"}
     assert json.loads(together["recipe"])["settings"]["batch_size"] == 2
 

@@ -13,6 +13,7 @@ from marinade.cli.common import CliState, default_help, err, out, print_json_lin
 from marinade.errors import MarinadeError
 from marinade.training import runs
 from marinade.training.recipe import DEFAULT_MODEL, TrainSettings, build_recipe, load_recipe
+from marinade.training.split import describe_split
 
 runs_app = typer.Typer(
     help="Training runs: list, inspect, plot, export, remove.", no_args_is_help=True
@@ -214,6 +215,8 @@ def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None
         out.print(
             f"  phase {index}: {phase['label']:<30} {phase['steps_done']}/{phase['steps']} steps"
         )
+    for corpus, split in (summary["corpora"] or {}).items():
+        out.print(f"  {describe_split(corpus, split)}")
     corpora = sorted({e["corpus"] for e in summary["evals"]})
     table = Table("step", *corpora, title="held-out loss", box=None)
     by_step: dict[int, dict[str, float]] = {}

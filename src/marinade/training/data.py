@@ -28,10 +28,9 @@ from transformers import PreTrainedTokenizerBase
 from marinade.errors import MarinadeError
 from marinade.sampling import end_token_ids, start_token_id
 from marinade.store import Store
-from marinade.training.recipe import Phase
+from marinade.training.recipe import HELD_OUT_SPLITS, Phase
 from marinade.training.split import Segment, segment_documents, split_segments, tokens_needed
 
-SPLITS = ("spans", "documents")
 MIN_DOCUMENTS = 4  # the "documents" split: at least 2 train and 2 held out
 MIN_HELD_OUT = 2
 EVAL_BLOCKS = 16  # the "documents" split: held-out blocks per corpus and evaluation, at most
@@ -47,6 +46,7 @@ class CorpusStreams:
     train_documents: int
     held_out_documents: int
     split: str = "documents"
+    documents: int = 0
     train_segments: int = 0  # the "spans" split: segments on each side
     held_out_segments: int = 0
 
@@ -54,6 +54,7 @@ class CorpusStreams:
         """What was trained on and what held out, as `train` prints and a run records."""
         return {
             "split": self.split,
+            "documents": self.documents,
             "train_documents": self.train_documents,
             "held_out_documents": self.held_out_documents,
             "train_segments": self.train_segments or self.train_documents,
@@ -95,8 +96,8 @@ def load_streams(
 
     `split` "spans" holds out `held_out` of the tokens and at least `min_held_out`
     (one evaluation block); "documents" is the whole-document split of older runs."""
-    if split not in SPLITS:
-        raise MarinadeError(f"held-out split must be one of {', '.join(SPLITS)}, not {split!r}")
+    if split not in HELD_OUT_SPLITS:
+        raise MarinadeError(f"held-out split must be 'spans' or 'documents', not {split!r}")
     store.corpus(name)  # unknown corpus: one clear line
     version = corpus_version(store, name)
     suffix = "" if split == "documents" else f"-spans{min_held_out}"
@@ -157,6 +158,7 @@ def _span_split(
     return {
         "train": torch.tensor(stream(chosen.train), dtype=torch.int64),
         "held_out": torch.tensor(stream(chosen.held_out), dtype=torch.int64),
+        "documents": len(rows),
         "train_documents": len(train_documents),
         "held_out_documents": len(held_documents),
         "train_segments": len(chosen.train),
@@ -187,6 +189,7 @@ def _document_split(
     return {
         "train": torch.tensor(train_ids, dtype=torch.int64),
         "held_out": torch.tensor(held_ids, dtype=torch.int64),
+        "documents": len(rows),
         "train_documents": train_count,
         "held_out_documents": len(rows) - train_count,
     }

@@ -48,6 +48,7 @@ from marinade.training.data import (
 from marinade.training.loss import LossFunction, pick_loss, standard_loss
 from marinade.training.recipe import Recipe, TrainSettings, phase_ends, phase_of
 from marinade.training.runs import now, record_checkpoint, resumable_recipe
+from marinade.training.split import describe_split
 from marinade.training.workers import Workers
 
 
@@ -103,7 +104,7 @@ def evaluate(
     model.eval()
     losses = {}
     for name, corpus in streams.items():
-        blocks = held_out_blocks(corpus.held_out, block_size).to(device)
+        blocks = held_out_blocks(corpus.held_out, block_size, corpus.split).to(device)
         total = 0.0
         for row in blocks.split(8):
             total += float(loss_of(model, row)) * len(row)
@@ -212,10 +213,20 @@ def train(
         )
     streams = {
         name: load_streams(
-            store, home.corpora, name, loaded.tokenizer, tokenizer_id(loaded), settings.held_out
+            store,
+            home.corpora,
+            name,
+            loaded.tokenizer,
+            tokenizer_id(loaded),
+            settings.held_out,
+            settings.held_out_split,
+            settings.block_size,
         )
         for name in recipe.corpora()
     }
+    if on_status and workers.is_main:
+        for name, streamed in streams.items():
+            on_status(describe_split(name, streamed.summary()))
     model = _trainable_model(loaded, settings, resume_from)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -241,6 +252,7 @@ def train(
         "recipe": json.dumps(recipe.to_dict()),
         "total_steps": recipe.total_steps(),
         "corpus_versions": json.dumps({n: s.version for n, s in streams.items()}),
+        "corpus_split": json.dumps({n: s.summary() for n, s in streams.items()}),
     }
 
     def record(status: str, step: int, message: str | None = None) -> dict[str, Any]:

@@ -48,6 +48,7 @@ WEIGHT_TOLERANCE = 1e-6
 DEFAULT_MODEL = "smollm2"
 METHODS = ("full", "lora")
 SCHEDULES = ("cosine", "linear", "constant")
+HELD_OUT_SPLITS = ("spans", "documents")
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,10 @@ class TrainSettings:
     sample_prompts: tuple[str, ...] = ()
     sample_temperature: float = 0.8
     max_minutes: float | None = None
-    held_out: float = 0.03  # fraction of each corpus's documents never trained on
+    held_out: float = 0.03  # share of each corpus's tokens never trained on
+    # "spans": held out by segment (training/split.py); "documents": whole documents, as
+    # runs trained before spans did (a stored recipe without this key means "documents")
+    held_out_split: str = "spans"
 
     def __post_init__(self) -> None:
         self.check()
@@ -202,6 +206,10 @@ class TrainSettings:
             raise MarinadeError(f"max_minutes must be positive, not {self.max_minutes}")
         if not 0 < self.held_out <= 0.5:
             raise MarinadeError(f"held_out must be in (0, 0.5], not {self.held_out}")
+        if self.held_out_split not in HELD_OUT_SPLITS:
+            raise MarinadeError(
+                f"held_out_split must be 'spans' or 'documents', not {self.held_out_split!r}"
+            )
 
 
 SETTING_TYPES = get_type_hints(TrainSettings)
@@ -282,6 +290,7 @@ class Recipe:
             key: tuple(value) if isinstance(value, list) else value
             for key, value in data["settings"].items()
         }
+        settings.setdefault("held_out_split", "documents")  # stored before spans existed
         return cls(
             name=data["name"],
             model=data["model"],

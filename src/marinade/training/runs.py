@@ -87,7 +87,9 @@ def run_summary(store: Store, name: str) -> dict[str, Any]:
         "created_at": record["created_at"],
         "updated_at": record["updated_at"],
         "corpus_versions": json.loads(record["corpus_versions"] or "{}"),
-        "settings": recipe["settings"],
+        # per corpus: documents, segments and tokens trained on and held out (null: not recorded)
+        "corpora": json.loads(record.get("corpus_split") or "null"),
+        "settings": {"held_out_split": "documents", **recipe["settings"]},
         "phases": phases,
         "evals": store.evals(name),
         "checkpoints": store.checkpoints(name),

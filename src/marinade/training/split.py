@@ -20,8 +20,10 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:  # `runs show` describes a split without loading transformers
+    from transformers import PreTrainedTokenizerBase
 
 SEGMENT_TOKENS = 256  # a long document is cut into segments of at most about this many tokens
 EVAL_BLOCKS = 8  # blocks the held-out part should hold, where the corpus is large enough
@@ -142,3 +144,19 @@ def split_segments(segments: list[Segment], fraction: float, min_held_out: int) 
 def tokens_needed(min_held_out: int) -> int:
     """The fewest tokens a corpus needs: one held-out block and as much to train on."""
     return 2 * min_held_out
+
+
+def describe_split(corpus: str, summary: dict[str, Any]) -> str:
+    """One line of what a corpus trains on and holds out (`CorpusStreams.summary()`)."""
+    trained, held = summary["train_tokens"], summary["held_out_tokens"]
+    share = 100 * held / max(1, trained + held)
+    if summary["split"] == "documents":
+        train_count, held_count = summary["train_documents"], summary["held_out_documents"]
+        head = f"{train_count + held_count} documents"
+    else:
+        train_count, held_count = summary["train_segments"], summary["held_out_segments"]
+        head = f"{summary['documents']} documents in {train_count + held_count} segments"
+    return (
+        f"{corpus}: {head}; {train_count} trained on ({trained:,} tokens), "
+        f"{held_count} held out ({held:,} tokens, {share:.1f}%)"
+    )
