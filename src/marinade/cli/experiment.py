@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.cli.progress import live_progress
 
 app = typer.Typer(
     help="Experiments: train recipes, sample every cell, report accept rates.",
@@ -37,7 +38,7 @@ def run(
         TextColumn("{task.fields[extra]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err) as progress:
+    with live_progress(*columns, console=err) as progress:
         tasks: dict[str, TaskID] = {}
 
         def on_train_step(run_name: str, report: Any) -> None:

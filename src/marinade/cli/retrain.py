@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, TaskID, TextColumn, TimeRemainingColumn
 
-from marinade.cli.common import CliState, out, print_json_line, status
+from marinade.cli.common import CliState, err, out, print_json_line
+from marinade.cli.progress import live_progress
 
 
 def retrain(
@@ -34,18 +36,38 @@ def retrain(
     from marinade.loop_back.retrain import retrain as run_retrain
 
     state: CliState = ctx.obj
-    report = run_retrain(
-        state.store,
-        state.home,
-        name,
-        recipe_file,
-        corpus=corpus,
-        include_accepted=not no_accepted,
-        own_corpus=own_corpus,
-        fetch=fetch,
-        device=device,
-        on_status=status,
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
     )
+    with live_progress(*columns, console=err, transient=True) as progress:
+        task: TaskID | None = None
+
+        def on_step(step: Any) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task(f"retrain {name}", total=step.total, loss="-")
+            progress.update(task, completed=step.step, loss=f"{step.loss:.3f}")
+
+        def on_status(message: str) -> None:
+            progress.console.print(f"[dim]{message}[/dim]")
+
+        report = run_retrain(
+            state.store,
+            state.home,
+            name,
+            recipe_file,
+            corpus=corpus,
+            include_accepted=not no_accepted,
+            own_corpus=own_corpus,
+            fetch=fetch,
+            device=device,
+            on_status=on_status,
+            on_step=on_step,
+        )
     record = report.record or {}
     if as_json:
         print_json_line(

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from marinade.cli.common import CliState, default_help, err, out, print_json_line, status
+from marinade.cli.progress import live_progress
 from marinade.errors import MarinadeError
 from marinade.training import runs
 from marinade.training.recipe import DEFAULT_MODEL, TrainSettings, build_recipe, load_recipe
@@ -121,12 +122,13 @@ def train(
         BarColumn(),
         TextColumn("step {task.completed}/{task.total}"),
         TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]} tok/s"),
+        TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
     )
     # launched as several processes, only the main one shows progress and the result
     main_process = is_main_process()
-    with Progress(*columns, console=err, transient=True, disable=not main_process) as progress:
+    bar = live_progress(*columns, console=err, transient=True, disable=not main_process)
+    with bar as progress:
         task = progress.add_task(
             f"{recipe.name} phase 1/{len(recipe.phases)}",
             total=recipe.total_steps(),
@@ -140,7 +142,7 @@ def train(
                 completed=report.step,
                 description=f"{recipe.name} phase {report.phase}/{len(recipe.phases)}",
                 loss=f"{report.loss:.3f}",
-                rate=f"{report.tokens_per_second:.0f}",
+                rate=f"{report.tokens_per_second:.0f} tok/s",
             )
 
         def on_eval(step: int, losses: dict[str, float]) -> None:
