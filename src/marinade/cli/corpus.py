@@ -85,6 +85,8 @@ def import_command(
             options=options,
             on_record=lambda k: progress.advance(task, k),
         )
+    for warning in report.warnings:
+        err.print(Text(f"warning: {warning}"))
     if as_json:
         print_json_line(report.as_dict())
         return

@@ -1,4 +1,4 @@
-"""What importers produce: documents, skipped records, and format errors."""
+"""What importers produce: documents, skipped records, notices, and format errors."""
 
 from __future__ import annotations
 
@@ -37,6 +37,18 @@ class Skipped:
 
     reason: str
     record: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something odd about an input that is still imported (an old book without its END
+    line): the import goes on and the report carries it as a one-line warning."""
+
+    file: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.problem}"
 
 
 class CorpusFormatError(MarinadeError):
