@@ -183,3 +183,11 @@ def test_a_book_without_its_end_line_warns_on_one_line_and_imports(cli, tmp_path
     assert store.corpus("books")["documents"] == 1
     report = json.loads(cli("corpus", "import", str(path), "--name", "books", "--json").stdout)
     assert len(report["warnings"]) == 1 and report["duplicates"] == 1
+
+
+def test_a_one_column_sheet_imports_without_format_or_column(cli, tmp_path, store):
+    path = tmp_path / "queue.csv"
+    path.write_text('text\n"Tea, toast, and rain."\nThe lamps along the quay.\n')
+    result = cli("corpus", "import", str(path), "--name", "queue", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (json.loads(result.stdout)["format"], store.corpus("queue")["documents"]) == ("csv", 2)
