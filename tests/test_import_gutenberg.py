@@ -296,6 +296,21 @@ def test_an_old_etext_without_an_end_line_imports_with_a_warning(tmp_path):
     assert "old e-text" in notice.problem and "\n" not in str(notice)
 
 
+def test_an_old_etext_ending_with_its_own_end_line_has_no_warning(tmp_path):
+    footer = "End of this Etext of The Lamplighter's Quay, by Ada Example\n"
+    # Some e-texts repeat their title line after the small print, before the book.
+    title = "**The Project Gutenberg Etext of The Lamplighter's Quay, by Ada Example**\n\n"
+    text = OLD_ETEXT_HEADER + title + wrap(CHAPTER_ONE) + "\n\n" + footer
+    records = read_all(write_book(tmp_path / "quay10.txt", text))
+    assert notices(records) == []
+    [document] = cleaned(records)
+    assert document.text.split("\n\n") == [
+        CHAPTER_ONE[0],
+        CHAPTER_ONE[1].replace("_his_", "his"),
+    ]
+    assert "End of this Etext" not in document.text
+
+
 def test_an_old_etext_without_an_end_line_reports_its_warning(tmp_path, store):
     path = write_book(tmp_path / "quay10.txt", OLD_ETEXT_HEADER + wrap(CHAPTER_ONE) + "\n")
     report = import_corpus(store, path, "quay")

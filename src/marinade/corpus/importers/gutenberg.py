@@ -60,9 +60,13 @@ START = re.compile(
     r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG|\*END\*?\s*THE SMALL PRINT)",
     re.IGNORECASE,
 )
+# The end of the book; e-texts of the 1990s say "End of this Etext of ...", when they
+# say anything. (Their title line, which some repeat at the end, is not taken: others
+# repeat it right after the small print, before the book.)
 END = re.compile(
     r"^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG"
-    r"|End of (?:the |this )?Project Gutenberg)",
+    r"|End of (?:the |this )?Project Gutenberg"
+    r"|End of (?:the |this )?E-?text of)",
     re.IGNORECASE,
 )
 ENCODING = re.compile(rb"^Character set encoding:\s*([\w-]+)", re.IGNORECASE | re.MULTILINE)
@@ -79,9 +83,10 @@ HEADING = re.compile(
     r"|[IVXLC]+\.?$|[IVXLC]+\.\s+[A-Z][A-Z\s,;'’-]+$)"
 )
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+# Credits right after the START line, and the title line old e-texts repeat there.
 CREDITS = re.compile(
     r"^(?:Produced by|E-?text prepared by|This e(?:text|book) was (?:prepared|produced) by"
-    r"|Transcribed from)",
+    r"|Transcribed from|\**\s*The Project Gutenberg E-?text of)",
     re.IGNORECASE,
 )
 # _italics_: opened after and closed before a non-word character; an underscore inside
