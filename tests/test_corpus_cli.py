@@ -141,3 +141,53 @@ def test_truncated_archive_and_unknown_json(cli, tmp_path, store):
     result = cli("corpus", "import", str(other), "--name", "x")
     assert result.exit_code == 1 and "unknown format" in result.stderr
     assert store.corpora() == []
+
+
+def test_split_on_import_and_an_unknown_split_changes_nothing(cli, tmp_path, store):
+    path = tmp_path / "story.txt"
+    path.write_text("The lamps came on.\n\nThe quay was quiet.\n\nThe tide went out.\n")
+    result = cli("corpus", "import", str(path), "--name", "story", "--json")
+    assert json.loads(result.stdout)["kept"] == 1  # no separators: one document
+    result = cli("corpus", "import", str(path), "--name", "story", "--split", "paragraphs")
+    assert result.exit_code == 0, result.stderr
+    assert store.corpus("story")["documents"] == 4
+    result = cli("corpus", "import", str(path), "--name", "story", "--split", "lines")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: unknown --split 'lines': use one of separators, paragraphs, none"
+    ]
+    assert store.corpus("story")["documents"] == 4
+    assert len(store.imports("story")) == 2
+
+
+def test_formats_explains_how_plain_text_is_split(cli):
+    result = cli("corpus", "formats")
+    assert result.exit_code == 0
+    for split in ("--split separators", "--split paragraphs", "--split none"):
+        assert split in result.stdout
+    assert 'lines of only "%"' in result.stdout and '"---" after a blank line' in result.stdout
+
+
+def test_a_book_without_its_end_line_warns_on_one_line_and_imports(cli, tmp_path, store):
+    path = tmp_path / "quay10.txt"
+    path.write_text(
+        "The Project Gutenberg Etext of Quay Songs\n\n"
+        "*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*\n\n"
+        "The lamplighter came along the quay at dusk and lit the lamps, one by one, "
+        "as he had done every evening for forty years.\n"
+    )
+    result = cli("corpus", "import", str(path), "--name", "books")
+    assert result.exit_code == 0, result.stderr
+    [warning] = result.stderr.strip().splitlines()
+    assert warning.startswith("warning: ") and "quay10.txt" in warning and "END" in warning
+    assert store.corpus("books")["documents"] == 1
+    report = json.loads(cli("corpus", "import", str(path), "--name", "books", "--json").stdout)
+    assert len(report["warnings"]) == 1 and report["duplicates"] == 1
+
+
+def test_a_one_column_sheet_imports_without_format_or_column(cli, tmp_path, store):
+    path = tmp_path / "queue.csv"
+    path.write_text('text\n"Tea, toast, and rain."\nThe lamps along the quay.\n')
+    result = cli("corpus", "import", str(path), "--name", "queue", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (json.loads(result.stdout)["format"], store.corpus("queue")["documents"]) == ("csv", 2)

@@ -11,6 +11,7 @@ import pytest
 from marinade.corpus.archive import Archive
 from marinade.corpus.cleaning import clean
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
+from marinade.corpus.importers import detect_importer
 from marinade.corpus.importers.csv_table import IMPORTER
 
 
@@ -151,9 +152,57 @@ def test_detect_only_csv_and_tsv_tables(tmp_path):
     notes.write_text("id,text\n1,looks like a table but is a .txt\n")
     binary = tmp_path / "data.csv"
     binary.write_bytes(b"\x00\x01\x02binary, with a comma")
-    single = tmp_path / "words.csv"
-    single.write_text("justoneword\n")
+    single = tmp_path / "words.csv"  # one column without a header: its first line is a post
+    single.write_text("Woke up before the alarm again.\nThe kettle knows.\n")
     outbox = tmp_path / "outbox.json"
     outbox.write_text('{"orderedItems": []}')
     for path in (notes, binary, single, outbox, tmp_path):
         assert not IMPORTER.detect(Archive(path)), path
+
+
+def test_a_single_column_queue_sheet_is_recognised_and_needs_no_column(tmp_path):
+    path = tmp_path / "queue.csv"
+    # As a spreadsheet writes it (cells with commas or line breaks quoted), and a row
+    # typed by hand with an unquoted comma.
+    path.write_text(
+        "text\r\n"
+        '"Tea, toast, and the sound of rain."\r\n'
+        "The lamps along the quay.\r\n"
+        '"Two lines,\r\none post."\r\n'
+        "\r\n"
+        "Typed by hand, with a comma.\r\n",
+        newline="",
+    )
+    archive = Archive(path)
+    assert detect_importer(archive).name == "csv"
+    records = read_all(path)
+    assert [(d.record_id, d.text) for d in cleaned(records)] == [
+        ("2", "Tea, toast, and the sound of rain."),
+        ("3", "The lamps along the quay."),
+        ("4", "Two lines,\none post."),
+        ("6", "Typed by hand, with a comma."),
+    ]
+    assert [r.text for r in read_all(path, column="TEXT") if isinstance(r, Document)][0] == (
+        "Tea, toast, and the sound of rain."
+    )
+
+
+def test_single_column_headers_are_names_not_posts(tmp_path):
+    for header in ("text", "Post", '"Tweet text"', "caption (en)"):
+        path = tmp_path / "queue.csv"
+        path.write_text(f"{header}\nhello\n")
+        assert IMPORTER.detect(Archive(path)), header
+    headerless = tmp_path / "posts.csv"
+    headerless.write_text("Woke up before the alarm again.\nThe kettle knows.\n")
+    assert detect_importer_or_none(headerless) is None
+    with pytest.raises(CorpusFormatError) as error:
+        read_all(headerless)
+    message = str(error.value)
+    assert "posts.csv, record row 1" in message and "add a header line such as 'text'" in message
+
+
+def detect_importer_or_none(path: Path) -> str | None:
+    try:
+        return detect_importer(Archive(path)).name
+    except CorpusFormatError:
+        return None

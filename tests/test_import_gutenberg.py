@@ -11,8 +11,9 @@ import pytest
 
 from marinade.corpus.archive import Archive
 from marinade.corpus.cleaning import clean
-from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Notice, Skipped
 from marinade.corpus.importers.gutenberg import IMPORTER, MAX_CHARS
+from marinade.corpus.importing import import_corpus
 
 HEADER = """\
 The Project Gutenberg eBook of The Lamplighter's Quay, by Ada Example
@@ -249,13 +250,103 @@ def test_a_zip_holding_the_book(tmp_path):
     assert documents[0].source == "gutenberg:99999-0/99999-0.txt"
 
 
-def test_a_truncated_book_names_the_file(tmp_path):
+# A 1990s e-text: the small print at the top, the book, and no END line at all.
+OLD_ETEXT_HEADER = """\
+**The Project Gutenberg Etext of The Lamplighter's Quay, by Ada Example**
+*This 10th edition should be labeled quay10.txt or quay10.zip.
+***This Edition Is Being Officially Released On March 8, 1994***
+
+**Welcome To The World of Free Plain Vanilla Electronic Texts**
+**Etexts Readable By Both Humans and By Computers, Since 1971**
+*These Etexts Prepared By Hundreds of Volunteers and Donations*
+
+Information on contacting Project Gutenberg to get Etexts, and
+further information is included below.  We need your donations.
+
+**START**THE SMALL PRINT!**FOR PUBLIC DOMAIN ETEXTS**START***
+Why is this "Small Print!" statement here?  You know: lawyers.
+They tell us you might sue us if there is something wrong with
+your copy of this etext, even if you got it for free from
+someone other than us, and even if what's wrong is not our
+fault.
+*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*
+
+
+
+
+"""
+
+
+def notices(records: list) -> list[Notice]:
+    return [r for r in records if isinstance(r, Notice)]
+
+
+def test_an_old_etext_without_an_end_line_imports_with_a_warning(tmp_path):
+    body = "CHAPTER I\n\n" + wrap(CHAPTER_ONE) + "\n\nCHAPTER II\n\n" + wrap(CHAPTER_TWO)
+    path = write_book(tmp_path / "quay10.txt", OLD_ETEXT_HEADER + body + "\n\nTHE END\n")
+    assert IMPORTER.detect(Archive(path))
+    records = read_all(path)
+    documents = cleaned(records)
+    assert [d.text.split("\n\n")[0] for d in documents] == ["CHAPTER I", "CHAPTER II"]
+    assert documents[1].text.split("\n\n")[1:] == [*CHAPTER_TWO, "THE END"]
+    assert "SMALL PRINT" not in documents[0].text
+    [notice] = notices(records)
+    assert notice.file == str(path)
+    assert "no '*** END OF THE PROJECT GUTENBERG EBOOK' line" in notice.problem
+    assert "old e-text" in notice.problem and "\n" not in str(notice)
+
+
+def test_an_old_etext_ending_with_its_own_end_line_has_no_warning(tmp_path):
+    footer = "End of this Etext of The Lamplighter's Quay, by Ada Example\n"
+    # Some e-texts repeat their title line after the small print, before the book.
+    title = "**The Project Gutenberg Etext of The Lamplighter's Quay, by Ada Example**\n\n"
+    text = OLD_ETEXT_HEADER + title + wrap(CHAPTER_ONE) + "\n\n" + footer
+    records = read_all(write_book(tmp_path / "quay10.txt", text))
+    assert notices(records) == []
+    [document] = cleaned(records)
+    assert document.text.split("\n\n") == [
+        CHAPTER_ONE[0],
+        CHAPTER_ONE[1].replace("_his_", "his"),
+    ]
+    assert "End of this Etext" not in document.text
+
+
+def test_an_old_etext_without_an_end_line_reports_its_warning(tmp_path, store):
+    path = write_book(tmp_path / "quay10.txt", OLD_ETEXT_HEADER + wrap(CHAPTER_ONE) + "\n")
+    report = import_corpus(store, path, "quay")
+    assert (report.format, report.kept, report.read) == ("gutenberg", 1, 1)
+    [warning] = report.warnings
+    assert warning.startswith(f"{path}: no '*** END OF THE PROJECT GUTENBERG EBOOK' line")
+
+
+def test_a_newer_book_cut_short_imports_what_it_has_with_a_warning(tmp_path):
     text = book_text(standard_body())
-    path = write_book(tmp_path / "pg99999.txt", text[: text.index("CHAPTER III.")])
-    with pytest.raises(CorpusFormatError) as error:
-        read_all(path)
-    assert "pg99999.txt" in str(error.value)
-    assert "truncated" in str(error.value)
+    path = write_book(tmp_path / "pg99999.txt", text[: text.rindex("CHAPTER III.")])
+    records = read_all(path)
+    assert [d.record_id for d in cleaned(records)] == ["pg99999#1", "pg99999#2"]
+    [notice] = notices(records)
+    assert "cut short" in notice.problem and "pg99999.txt" in str(notice)
+
+
+def test_a_complete_book_has_no_warning(tmp_path):
+    assert notices(read_all(write_book(tmp_path / "pg1.txt", book_text(standard_body())))) == []
+
+
+def test_underscores_of_identifiers_stay_and_only_italics_lose_them(tmp_path):
+    paragraphs = [
+        "The rule _assignment_stmt_ is defined below, and assignment_stmt is the name "
+        "the grammar uses for it; __debug__ is true unless Python runs with -O, and "
+        "_thread, sys._getframe and __init__.py keep their underscores too.",
+        "It was _his_ flame, _not theirs_, and the _Harbour Gazette_'s reporter said so.",
+    ]
+    body = "CHAPTER I\n\n" + wrap(paragraphs)
+    [document] = cleaned(read_all(write_book(tmp_path / "pg7.txt", book_text(body))))
+    assert document.text.split("\n\n")[1:] == [
+        "The rule assignment_stmt is defined below, and assignment_stmt is the name "
+        "the grammar uses for it; __debug__ is true unless Python runs with -O, and "
+        "_thread, sys._getframe and __init__.py keep their underscores too.",
+        "It was his flame, not theirs, and the Harbour Gazette's reporter said so.",
+    ]
 
 
 def test_a_text_without_the_start_line_is_refused_when_forced(tmp_path):

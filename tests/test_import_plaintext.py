@@ -12,6 +12,7 @@ from marinade.corpus.archive import Archive
 from marinade.corpus.cleaning import clean
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers.plaintext import IMPORTER
+from marinade.errors import MarinadeError
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02"
 
@@ -101,6 +102,71 @@ def test_a_file_is_split_at_percent_lines_and_dashes_after_a_blank_line(tmp_path
     documents = cleaned(read_all(posts))
     # "---" right under a line of text underlines a Markdown heading: not a separator.
     assert [d.text for d in documents] == ["A heading\n---\n\nFirst post.", "Second post."]
+
+
+STORY = (
+    "The lamplighter came along the quay at dusk.\n\n"
+    "He lit the lamps one by one, and the water under each turned gold.\n\n"
+    "Nobody told him to stop."
+)
+
+
+def test_a_story_without_separators_is_one_document_by_default(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text(STORY + "\n")
+    [document] = cleaned(read_all(path))
+    assert document.text == STORY
+    assert document.record_id == "story.txt"
+
+
+def test_the_shipped_example_story_is_one_document():
+    example = Path(__file__).parent.parent / "examples" / "lamplighter.txt"
+    [document] = cleaned(read_all(example))
+    assert document.text.startswith("The lamplighter came along the quay at dusk")
+    assert document.text.count("\n\n") >= 5 and "%" not in document.text
+
+
+def read_split(path: Path, split: str) -> list[str]:
+    archive = Archive(path)
+    try:
+        records = list(IMPORTER.read(archive, ImportOptions(split=split)))
+    finally:
+        archive.close()
+    return [d.text for d in cleaned(records)]
+
+
+def test_split_chooses_separators_paragraphs_or_none(tmp_path):
+    posts = tmp_path / "posts.txt"
+    posts.write_text(
+        "First post,\nin two lines.\n\nStill the first.\n%\nSecond post.\n\n---\n\nThird.\n"
+    )
+    assert read_split(posts, "separators") == [
+        "First post,\nin two lines.\n\nStill the first.",
+        "Second post.",
+        "Third.",
+    ]
+    assert read_split(posts, "paragraphs") == [
+        "First post,\nin two lines.",
+        "Still the first.\n%\nSecond post.",
+        "---",
+        "Third.",
+    ]
+    assert read_split(posts, "none") == [
+        "First post,\nin two lines.\n\nStill the first.\n%\nSecond post.\n\n---\n\nThird."
+    ]
+    story = tmp_path / "story.md"
+    story.write_text("---\ndate: 2024-05-01\n---\n# Quay\n\n" + STORY + "\n")
+    assert read_split(story, "paragraphs") == ["Quay", *STORY.split("\n\n")]
+    assert read_split(story, "none") == ["Quay\n\n" + STORY]
+
+
+def test_an_unknown_split_is_refused_naming_the_choices():
+    with pytest.raises(
+        MarinadeError,
+        match=r"unknown --split 'lines': use one of separators, "
+        r"paragraphs, none",
+    ):
+        ImportOptions(split="lines")
 
 
 def test_a_zip_of_notes(tmp_path):

@@ -19,6 +19,7 @@ from marinade.corpus.archive import Archive
 from marinade.corpus.cleaning import clean
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers.tumblr import IMPORTER
+from marinade.corpus.importing import import_corpus
 
 
 def page(body: str, stamp: str | None = "December 1st, 2019 3:05pm") -> str:
@@ -287,6 +288,40 @@ def test_tumblr_backup_reblogs_quotes_and_private_posts_are_flagged(tmp_path: Pa
     assert clean(records["1010"], ImportOptions()) == (None, "not public")
     kept, _ = clean(records["1009"], ImportOptions(keep_reposts=True))
     assert kept is not None and kept.text == "their words\n\nmy addition"
+
+
+# Reblogs of the old style, as the API returns them for posts of about 2010-2014: nothing
+# but the tumblr_blog link in the text says whose words they quote.
+OLD_REBLOGS = [
+    api_post(
+        3001,
+        "text",
+        body='<p><a class="tumblr_blog" href="https://otherblog.tumblr.com/post/555">otherblog'
+        "</a>:</p>\n<blockquote><p>Their words about tea.</p></blockquote>\n<p>so true</p>",
+    ),
+    api_post(
+        3002,
+        "photo",
+        photos=[{"caption": "", "original_size": {"url": "https://64.media.tumblr.com/c.jpg"}}],
+        caption='<p><a href="https://cats.tumblr.com/post/9" class="tumblr_blog"'
+        ' target="_blank">cats</a>:</p><blockquote><p>A cat at a window.</p></blockquote>',
+    ),
+    api_post(3003, "text", body='<p>My own, with a <a href="https://x.tumblr.com">link</a>.</p>'),
+]
+
+
+def test_old_style_reblogs_with_only_a_tumblr_blog_link_are_reposts(tmp_path: Path, store) -> None:
+    folder = backup_folder(tmp_path / "lamplight", OLD_REBLOGS)
+    records = list(IMPORTER.read(Archive(folder), ImportOptions()))
+    assert {r.record_id: r.is_repost for r in records if isinstance(r, Document)} == {
+        "3001": True,
+        "3002": True,
+        "3003": False,
+    }
+    report = import_corpus(store, folder, "lamplight")
+    assert (report.kept, dict(report.skipped)) == (1, {"repost": 2})
+    kept = import_corpus(store, folder, "all", options=ImportOptions(keep_reposts=True))
+    assert kept.kept == 3
 
 
 def test_truncated_json_names_file_and_post(tmp_path: Path) -> None:

@@ -167,3 +167,212 @@ def test_detect_is_false_for_other_formats(tmp_path: Path) -> None:
         archive.writestr("messages/c123/messages.csv", "ID,Timestamp,Contents,Attachments\n")
     for path in (notes, telegram, mbox, discord):
         assert not IMPORTER.detect(Archive(path)), path
+
+
+# Each language as its phone writes an export: the file name, the date style, and the
+# placeholders for media (Android's one, iOS's image and sticker), a document's page count,
+# the deleted notices (someone else's, mine) and the edit mark.
+LANGUAGES = {
+    "en": dict(
+        name="WhatsApp Chat with Bob",
+        android="12/31/23, 11:4{m}\u202fPM - ",
+        ios="[12/31/23, 11:4{m}:00\u202fPM] ",
+        media="<Media omitted>",
+        image="image omitted",
+        sticker="sticker omitted",
+        document="2 pages \u200edocument omitted",
+        deleted="This message was deleted",
+        mine_deleted="You deleted this message",
+        edited="<This message was edited>",
+    ),
+    "de": dict(
+        name="WhatsApp Chat mit Bob",
+        android="31.12.23, 23:4{m} - ",
+        ios="[31.12.23, 23:4{m}:00] ",
+        media="<Medien ausgeschlossen>",
+        image="Bild weggelassen",
+        sticker="Sticker weggelassen",
+        document="2 Seiten \u200eDokument weggelassen",
+        deleted="Diese Nachricht wurde gelöscht.",
+        mine_deleted="Du hast diese Nachricht gelöscht.",
+        edited="<Diese Nachricht wurde bearbeitet.>",
+    ),
+    "fr": dict(
+        name="Discussion WhatsApp avec Bob",
+        android="31/12/2023 à 23:4{m} - ",
+        ios="[31/12/2023 23:4{m}:00] ",
+        media="<Médias omis>",
+        image="image absente",
+        sticker="sticker omis",
+        document="2 pages \u200edocument manquant",
+        deleted="Ce message a été supprimé",
+        mine_deleted="Vous avez supprimé ce message",
+        edited="<Ce message a été modifié>",
+    ),
+    "es": dict(
+        name="Chat de WhatsApp con Bob",
+        android="31/12/23, 23:4{m} - ",
+        ios="[31/12/23, 23:4{m}:00] ",
+        media="<Multimedia omitido>",
+        image="imagen omitida",
+        sticker="sticker omitido",
+        document="2 páginas \u200edocumento omitido",
+        deleted="Se eliminó este mensaje.",
+        mine_deleted="Eliminaste este mensaje.",
+        edited="<Se editó este mensaje.>",
+    ),
+    "it": dict(
+        name="Chat WhatsApp con Bob",
+        android="31/12/23, 23:4{m} - ",
+        ios="[31/12/23, 23:4{m}:00] ",
+        media="<Media omessi>",
+        image="immagine omessa",
+        sticker="sticker non incluso",
+        document="2 pagine \u200edocumento omesso",
+        deleted="Questo messaggio è stato eliminato",
+        mine_deleted="Hai eliminato questo messaggio",
+        edited="<Questo messaggio è stato modificato>",
+    ),
+    "pt": dict(
+        name="Conversa do WhatsApp com Bob",
+        android="31/12/2023 23:4{m} - ",
+        ios="[31/12/2023, 23:4{m}:00] ",
+        media="<Mídia oculta>",
+        image="imagem ocultada",
+        sticker="figurinha omitida",
+        document="2 páginas \u200edocumento omitido",
+        deleted="Mensagem apagada",
+        mine_deleted="Você apagou esta mensagem",
+        edited="<Mensagem editada>",
+    ),
+    "nl": dict(
+        name="WhatsApp-chat met Bob",
+        android="31-12-2023 23:4{m} - ",
+        ios="[31-12-2023 23:4{m}:00] ",
+        media="<Media weggelaten>",
+        image="afbeelding weggelaten",
+        sticker="sticker weggelaten",
+        document="2 pagina's \u200edocument weggelaten",
+        deleted="Dit bericht is verwijderd",
+        mine_deleted="Je hebt dit bericht verwijderd",
+        edited="<Dit bericht is bewerkt>",
+    ),
+    "ru": dict(
+        name="Чат WhatsApp с Bob",
+        android="31.12.2023, 23:4{m} - ",
+        ios="[31.12.2023, 23:4{m}:00] ",
+        media="<Без медиафайлов>",
+        image="изображение отсутствует",
+        sticker="стикер не добавлен",
+        document="2 стр. \u200eдокумент отсутствует",
+        deleted="Данное сообщение удалено",
+        mine_deleted="Вы удалили данное сообщение",
+        edited="<Сообщение изменено>",
+    ),
+    "tr": dict(
+        name="WhatsApp Sohbeti - Bob",
+        android="31.12.2023 23:4{m} - ",
+        ios="[31.12.2023 23:4{m}:00] ",
+        media="<Medya dahil edilmedi>",
+        image="görüntü dahil edilmedi",
+        sticker="Çıkartma dahil edilmedi",
+        document="2 sayfa \u200ebelge dahil edilmedi",
+        deleted="Bu mesaj silindi",
+        mine_deleted="Bu mesajı sildiniz",
+        edited="<Bu mesaj düzenlendi>",
+    ),
+    "id": dict(
+        name="Chat WhatsApp dengan Bob",
+        android="31/12/23 23.4{m} - ",
+        ios="[31/12/23 23.4{m}.00] ",
+        media="<Media tidak disertakan>",
+        image="gambar tidak disertakan",
+        sticker="stiker tidak disertakan",
+        document="2 halaman \u200edokumen tidak disertakan",
+        deleted="Pesan ini telah dihapus",
+        mine_deleted="Anda menghapus pesan ini",
+        edited="<Pesan ini diedit>",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_android_placeholders_in_the_phones_language(tmp_path: Path, language: str) -> None:
+    words = LANGUAGES[language]
+    line = words["android"].format
+    chat = (
+        f"{line(m=0)}Alice: Tea at five?\n"
+        f"{line(m=1)}Alice: {words['media']}\n"
+        f"{line(m=2)}Bob: {words['deleted']}\n"
+        f"{line(m=3)}Alice: {words['mine_deleted']}\n"
+        f"{line(m=4)}Alice: At six, then {words['edited']}\n"
+        f"{line(m=5)}Bob: Fine\n"
+    )
+    path = write_zip(tmp_path, f"{words['name']}.txt", chat)
+    assert IMPORTER.detect(Archive(path))
+    documents, skipped = import_all(path, ImportOptions(me="Alice"))
+    assert [d.text for d in documents] == ["Tea at five?", "At six, then"]
+    assert Counter(s.reason for s in skipped) == {
+        "media omitted": 1,
+        "deleted message": 2,
+        "someone else's message": 1,
+    }
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_ios_placeholders_in_the_phones_language(tmp_path: Path, language: str) -> None:
+    words = LANGUAGES[language]
+    line = words["ios"].format
+    chat = (
+        f"{line(m=0)}Bob: \u200eMessages and calls are end-to-end encrypted.\n"
+        f"{line(m=0)}Alice: Tea at five?\n"
+        f"\u200e{line(m=1)}Alice: \u200e{words['image']}\n"
+        f"\u200e{line(m=2)}Alice: \u200e{words['sticker']}\n"
+        f"\u200e{line(m=3)}Alice: \u200equay-timetable.pdf • {words['document']}\n"
+        f"\u200e{line(m=4)}Bob: \u200e{words['deleted']}\n"
+        f"\u200e{line(m=5)}Alice: \u200e{words['mine_deleted']}\n"
+        f"{line(m=6)}Alice: At six, then \u200e{words['edited']}\n"
+    )
+    path = write_zip(tmp_path, "_chat.txt", chat)
+    assert IMPORTER.detect(Archive(path))
+    documents, skipped = import_all(path, ImportOptions(me="Alice"))
+    assert [d.text for d in documents] == ["Tea at five?", "At six, then"]
+    assert Counter(s.reason for s in skipped) == {
+        "system message": 1,
+        "media omitted": 3,
+        "deleted message": 2,
+    }
+
+
+def test_media_exported_with_the_chat_is_skipped_and_its_caption_kept(tmp_path: Path) -> None:
+    android = (
+        "31.12.23, 23:40 - Alice: IMG-20231231-WA0001.jpg (Datei angehängt)\n"
+        "Der Baum am Kai\n"
+        "31.12.23, 23:41 - Alice: Fahrplan.pdf (Datei angehängt)\n"
+        "31.12.23, 23:42 - Alice: null\n"
+    )
+    documents, skipped = import_all(write_text(tmp_path, android), ImportOptions(me="Alice"))
+    assert [d.text for d in documents] == ["Der Baum am Kai"]
+    assert [s.reason for s in skipped] == ["media omitted", "media omitted"]
+    ios = (
+        "[31/12/2023, 23:40:00] Alice: \u200e<attached: 00000012-PHOTO-2023-12-31-23-40-00.jpg>\n"
+        "[31/12/2023, 23:41:00] Alice: timetable.pdf • 2 pages "
+        "\u200e<attached: 00000013-timetable.pdf>\n"
+        "[31/12/2023, 23:42:00] Alice: \u200e<angehängt: 00000014-AUDIO-2023-12-31-23-42-00.opus>\n"
+        "[31/12/2023, 23:43:00] Alice: My <attached: notes> are not an attachment\n"
+    )
+    documents, skipped = import_all(
+        write_text(tmp_path, ios, "_chat.txt"), ImportOptions(me="Alice")
+    )
+    assert [d.text for d in documents] == ["My <attached: notes> are not an attachment"]
+    assert [s.reason for s in skipped] == ["media omitted"] * 3
+
+
+def test_words_that_only_resemble_placeholders_are_kept(tmp_path: Path) -> None:
+    text = (
+        "[31/12/2023, 23:40:00] Alice: The image omitted from the report was mine\n"
+        "[31/12/2023, 23:41:00] Alice: This message was deleted, or so they say\n"
+        "[31/12/2023, 23:42:00] Alice: <Media omitted> is what WhatsApp writes\n"
+    )
+    documents, skipped = import_all(write_text(tmp_path, text), ImportOptions(me="Alice"))
+    assert len(documents) == 3 and skipped == []

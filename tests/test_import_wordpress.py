@@ -45,6 +45,7 @@ def item(
     status: str = "publish",
     gmt: str = "2019-03-02 10:11:12",
     pub: str = "Sat, 02 Mar 2019 10:11:12 +0000",
+    password: str = "",
 ) -> str:
     return f"""	<item>
 		<title><![CDATA[{title}]]></title>
@@ -63,6 +64,8 @@ def item(
 		<wp:status><![CDATA[{status}]]></wp:status>
 		<wp:post_parent>0</wp:post_parent>
 		<wp:post_type><![CDATA[{post_type}]]></wp:post_type>
+		<wp:post_password><![CDATA[{password}]]></wp:post_password>
+		<wp:is_sticky>0</wp:is_sticky>
 		<category domain="category" nicename="tea"><![CDATA[Tea]]></category>
 		<wp:postmeta><wp:meta_key><![CDATA[_edit_last]]></wp:meta_key><wp:meta_value><![CDATA[1]]></wp:meta_value></wp:postmeta>
 		<wp:comment>
@@ -155,6 +158,8 @@ def test_pages_drafts_private_attachments_and_menus_are_skipped(tmp_path: Path) 
             item(5, "Home", "", post_type="nav_menu_item"),
             item(6, "", "   "),
             item(7, "Kept", "<p>The one real post.</p>"),
+            # Published, but behind a password: readers without it see nothing.
+            item(8, "For friends", "<p>The key is under the mat.</p>", password="lamps2019"),
         ],
     )
     documents, skipped = import_all(path)
@@ -166,6 +171,7 @@ def test_pages_drafts_private_attachments_and_menus_are_skipped(tmp_path: Path) 
         ("4", "wordpress attachment (only posts are imported)"),
         ("5", "wordpress nav_menu_item (only posts are imported)"),
         ("6", "no text"),
+        ("8", "password-protected post (not public)"),
     ]
 
 

@@ -51,6 +51,14 @@ def import_command(
     date_column: Annotated[
         str | None, typer.Option("--date-column", help="CSV: the date column.")
     ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="Plain text: cut a file at lines of only % or --- (separators), at blank"
+            " lines (paragraphs), or not at all (none).",
+        ),
+    ] = "separators",
     as_json: AsJson = False,
 ) -> None:
     """Import an archive into a corpus: cleaned, de-duplicated, all or nothing."""
@@ -67,6 +75,7 @@ def import_command(
         me=me,
         column=column,
         date_column=date_column,
+        split=split,
     )
     with Progress(
         SpinnerColumn(),
@@ -85,6 +94,8 @@ def import_command(
             options=options,
             on_record=lambda k: progress.advance(task, k),
         )
+    for warning in report.warnings:
+        err.print(Text(f"warning: {warning}"), soft_wrap=True)
     if as_json:
         print_json_line(report.as_dict())
         return
@@ -102,10 +113,15 @@ def import_command(
 @app.command("formats")
 def formats_command() -> None:
     """The archive formats `corpus import` reads, in detection order."""
+    from marinade.corpus.document import SPLITS
     from marinade.corpus.importers import all_importers
 
     for importer in all_importers():
-        out.print(f"[bold]{importer.name:<10}[/bold] {importer.description}")
+        out.print(Text.assemble((f"{importer.name:<10}", "bold"), " ", importer.description))
+    out.print("\nA plain text file is cut into documents as --split says:")
+    for split, meaning in SPLITS.items():
+        default = " (the default)" if split == "separators" else ""
+        out.print(Text(f"  --split {split:<11} {meaning}{default}"))
 
 
 @app.command("list")

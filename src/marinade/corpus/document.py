@@ -1,4 +1,4 @@
-"""What importers produce: documents, skipped records, and format errors."""
+"""What importers produce: documents, skipped records, notices, and format errors."""
 
 from __future__ import annotations
 
@@ -39,6 +39,18 @@ class Skipped:
     record: str | None = None
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something odd about an input that is still imported (an old book without its END
+    line): the import goes on and the report carries it as a one-line warning."""
+
+    file: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.problem}"
+
+
 class CorpusFormatError(MarinadeError):
     """A corrupt or unreadable input: the import stops and the store is left as it was."""
 
@@ -48,9 +60,19 @@ class CorpusFormatError(MarinadeError):
         self.file, self.record, self.problem = file, record, problem
 
 
+# How a plain text file is cut into documents (`corpus import --split`).
+SPLITS = {
+    "separators": 'at lines of only "%", and of only "---" after a blank line; a file'
+    " without them is one document",
+    "paragraphs": "at blank lines: each paragraph is a document",
+    "none": "never: each file is one document (a whole story or book)",
+}
+
+
 @dataclass(frozen=True)
 class ImportOptions:
-    """What the user asked for on `corpus import`; importers read the fields they need."""
+    """What the user asked for on `corpus import`; importers read the fields they need.
+    An invalid value cannot exist: the check is here, before anything is read or stored."""
 
     keep_reposts: bool = False
     drop_replies: bool = False
@@ -60,6 +82,11 @@ class ImportOptions:
     me: str | None = None  # who the owner is, where an export does not say (WhatsApp)
     column: str | None = None  # CSV: the text column
     date_column: str | None = None  # CSV: an optional date column
+    split: str = "separators"  # plain text: one of SPLITS
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise MarinadeError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
 
 
 def utc_iso(moment: datetime) -> str:

@@ -13,7 +13,13 @@ from typing import Any
 
 from marinade.corpus.archive import Archive
 from marinade.corpus.cleaning import clean, dedup_key
-from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
+from marinade.corpus.document import (
+    CorpusFormatError,
+    Document,
+    ImportOptions,
+    Notice,
+    Skipped,
+)
 from marinade.corpus.importers import detect_importer, importer_named
 from marinade.errors import MarinadeError
 from marinade.store import Store
@@ -31,6 +37,7 @@ class ImportReport:
     kept: int = 0
     duplicates: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)  # one line each, "file: problem"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "skipped": dict(self.skipped)}
@@ -83,7 +90,7 @@ def import_corpus(
 
 def import_records(
     store: Store,
-    records: Iterable[Document | Skipped],
+    records: Iterable[Document | Skipped | Notice],
     name: str,
     path: str,
     format: str,
@@ -102,6 +109,9 @@ def import_records(
         import_id = store.start_import(name, report.path, format, json.dumps(asdict(options)), now)
         pending: list[dict[str, Any]] = []
         for record in records:
+            if isinstance(record, Notice):
+                report.warnings.append(str(record))
+                continue
             report.read += 1
             if on_record:
                 on_record(1)

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Notice, Skipped
 
-Records = Iterator[Document | Skipped]
+# What an importer yields: documents, records it skipped (counted by reason), and notices
+# about the input as a whole (reported once as warnings).
+Records = Iterator[Document | Skipped | Notice]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,12 @@ The generic table format: a spreadsheet of queued posts, or any export we have
 no importer for. The delimiter is sniffed from the header line (the most
 frequent of , ; tab |; always tab for .tsv). Rows are streamed.
 
-- The text column is required; the date column is --date-column, else the
+- A table of one column (the header `text`, one post a row: the commonest queue
+  sheet) has no delimiter to sniff. It is recognised by its header, a column
+  name rather than a sentence, and that column is the text without --column. A
+  cell is then a whole line (or a quoted cell), so an unquoted comma in a post
+  stays in the post.
+- Otherwise the text column is required; the date column is --date-column, else the
   first of date/created_at/timestamp/time that the header has. Dates may be
   ISO 8601, "YYYY-MM-DD HH:MM[:SS]" (UTC unless an offset is given, a trailing
   " UTC" allowed) or unix seconds (milliseconds when the number is that large);
@@ -38,6 +43,11 @@ SUFFIXES = (".csv", ".tsv")
 DELIMITERS = (",", ";", "\t", "|")
 DATE_COLUMNS = ("date", "created_at", "timestamp", "time")
 UNIX_TIME = re.compile(r"^-?\d+(?:\.\d+)?$")
+# A header cell that names a column ("text", "Post text", "caption (en)"), not a post.
+COLUMN_NAME = re.compile(r"^[^\W\d][\w ()/-]{0,39}$")
+MAX_NAME_WORDS = 4
+# The "delimiter" of a one-column table: a control character no post contains.
+NO_DELIMITER = "\x1f"
 MILLISECONDS_FROM = 100_000_000_000  # as unix seconds, this is in the year 5138
 
 
@@ -50,13 +60,18 @@ def _first_line(head: bytes) -> str | None:
     return line if "\ufffd" not in line else None
 
 
+def _is_column_name(cell: str) -> bool:
+    cell = cell.strip().strip('"').strip()
+    return bool(COLUMN_NAME.match(cell)) and len(cell.split()) <= MAX_NAME_WORDS
+
+
 def detect(archive: Archive) -> bool:
-    """A .csv/.tsv file whose first line is text split by a delimiter."""
+    """A .csv/.tsv file whose first line is text split by a delimiter, or one column's name."""
     try:
         if archive.is_container or not archive.names[0].lower().endswith(SUFFIXES):
             return False
         line = _first_line(archive.head(archive.names[0]))
-        return line is not None and any(d in line for d in DELIMITERS)
+        return line is not None and (any(d in line for d in DELIMITERS) or _is_column_name(line))
     except CorpusFormatError:
         return False
 
@@ -64,6 +79,8 @@ def detect(archive: Archive) -> bool:
 def _delimiter(name: str, header: str) -> str:
     if name.lower().endswith(".tsv"):
         return "\t"
+    if not any(d in header for d in DELIMITERS):
+        return NO_DELIMITER  # one column
     return max(DELIMITERS, key=header.count)
 
 
@@ -113,6 +130,14 @@ def _find_columns(
 ) -> tuple[int, int | None, int | None]:
     """Where the text, the date and the id are, or a CorpusFormatError listing the columns."""
     columns = ", ".join(h.strip() for h in header)
+    if not options.column and len(header) == 1:
+        if not _is_column_name(header[0]):
+            problem = (
+                f"the first line reads like a post, not a column name ({_short(header[0])!r}):"
+                " add a header line such as 'text'"
+            )
+            raise CorpusFormatError(label, "row 1", problem)
+        return 0, None, None
     if not options.column:
         raise CorpusFormatError(
             label, None, f"which column holds the text? pass --column NAME (columns: {columns})"
@@ -130,6 +155,10 @@ def _find_columns(
         found = (_column(header, c) for c in DATE_COLUMNS)
         date_index = next((i for i in found if i is not None), None)
     return text_index, date_index, _column(header, "id")
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _cell(row: list[str], index: int | None) -> str:

@@ -11,7 +11,10 @@ is dropped. The body is split into blocks at blank lines and rebuilt:
   but the last shorter than SHORT_LINE characters (a wrapped paragraph fills
   its lines to about 70).
 - "[Illustration...]" blocks and "Produced by ..." credits are dropped, and
-  _underscore_ italics lose their underscores.
+  _underscore_ italics lose their underscores. Only markup is taken off: an
+  underscore inside or against a word (`assignment_stmt`, `__debug__`) is part
+  of it, so italics open and close against something that is not a word
+  character.
 - A document ends at a chapter heading (a short block starting "CHAPTER IV",
   "Chapter 4", "BOOK ONE", "PART II", "STAVE I", "Letter 2", or a Roman
   numeral), or at the first paragraph boundary after MAX_CHARS characters, so
@@ -20,6 +23,10 @@ is dropped. The body is split into blocks at blank lines and rebuilt:
   no document; the front matter before the first heading is kept only if it
   holds real prose (a preface), not just a title page and contents (then it
   is Skipped).
+
+A book without the END line is read to its last line, with a warning (a
+Notice): the e-texts of the 1990s often end without one, and a newer book that
+lacks it may have been cut short, which only the user can tell.
 
 The book is read line by line. Documents are numbered in order from 0
 (record_id "pg61#0", "pg61#1", ...); Gutenberg gives no dates, so created_at
@@ -34,7 +41,13 @@ import re
 from collections.abc import Iterator
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
+from marinade.corpus.document import (
+    CorpusFormatError,
+    Document,
+    ImportOptions,
+    Notice,
+    Skipped,
+)
 from marinade.corpus.importers import Importer, Records
 
 HEAD_BYTES = 32 * 1024  # the header and old "small print" licences fit in this
@@ -47,9 +60,13 @@ START = re.compile(
     r"^\s*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG|\*END\*?\s*THE SMALL PRINT)",
     re.IGNORECASE,
 )
+# The end of the book; e-texts of the 1990s say "End of this Etext of ...", when they
+# say anything. (Their title line, which some repeat at the end, is not taken: others
+# repeat it right after the small print, before the book.)
 END = re.compile(
     r"^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG"
-    r"|End of (?:the |this )?Project Gutenberg)",
+    r"|End of (?:the |this )?Project Gutenberg"
+    r"|End of (?:the |this )?E-?text of)",
     re.IGNORECASE,
 )
 ENCODING = re.compile(rb"^Character set encoding:\s*([\w-]+)", re.IGNORECASE | re.MULTILINE)
@@ -66,12 +83,15 @@ HEADING = re.compile(
     r"|[IVXLC]+\.?$|[IVXLC]+\.\s+[A-Z][A-Z\s,;'’-]+$)"
 )
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+# Credits right after the START line, and the title line old e-texts repeat there.
 CREDITS = re.compile(
     r"^(?:Produced by|E-?text prepared by|This e(?:text|book) was (?:prepared|produced) by"
-    r"|Transcribed from)",
+    r"|Transcribed from|\**\s*The Project Gutenberg E-?text of)",
     re.IGNORECASE,
 )
-ITALICS = re.compile(r"_(\S(?:[^_]*?\S)?)_")
+# _italics_: opened after and closed before a non-word character; an underscore inside
+# only between two letters or digits (_assignment_stmt_).
+ITALICS = re.compile(r"(?<!\w)_([^\s_](?:(?:[^_]|(?<=[^\W_])_(?=[^\W_]))*?[^\s_])?)_(?!\w)")
 LANGUAGES = {
     "english": "en",
     "french": "fr",
@@ -178,7 +198,7 @@ def _blocks(lines: Iterator[str]) -> Iterator[list[str]]:
 
 class _Book:
     """One book's lines: the header read for its language, then the body, noting
-    whether the END line came (a book without one was cut short)."""
+    whether the END line came (old e-texts have none; a newer book without one is cut)."""
 
     def __init__(self, label: str, handle: io.TextIOWrapper):
         self.label, self.handle = label, handle
@@ -268,11 +288,10 @@ def _read_book(archive: Archive, name: str) -> Records:
                 language=book.language,
             )
         if not book.ended:
-            raise CorpusFormatError(
+            yield Notice(
                 label,
-                None,
-                f"no '*** END OF THE PROJECT GUTENBERG EBOOK' line after line "
-                f"{book.line_number}: the file looks truncated",
+                f"no '*** END OF THE PROJECT GUTENBERG EBOOK' line: imported to its last line "
+                f"({book.line_number}); usual for an old e-text, but a newer book may be cut short",
             )
 
 

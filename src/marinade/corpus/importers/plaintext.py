@@ -1,9 +1,15 @@
 """Plain .txt and .md files, or a folder (zip, tar) of them: the fallback format.
 
-One document per file, except that a file may hold several pieces separated
-by a line of only "%" (the fortune-file convention) or of only "---" after a
-blank line (or at the top of the file). The blank line is required for "---"
-because in Markdown "---" right under a line of text underlines a heading.
+How a file is cut into documents is `--split` (ImportOptions.split):
+
+- "separators" (the default): at lines of only "%" (the fortune-file
+  convention) and lines of only "---" after a blank line (or at the top of the
+  file). The blank line is required for "---" because in Markdown "---" right
+  under a line of text underlines a heading. A file without such lines, a
+  story or a whole book, is one document; a file of short posts between them
+  is one document per post.
+- "paragraphs": at blank lines, for a file of posts written one per paragraph.
+- "none": never; the "%" and "---" lines stay in the text.
 
 Markdown front matter (a "---" line, "key: value" lines, a "---" line at the
 very top) is removed; its `date:` becomes created_at (all pieces of the file
@@ -118,7 +124,18 @@ def _strip_markdown(text: str) -> str:
     return MD_EMPHASIS.sub(r"\2", text)
 
 
-def _pieces(text: str) -> list[str]:
+def _pieces(text: str, split: str) -> list[str]:
+    """The text cut as `split` says (see the module's docstring); empty pieces dropped."""
+    if split == "none":
+        pieces = [text]
+    elif split == "paragraphs":
+        pieces = re.split(r"\n[ \t]*\n", text)
+    else:
+        pieces = _separated(text)
+    return [p.strip("\n") for p in pieces if p.strip()]
+
+
+def _separated(text: str) -> list[str]:
     """The text cut at "%" lines and at "---" lines that follow a blank line."""
     pieces: list[str] = []
     piece: list[str] = []
@@ -132,7 +149,7 @@ def _pieces(text: str) -> list[str]:
             piece.append(line)
         previous_blank = not stripped
     pieces.append("\n".join(piece))
-    return [p for p in pieces if p.strip()]
+    return pieces
 
 
 def _decode(data: bytes, label: str) -> str:
@@ -143,7 +160,7 @@ def _decode(data: bytes, label: str) -> str:
         raise CorpusFormatError(label, None, f"not UTF-8 text (line {line}): {error}") from None
 
 
-def _read_file(archive: Archive, name: str) -> Records:
+def _read_file(archive: Archive, name: str, split: str) -> Records:
     label = archive.label(name)
     data = archive.read_bytes(name)
     if not data:
@@ -165,7 +182,7 @@ def _read_file(archive: Archive, name: str) -> Records:
         if moment is None:
             raise CorpusFormatError(label, None, f"invalid date in front matter: {fields['date']}")
         created_at = utc_iso(moment)
-    pieces = _pieces(text)
+    pieces = _pieces(text, split)
     if not pieces:
         yield Skipped("no text", name)
     for number, piece in enumerate(pieces, start=1):
@@ -182,12 +199,13 @@ def read(archive: Archive, options: ImportOptions) -> Records:
         if archive.is_container and not _is_text_name(name):
             yield Skipped("not text", name)
             continue
-        yield from _read_file(archive, name)
+        yield from _read_file(archive, name, options.split)
 
 
 IMPORTER = Importer(
     name="text",
-    description="plain .txt or .md files, or a folder of them (one document per file)",
+    description="plain .txt or .md files, or a folder of them: a file is one document,"
+    " or one per piece between % or --- lines (see --split below)",
     detect=detect,
     read=read,
     priority=0,

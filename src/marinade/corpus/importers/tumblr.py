@@ -11,7 +11,10 @@ tumblr-backup (bbolli/cebtenzzre tumblr-utils) writes `json/<post id>.json`, the
 Tumblr API v2 post object: `type` decides where the text is (body, caption,
 answer, dialogue, or NPF `content` blocks), `timestamp`/`date` give the date,
 and `reblogged_from_*`, `parent_post_*` or a `trail` that starts elsewhere mark
-a reblog. Reblogs dominate many blogs, so they are flagged for cleaning to drop.
+a reblog. An old-style reblog may carry none of these: its only attribution is
+the `<a class="tumblr_blog">name</a>:` link before the quoted post in its text,
+which marks it too. Reblogs dominate many blogs, so they are flagged for
+cleaning to drop.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ HUMAN_DATES = (
     "%Y-%m-%d %H:%M:%S GMT",
     "%Y-%m-%d %H:%M:%S",
 )
+# How a reblog of the old style attributes the post it quotes: <a class="tumblr_blog" ...>.
+REBLOG_LINK = re.compile(r"<a\s[^>]*\bclass\s*=\s*[\"']?[^\"'>]*\btumblr_blog\b", re.IGNORECASE)
 NPF_TAGS = {"heading1": "h2", "heading2": "h3", "quote": "blockquote", "indented": "blockquote"}
 
 
@@ -310,7 +315,9 @@ def _json_post(data: bytes, member: str, label: str) -> Document | Skipped:
         is_html=True,
         is_reply=is_answer,
         # A quote post holds someone else's words, like a reblog does.
-        is_repost=_is_reblog(post, record_id) or post.get("type") == "quote",
+        is_repost=_is_reblog(post, record_id)
+        or post.get("type") == "quote"
+        or REBLOG_LINK.search(text) is not None,
         visibility="private" if state == "private" else "public",
         language=None,
     )

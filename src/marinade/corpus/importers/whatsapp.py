@@ -13,6 +13,12 @@ the phone's local time, and we store them as if they were UTC.
 
 The export does not say whose phone it came from, so the owner must be named
 with --me (without it the import stops and lists the names in the chat).
+
+Messages without words of their own are skipped and counted: system notices,
+media placeholders and deleted messages, in the phone's language (see
+corpus/whatsapp_placeholders.py); an edited message loses its "<This message
+was edited>" mark, and a media message keeps its caption (the lines after the
+placeholder) as its text.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from marinade.corpus import whatsapp_placeholders as placeholders
 from marinade.corpus.archive import Archive
 from marinade.corpus.chat import ChatMessage, conversations, dialog_document
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped, utc_iso
@@ -29,20 +36,15 @@ from marinade.corpus.importers import Importer, Records
 
 _DATE = r"(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4})"
 _TIME = r"(?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:[ \u202f\u00a0]?[AaPp]\.? ?[Mm]\.?)?)"
-ANDROID_LINE = re.compile(rf"^{_DATE},? {_TIME} [-\u2013] (?P<rest>.*)$")
-IOS_LINE = re.compile(rf"^\[{_DATE},? {_TIME}\] (?P<rest>.*)$")
+# Between date and time: ", " or " ", or " à " in older French Android exports.
+_AT = r"(?:,? | à )"
+ANDROID_LINE = re.compile(rf"^{_DATE}{_AT}{_TIME} [-\u2013] (?P<rest>.*)$")
+IOS_LINE = re.compile(rf"^\[{_DATE}{_AT}{_TIME}\] (?P<rest>.*)$")
 INVISIBLE = "\ufeff\u200e\u200f\u202a\u202c"
-MEDIA = re.compile(
-    r"^(?:<media omitted>|(?:image|video|audio|sticker|gif|document|contact card) omitted"
-    r"|<attached: .*>|.* \(file attached\)|null)$",
-    re.IGNORECASE,
-)
-DELETED = {"this message was deleted", "you deleted this message"}
 SYSTEM = re.compile(
     r"end-to-end encrypted|^missed (?:voice|video) call$|^waiting for this message",
     re.IGNORECASE,
 )
-EDITED = re.compile(r"\s*\u200e?<This message was edited>$")
 
 
 @dataclass
@@ -69,9 +71,16 @@ def _is_chat_text(head: bytes) -> bool:
     return False
 
 
+def _is_chat_name(name: str) -> bool:
+    """The export's own name: "_chat.txt" (iOS), "WhatsApp Chat with Bob.txt", and in the
+    phone's language "Discussion WhatsApp avec Bob.txt", "Чат WhatsApp с Bob.txt" ..."""
+    base = name.rsplit("/", 1)[-1]
+    return base.endswith(".txt") and ("chat" in base or "whatsapp" in base)
+
+
 def _members(archive: Archive) -> list[str]:
     if archive.is_container:
-        names = archive.matching(lambda n: n.endswith(".txt") and "chat" in n.rsplit("/", 1)[-1])
+        names = archive.matching(_is_chat_name)
     else:
         names = archive.names
     return archive.members_whose_head(names, _is_chat_text)
@@ -182,22 +191,23 @@ def _moment(chat_line: ChatLine, survey: _Survey, label: str) -> datetime:
         ) from None
 
 
-def _skip_reason(chat_line: ChatLine) -> str | None:
-    """Why a line is not writing: system notices, omitted media, deleted messages."""
+def _words(chat_line: ChatLine) -> tuple[str, str | None]:
+    """The message's own words, or "" and why it has none: a system notice, media
+    without a caption, a deleted message."""
     if chat_line.sender is None:
-        return "system message"
-    text = chat_line.text.strip()
-    if text.startswith("\u200e"):  # iOS marks system and media lines this way
-        return "media omitted" if MEDIA.match(text.strip(INVISIBLE)) else "system message"
-    if MEDIA.match(text):
-        return "media omitted"
-    if text.lower() in DELETED:
-        return "deleted message"
-    if SYSTEM.search(text):
-        return "system message"
+        return "", "system message"
+    text = placeholders.without_edit_mark(chat_line.text).strip()
+    first, _, caption = text.partition("\n")
+    if placeholders.is_media(first):
+        caption = caption.strip()
+        return (caption, None) if caption else ("", "media omitted")
+    if placeholders.is_deleted(text):
+        return "", "deleted message"
+    if text.startswith("\u200e") or SYSTEM.search(text):  # iOS marks its notices with U+200E
+        return "", "system message"
     if not text:
-        return "no text"
-    return None
+        return "", "no text"
+    return text, None
 
 
 def _owner(options: ImportOptions, survey: _Survey, label: str) -> str:
@@ -225,12 +235,11 @@ def _read_member(archive: Archive, name: str, options: ImportOptions) -> Records
     for chat_line in _chat_lines(archive, name):
         moment = _moment(chat_line, survey, label)
         record = f"line {chat_line.line}"
-        reason = _skip_reason(chat_line)
+        text, reason = _words(chat_line)
         if reason:
             yield Skipped(reason, record)
             continue
         sender = _name_key(chat_line.sender or "")
-        text = EDITED.sub("", chat_line.text)
         mine = sender == me
         if options.dialog:
             kept.append(ChatMessage(sender, mine, text, moment, None))

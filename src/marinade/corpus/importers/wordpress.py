@@ -1,11 +1,12 @@
 """WordPress WXR export: the RSS file from Tools -> Export (alone or inside a zip).
 
 Each `channel/item` is a post, page, attachment or menu item; we keep published
-posts only. The body (`content:encoded`) is HTML that still carries the editor's
-own markup: Gutenberg block comments and shortcodes such as [caption] and
-[gallery], which the shared cleaning does not know, so they are removed here.
-Large sites give large files, so items are read with lxml's iterparse and
-thrown away once yielded.
+posts only, and of those not the ones behind a password (`wp:post_password`):
+like private posts, they are not public. The body (`content:encoded`) is HTML
+that still carries the editor's own markup: Gutenberg block comments and
+shortcodes such as [caption] and [gallery], which the shared cleaning does not
+know, so they are removed here. Large sites give large files, so items are
+read with lxml's iterparse and thrown away once yielded.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped
         return Skipped(f"wordpress {post_type} (only posts are imported)", post_id)
     if status != "publish":
         return Skipped(f"{status} post (not published)", post_id)
+    if fields.get("wp:post_password", "").strip():
+        return Skipped("password-protected post (not public)", post_id)
     title = fields.get("title", "").strip()
     body = strip_wordpress_markup(fields.get("content", "")).strip()
     if not title and not body:
