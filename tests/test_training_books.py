@@ -136,3 +136,33 @@ def test_train_in_a_pipe_prints_progress_lines(cli, book_home, tiny_model, monke
     assert [line.split("  ")[1] for line in lines][:3] == ["1/3 (33%)", "2/3 (67%)", "3/3 (100%)"]
     assert all("loss " in line and "tok/s" in line for line in lines)
     assert json_lines(cli("runs", "list", "--json").stdout)[0]["status"] == "finished"
+
+
+def test_resume_takes_watching_flags_and_refuses_ones_that_change_training(
+    cli, store, book_home, tiny_model
+):
+    args = ["--model", str(tiny_model), "--phase", "posts:6", *FLAGS, "--save-every", "1"]
+    assert cli("train", "straight", *args).exit_code == 0
+    stopped = cli("train", "stopped", *args, "--max-minutes", "0.00001")  # stops at step 1
+    assert stopped.exit_code == 0, stopped.stderr
+    assert store.run("stopped")["status"] == "interrupted"
+    assert store.run("stopped")["steps_done"] == 1
+    # a flag that changes training: one line naming it, nothing changed
+    refused = cli("train", "stopped", "--resume", "--lr", "1e-3")
+    assert refused.exit_code == 1
+    assert "--lr would change how run stopped trains (it trains with 5e-05)" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert store.run("stopped")["steps_done"] == 1
+    # repeating what it trains with is fine; --max-minutes applies to the resumed part
+    again = cli("train", "stopped", "--resume", "--block-size", "32", "--max-minutes", "0.00001")
+    assert again.exit_code == 0, again.stderr
+    assert store.run("stopped")["steps_done"] == 2
+    # a time limit is the process's own: without one, the rest trains
+    done = cli("train", "stopped", "--resume", "--eval-every", "3")
+    assert done.exit_code == 0, done.stderr
+    assert store.run("stopped")["status"] == "finished"
+    losses = {e["corpus"]: e["loss"] for e in store.evals("straight") if e["step"] == 6}
+    again_losses = {e["corpus"]: e["loss"] for e in store.evals("stopped") if e["step"] == 6}
+    assert again_losses == pytest.approx(losses, abs=1e-6)
+    stored = json.loads(store.run("stopped")["recipe"])["settings"]
+    assert stored["max_minutes"] == 0.00001 and stored["eval_every"] == 2  # the run's own

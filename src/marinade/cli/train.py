@@ -74,10 +74,14 @@ def train(
         float | None, setting("sample_temperature", "For --sample-every.")
     ] = None,
     max_minutes: Annotated[
-        float | None, typer.Option("--max-minutes", help="Stop (resumably) after this long.")
+        float | None,
+        typer.Option(
+            "--max-minutes",
+            help="Stop (resumably) after this long; with --resume, the resumed part.",
+        ),
     ] = None,
     held_out: Annotated[
-        float | None, setting("held_out", "Share of each corpus never trained on.")
+        float | None, setting("held_out", "Share of each corpus's tokens never trained on.")
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
@@ -89,31 +93,37 @@ def train(
 
     state: CliState = ctx.obj
     store = state.store
+    flags: dict[str, Any] = {
+        "method": method,
+        "lora_rank": lora_rank,
+        "lora_targets": lora_target,
+        "lr": lr,
+        "batch_size": batch_size,
+        "grad_accum": grad_accum,
+        "block_size": block_size,
+        "warmup": warmup,
+        "schedule": schedule,
+        "seed": seed,
+        "eval_every": eval_every,
+        "save_every": save_every,
+        "sample_every": sample_every,
+        "sample_prompts": sample_prompt,
+        "sample_temperature": sample_temperature,
+        "max_minutes": max_minutes,
+        "held_out": held_out,
+    }
+    given = {key: value for key, value in flags.items() if value is not None}
+    resume_with: dict[str, Any] = {}
     if resume:
         if not name:
             raise MarinadeError("--resume needs the run's name: marinade train NAME --resume")
         recipe = runs.resumable_recipe(store, name)
+        others = {"model": model, "phases": phase, "start_from": start_from}
+        given.update({key: value for key, value in others.items() if value})
+        if recipe_file:
+            given["recipe_file"] = recipe_file
+        resume_with = runs.resume_overrides(recipe, given)
     else:
-        flags: dict[str, Any] = {
-            "method": method,
-            "lora_rank": lora_rank,
-            "lora_targets": lora_target,
-            "lr": lr,
-            "batch_size": batch_size,
-            "grad_accum": grad_accum,
-            "block_size": block_size,
-            "warmup": warmup,
-            "schedule": schedule,
-            "seed": seed,
-            "eval_every": eval_every,
-            "save_every": save_every,
-            "sample_every": sample_every,
-            "sample_prompts": sample_prompt,
-            "sample_temperature": sample_temperature,
-            "max_minutes": max_minutes,
-            "held_out": held_out,
-        }
-        given = {key: value for key, value in flags.items() if value is not None}
         file_values = load_recipe(recipe_file) if recipe_file else None
         recipe = build_recipe(name, model, phase or [], start_from, file_values, given)
 
@@ -159,6 +169,7 @@ def train(
                 on_step=on_step,
                 on_eval=on_eval,
                 on_status=status,
+                resume_with=resume_with,
             )
         except KeyboardInterrupt:
             done = (store.run(recipe.name) or {}).get("steps_done")

@@ -17,7 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +193,18 @@ def train(
     on_step: Listener | None = None,
     on_eval: Callable[[int, dict[str, float]], None] | None = None,
     on_status: Callable[[str], None] | None = None,
+    resume_with: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the run `recipe.name`; returns its final store record.
+
+    `resume_with`: settings that only watch a run (training/runs.py's WATCH_ONLY),
+    applied to the resumed part; the run's stored recipe keeps its own.
 
     Launched as several processes (`accelerate launch -m marinade train ...`), every
     process runs this; only the main one writes the store and checkpoints."""
     workers = Workers.from_environment()
     recipe, existing = _recipe_to_train(store, recipe, resume)
-    settings = recipe.settings
+    settings = replace(recipe.settings, **(resume_with or {}))
     for corpus in recipe.corpora():  # before the slow part: a typo fails at once
         store.corpus(corpus)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,53 @@ def resumable_recipe(store: Store, name: str) -> Recipe:
     if existing["status"] == "finished":
         raise MarinadeError(f"run {name} is finished; nothing to resume")
     return Recipe.from_dict(json.loads(existing["recipe"]))
+
+
+# Settings that only watch a run: given with --resume they apply to the resumed part.
+WATCH_ONLY = ("max_minutes", "eval_every", "save_every")
+
+
+def resume_overrides(stored: Recipe, given: dict[str, Any]) -> dict[str, Any]:
+    """Of the flags given with --resume ({setting: value}; `model`, `phases`, `start_from`
+    and `recipe_file` beside the TrainSettings fields), the watching ones to apply.
+    --max-minutes limits only the process it is given to: without it, none.
+
+    A flag that would change how the run trains is refused in one line naming it,
+    unless it repeats what the run already trains with."""
+    current = {**asdict(stored.settings), "model": stored.model, "start_from": stored.start_from}
+    watching: dict[str, Any] = {"max_minutes": None}  # a limit is this process's, not the run's
+    for key, value in given.items():
+        if key in WATCH_ONLY:
+            watching[key] = value
+            continue
+        if key in current and _same(current[key], value):
+            continue
+        flag = "--" + RESUME_FLAG_NAMES.get(key, key).replace("_", "-")
+        trained_with = f" (it trains with {current[key]!r})" if key in current else ""
+        raise MarinadeError(
+            f"{flag} would change how run {stored.name} trains{trained_with}; resume without "
+            f"it, or train a new run. With --resume only {', '.join(_watch_flags())} apply"
+        )
+    return watching
+
+
+RESUME_FLAG_NAMES = {
+    "lora_targets": "lora_target",
+    "sample_prompts": "sample_prompt",
+    "phases": "phase",
+    "start_from": "from",
+    "recipe_file": "recipe",
+}
+
+
+def _same(stored: Any, value: Any) -> bool:
+    if isinstance(stored, tuple | list) or isinstance(value, tuple | list):
+        return list(stored or ()) == list(value or ())
+    return bool(stored == value)
+
+
+def _watch_flags() -> list[str]:
+    return ["--" + key.replace("_", "-") for key in WATCH_ONLY]
 
 
 def record_checkpoint(store: Store, recipe: Recipe, name: str, step: int, folder: Path) -> None:
