@@ -12,6 +12,7 @@ from rich.table import Table
 
 from marinade.cli.common import CliState, err, out, print_json_line, status
 from marinade.cli.progress import live_progress
+from marinade.cli.signals import exit_code, interrupt_on_stop_signals, stopped_by
 
 app = typer.Typer(
     help="Experiments: train recipes, sample every cell, report accept rates.",
@@ -60,18 +61,19 @@ def run(
             progress.console.print(f"[dim]{message}[/dim]")
 
         try:
-            plan = run_experiment(
-                state.store,
-                state.home,
-                spec,
-                device=device,
-                on_status=on_status,
-                on_train_step=on_train_step,
-                on_cell=on_cell,
-            )
-        except KeyboardInterrupt:
-            err.print(f"interrupted; continue with: marinade experiment run {spec_file}")
-            raise typer.Exit(130) from None
+            with interrupt_on_stop_signals():
+                plan = run_experiment(
+                    state.store,
+                    state.home,
+                    spec,
+                    device=device,
+                    on_status=on_status,
+                    on_train_step=on_train_step,
+                    on_cell=on_cell,
+                )
+        except KeyboardInterrupt as stop:
+            err.print(f"{stopped_by(stop)}; continue with: marinade experiment run {spec_file}")
+            raise typer.Exit(exit_code(stop)) from None
     for recipe, model in plan.models.items():
         status(f"{recipe}: sampled {model}")
     out.print(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.cli.signals import stop_requested_by_signals
 
 if TYPE_CHECKING:
     from marinade.publishing.posting import PostOutcome
@@ -122,18 +123,26 @@ def scheduler(
     plan.check()
     done = 0
     status(f"scheduler: posting what is due every {every:g} s; Ctrl-C stops")
+    # A stop signal lets the pass under way finish (the post being sent is sent and
+    # recorded), then the loop ends; a second one stops at once.
     try:
-        while passes is None or done < passes:
-            report = scheduler_pass(state.store, state.home, plan, on_status=status)
-            _print_outcomes(report.posted, as_json=False)
-            if report.fetched is not None:
-                status(f"fetched: {report.fetched} new documents")
-            if report.retrained is not None:
-                status(f"retrained: run {report.retrained.run}")
-            for error in report.errors:  # one bad pass must not stop the loop
-                err.print(f"Error: {error}", soft_wrap=True, markup=False)
-            done += 1
-            if passes is None or done < passes:
-                time.sleep(every)
+        with stop_requested_by_signals() as stop:
+            while (passes is None or done < passes) and not stop:
+                report = scheduler_pass(state.store, state.home, plan, on_status=status)
+                _print_outcomes(report.posted, as_json=False)
+                if report.fetched is not None:
+                    status(f"fetched: {report.fetched} new documents")
+                if report.retrained is not None:
+                    status(f"retrained: run {report.retrained.run}")
+                for error in report.errors:  # one bad pass must not stop the loop
+                    err.print(f"Error: {error}", soft_wrap=True, markup=False)
+                done += 1
+                deadline = time.monotonic() + every
+                while (passes is None or done < passes) and not stop:
+                    if (left := deadline - time.monotonic()) <= 0:
+                        break
+                    time.sleep(min(left, 0.2))  # wakes for a stop signal within 0.2 s
+        if stop:
+            status(f"scheduler stopped ({stop.signal_name}) after finishing what it was sending")
     except KeyboardInterrupt:
         status("scheduler stopped")

@@ -10,6 +10,8 @@ from rich.progress import BarColumn, TaskID, TextColumn, TimeRemainingColumn
 
 from marinade.cli.common import CliState, err, out, print_json_line
 from marinade.cli.progress import live_progress
+from marinade.cli.signals import exit_code, interrupt_on_stop_signals, stopped_by
+from marinade.store import RunStatus
 
 
 def retrain(
@@ -55,19 +57,29 @@ def retrain(
         def on_status(message: str) -> None:
             progress.console.print(f"[dim]{message}[/dim]")
 
-        report = run_retrain(
-            state.store,
-            state.home,
-            name,
-            recipe_file,
-            corpus=corpus,
-            include_accepted=not no_accepted,
-            own_corpus=own_corpus,
-            fetch=fetch,
-            device=device,
-            on_status=on_status,
-            on_step=on_step,
-        )
+        try:
+            with interrupt_on_stop_signals():
+                report = run_retrain(
+                    state.store,
+                    state.home,
+                    name,
+                    recipe_file,
+                    corpus=corpus,
+                    include_accepted=not no_accepted,
+                    own_corpus=own_corpus,
+                    fetch=fetch,
+                    device=device,
+                    on_status=on_status,
+                    on_step=on_step,
+                )
+        except KeyboardInterrupt as stop:
+            runs = state.store.runs()  # the newest is the one retrain started, if it got there
+            if runs and runs[-1].status == RunStatus.INTERRUPTED:
+                then = f"checkpoint saved. Continue with: marinade train {runs[-1].name} --resume"
+            else:
+                then = "nothing was trained"
+            err.print(f"{stopped_by(stop)}; {then}")
+            raise typer.Exit(exit_code(stop)) from None
     record = report.record
     if as_json:
         print_json_line(

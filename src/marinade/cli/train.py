@@ -11,6 +11,7 @@ from rich.table import Table
 
 from marinade.cli.common import CliState, default_help, err, out, print_json_line, status
 from marinade.cli.progress import live_progress
+from marinade.cli.signals import exit_code, interrupt_on_stop_signals, stopped_by
 from marinade.errors import MarinadeError
 from marinade.training import runs
 from marinade.training.recipe import DEFAULT_MODEL, TrainSettings, build_recipe, load_recipe
@@ -160,25 +161,26 @@ def train(
             progress.console.print(f"step {step:>6}  held-out loss: {shown}")
 
         try:
-            record = run_training(
-                store,
-                state.home,
-                recipe,
-                resume=resume,
-                device=device,
-                on_step=on_step,
-                on_eval=on_eval,
-                on_status=status,
-                resume_with=resume_with,
-            )
-        except KeyboardInterrupt:
+            with interrupt_on_stop_signals():
+                record = run_training(
+                    store,
+                    state.home,
+                    recipe,
+                    resume=resume,
+                    device=device,
+                    on_step=on_step,
+                    on_eval=on_eval,
+                    on_status=status,
+                    resume_with=resume_with,
+                )
+        except KeyboardInterrupt as stop:
             stopped = store.run(recipe.name)
             done = stopped.steps_done if stopped else None
             err.print(
-                f"interrupted at step {done}; checkpoint saved. "
+                f"{stopped_by(stop)} at step {done}; checkpoint saved. "
                 f"Continue with: marinade train {recipe.name} --resume"
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(exit_code(stop)) from None
     if not main_process:
         return
     out.print(

@@ -113,6 +113,18 @@ def evaluate(
     return losses
 
 
+def dropout_seed(seed: int, micro_batch: int) -> int:
+    """The global generator's seed for one micro-batch's forward and backward pass.
+
+    Dropout (LoRA's, GPT-2's) draws from torch's global generator, and so may anything
+    else between steps (an evaluation, samples during training). Seeding it afresh for
+    every micro-batch makes each one's randomness a function of (seed, micro-batch), as
+    the batch itself is: two runs with one seed match, and a run resumed after any
+    interruption, even one in the middle of a step, draws what it would have drawn.
+    The offset keeps these draws apart from the batch generator's, seeded nearby."""
+    return (1 << 40) + seed * 1_000_003 + micro_batch
+
+
 def _recipe_to_train(store: Store, recipe: Recipe, resume: bool) -> tuple[Recipe, Run | None]:
     """The recipe to train (the stored one when resuming) and the run's row, if it has one.
 
@@ -229,6 +241,7 @@ def train(
     if on_status and workers.is_main:
         for name, streamed in streams.items():
             on_status(describe_split(name, streamed.summary()))
+    torch.manual_seed(settings.seed)  # LoRA's initial weights are drawn here
     model = _trainable_model(loaded, settings, resume_from)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -245,8 +258,6 @@ def train(
         restore_state(resume_from, state)
         if on_status and workers.is_main:
             on_status(f"resuming {recipe.name} at step {state.step} of {recipe.total_steps()}")
-    else:
-        torch.manual_seed(settings.seed)
 
     row = Run(
         name=recipe.name,
@@ -310,6 +321,7 @@ def train(
             for micro in range(settings.grad_accum):
                 # each process its own micro-batches; one process: 0, 1, 2, ...
                 index = (state.step * settings.grad_accum + micro) * workers.count + workers.rank
+                torch.manual_seed(dropout_seed(settings.seed, index))
                 batch = draw_batch(
                     streams, weights, settings.batch_size, settings.block_size, settings.seed, index
                 ).to(loaded.device)
@@ -348,9 +360,9 @@ def train(
                 checkpoint(LAST)
                 stopped = record(RunStatus.INTERRUPTED, step, f"stopped after {limit} minutes")
                 return store.run(recipe.name) or stopped
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP as Stopped
         checkpoint(LAST, wait=False)  # the other processes were interrupted too
-        record(RunStatus.INTERRUPTED, state.step, "Ctrl-C")
+        record(RunStatus.INTERRUPTED, state.step, getattr(stop, "signal_name", "Ctrl-C"))
         raise
     except Exception as error:
         record(RunStatus.FAILED, state.step, str(error)[:500])

@@ -1,0 +1,111 @@
+"""SIGTERM and SIGHUP stop training as Ctrl-C does: a resumable checkpoint, the run
+marked interrupted, the resumed run ending where an uninterrupted one ends; a job whose
+SIGINT is ignored still stops on SIGTERM; the scheduler finishes its pass and exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TRAINING_TEXT
+
+ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1"}
+FLAGS = ["--batch-size", "2", "--block-size", "32", "--warmup", "2", "--save-every", "0"]
+
+
+@pytest.fixture
+def corpus_home(cli, tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for i, text in enumerate(TRAINING_TEXT * 3):
+        (folder / f"{i}.txt").write_text(f"{text} ({i})")
+    assert cli("corpus", "import", str(folder), "--name", "texts").exit_code == 0
+
+
+def start_training(home_dir, tiny_model, name: str, steps: int, **popen) -> subprocess.Popen:
+    command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "train", name]
+    command += ["--model", str(tiny_model), "--phase", f"texts:{steps}", *FLAGS]
+    command += ["--eval-every", str(steps // 2)]
+    return subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=ENVIRONMENT, **popen
+    )
+
+
+def wait_for_steps(store, name: str, process: subprocess.Popen, steps: int) -> None:
+    deadline = time.monotonic() + 120
+    while (run.steps_done if (run := store.run(name)) else 0) < steps:
+        assert process.poll() is None and time.monotonic() < deadline, "it ended first"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_saves_like_ctrl_c_and_the_run_resumes_exactly(
+    cli, store, corpus_home, home_dir, tiny_model, name
+):
+    number = getattr(signal, name)
+    process = start_training(home_dir, tiny_model, "stopped", 400)
+    try:
+        wait_for_steps(store, "stopped", process, 3)
+        process.send_signal(number)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + number, stderr[-2000:]
+    said = " ".join(stderr.split())
+    assert f"stopped by {name} at step" in said and "checkpoint saved" in said
+    run = store.run("stopped")
+    assert run.status == "interrupted" and run.message == name
+    assert 3 <= run.steps_done < 400
+    [last] = [c for c in store.checkpoints("stopped") if c.name == "last"]
+    assert last.step == run.steps_done
+
+    assert cli("train", "stopped", "--resume").exit_code == 0
+    straight = [sys.executable, "-m", "marinade", "--home", str(home_dir), "train", "straight"]
+    straight += ["--model", str(tiny_model), "--phase", "texts:400", *FLAGS, "--eval-every", "200"]
+    finished = subprocess.run(straight, capture_output=True, text=True, env=ENVIRONMENT)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    final = {e.corpus: e.loss for e in store.evals("straight") if e.step == 400}
+    again = {e.corpus: e.loss for e in store.evals("stopped") if e.step == 400}
+    assert again == pytest.approx(final, abs=1e-6)
+
+
+def test_a_background_job_with_sigint_ignored_stops_on_sigterm(
+    store, corpus_home, home_dir, tiny_model
+):
+    def ignore_sigint() -> None:  # what a shell does to a job started with `&` in a script
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    process = start_training(home_dir, tiny_model, "background", 100000, preexec_fn=ignore_sigint)
+    try:
+        wait_for_steps(store, "background", process, 2)
+        process.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert process.poll() is None  # ignored, as the shell asked
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert store.run("background").status == "interrupted"
+
+
+def test_the_scheduler_finishes_its_pass_and_exits_on_sigterm(home_dir):
+    command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "scheduler"]
+    process = subprocess.Popen(
+        [*command, "--every", "3600"], stderr=subprocess.PIPE, text=True, env=ENVIRONMENT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "nothing due" not in (line := process.stderr.readline()):  # type: ignore[union-attr]
+            assert line and time.monotonic() < deadline, "no pass happened"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "scheduler stopped (SIGTERM)" in " ".join(stderr.split())
