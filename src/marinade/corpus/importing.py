@@ -7,7 +7,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from marinade.corpus.document import (
 from marinade.corpus.importers import detect_importer, importer_named
 from marinade.errors import MarinadeError
 from marinade.store import Store
+from marinade.timestamps import now_iso
 
 CORPUS_NAME = re.compile(r"^[\w][\w.-]*$")
 BATCH = 1000  # documents per insert
@@ -104,7 +104,7 @@ def import_records(
     options = options or ImportOptions()
     check_corpus_name(name)
     report = ImportReport(corpus=name, path=path, format=format)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = now_iso()
     with store.transaction():
         import_id = store.start_import(name, report.path, format, json.dumps(asdict(options)), now)
         pending: list[dict[str, Any]] = []

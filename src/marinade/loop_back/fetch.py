@@ -17,14 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from marinade.corpus.document import Document, ImportOptions, Skipped, utc_iso
+from marinade.corpus.document import Document, ImportOptions, Skipped
 from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
 from marinade.errors import MarinadeError
 from marinade.publishing.accounts import accounts
 from marinade.store import Store
+from marinade.timestamps import now_iso, utc_iso
 
 PLATFORMS = ("mastodon", "bluesky")
 BLUESKY_PUBLIC = "https://public.api.bsky.app"  # the public AppView: no login needed
@@ -200,7 +201,7 @@ def fetch_posts(
         source = store.fetch_source(platform, key, corpus)
         posts, cursor = _bluesky_posts(url, key, source["cursor"] if source else None, limit)
         records = list(_bluesky_documents(posts, key))
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = now_iso()
     existed = bool(store.corpora(corpus))
     path, source_format = f"{url} {key}", f"{platform}-api"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from marinade.errors import MarinadeError
 from marinade.publishing.account import Account
 from marinade.publishing.adapters import adapter_named
 from marinade.store import Store
+from marinade.timestamps import now_iso
 
 ACCOUNT_NAME = re.compile(r"^[\w][\w.-]*$")
 # Settings an account may carry; which ones a platform needs is in its adapter.
@@ -80,7 +80,7 @@ def add_account(
             "platform": platform,
             "settings": json.dumps(settings),
             "is_default": int(default),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": now_iso(),
         }
     )
     return account

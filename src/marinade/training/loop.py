@@ -28,6 +28,7 @@ from marinade.home import Home
 from marinade.models import LoadedModel, load_model
 from marinade.sampling import context_window
 from marinade.store import Store
+from marinade.timestamps import now_iso
 from marinade.training.allocator import keep_freed_memory
 from marinade.training.checkpoints import (
     LAST,
@@ -47,7 +48,7 @@ from marinade.training.data import (
 )
 from marinade.training.loss import LossFunction, pick_loss, standard_loss
 from marinade.training.recipe import Recipe, TrainSettings, phase_ends, phase_of
-from marinade.training.runs import now, record_checkpoint, resumable_recipe
+from marinade.training.runs import record_checkpoint, resumable_recipe
 from marinade.training.split import describe_split
 from marinade.training.workers import Workers
 
@@ -251,7 +252,7 @@ def train(
         torch.manual_seed(settings.seed)
 
     row = {
-        **(existing or {"name": recipe.name, "created_at": now()}),
+        **(existing or {"name": recipe.name, "created_at": now_iso()}),
         "model": recipe.start_from or recipe.model,
         "recipe": json.dumps(recipe.to_dict()),
         "total_steps": recipe.total_steps(),
@@ -261,7 +262,7 @@ def train(
 
     def record(status: str, step: int, message: str | None = None) -> dict[str, Any]:
         """The run's row with how far it got and how it stands (the main process writes it)."""
-        written = dict(row, status=status, steps_done=step, message=message, updated_at=now())
+        written = dict(row, status=status, steps_done=step, message=message, updated_at=now_iso())
         if workers.is_main:
             store.save_run(written)
         return written

@@ -18,15 +18,10 @@ from datetime import datetime
 from lxml import etree
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
 from marinade.corpus.xmlstream import iter_xml_records
+from marinade.timestamps import utc_iso
 
 ATOM = "http://www.w3.org/2005/Atom"
 BLOGGER = "http://schemas.google.com/blogger/2018"

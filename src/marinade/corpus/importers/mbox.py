@@ -43,9 +43,9 @@ from marinade.corpus.document import (
     ImportOptions,
     Skipped,
     format_dialog,
-    utc_iso,
 )
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 POSTMARK = re.compile(rb"From \S*\s.*\d{1,2}:\d{2}")
 ESCAPED_FROM = re.compile(rb">+From ")

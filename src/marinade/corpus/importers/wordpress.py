@@ -19,15 +19,10 @@ from email.utils import parsedate_to_datetime
 from lxml import etree
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
 from marinade.corpus.xmlstream import iter_xml_records
+from marinade.timestamps import utc_iso
 
 # wp: is http://wordpress.org/export/1.2/ (1.0 and 1.1 in older exports); match on the prefix.
 WP_NAMESPACE = "http://wordpress.org/export/"
