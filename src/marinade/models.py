@@ -38,6 +38,7 @@ from transformers import (
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
+from marinade.names import RUN_AT_PHASE
 from marinade.training.checkpoints import LAST, checkpoints_folder, phase_checkpoint, run_folder
 
 DEFAULT_MODEL = "smollm2"
@@ -150,12 +151,9 @@ def model_folder(name: str, home: Home, on_status: Status | None = None) -> tupl
     )
 
 
-RUN_NAME = re.compile(r"^(?P<run>[\w][\w.-]*)(?:@(?P<phase>\d+))?$")
-
-
 def run_checkpoint(name: str, home: Home) -> Path | None:
     """A training run's checkpoint folder: RUN (its last) or RUN@PHASE (the end of a phase)."""
-    match = RUN_NAME.match(name)
+    match = RUN_AT_PHASE.fullmatch(name)
     if match is None or not run_folder(home, match["run"]).is_dir():
         return None
     checkpoints = checkpoints_folder(home, match["run"])

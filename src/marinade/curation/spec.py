@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marinade.corpus.importing import check_corpus_name
 from marinade.errors import MarinadeError
+from marinade.names import check_name
 from marinade.training.recipe import (
     DEFAULT_MODEL,
     TrainSettings,
@@ -136,9 +136,9 @@ def parse_experiment(data: dict[str, Any], where: str) -> ExperimentSpec:
     if not isinstance(name, str):
         raise fail('an experiment needs a name: name = "tweets"')
     try:
-        check_corpus_name(name)
+        check_name(name, "experiment")
     except MarinadeError as error:
-        raise fail(str(error).replace("corpus name", "experiment name")) from None
+        raise fail(str(error)) from None
 
     def numbers(key: str, default: list[Any], low: float, high: float) -> tuple[Any, ...]:
         values = data.get(key, default)
@@ -225,9 +225,9 @@ def _recipe(table: Any, index: int, default_model: str, fail: Any) -> RecipeSpec
     if not isinstance(name, str):
         raise fail(f'recipe {index} needs a name: name = "marinade"')
     try:
-        check_corpus_name(name)
+        check_name(name, "recipe")
     except MarinadeError as error:
-        raise fail(f"recipe {index}: " + str(error).replace("corpus name", "recipe name")) from None
+        raise fail(f"recipe {index}: {error}") from None
     model = table.get("model", default_model)
     run = table.get("run")
     phases = table.get("phases", [])

@@ -21,8 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from marinade.corpus.document import Document, ImportOptions, Skipped
-from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
+from marinade.corpus.importing import ImportReport, import_records
 from marinade.errors import MarinadeError
+from marinade.names import check_name
 from marinade.publishing.accounts import accounts
 from marinade.store import Store
 from marinade.timestamps import now_iso, utc_iso
@@ -183,7 +184,7 @@ def fetch_posts(
     options: ImportOptions | None = None,
 ) -> FetchReport:
     """Fetch `account`'s posts newer than last time into `corpus`."""
-    check_corpus_name(corpus)
+    check_name(corpus, "corpus")
     if platform not in PLATFORMS:
         raise MarinadeError(f"corpus fetch reads {' or '.join(PLATFORMS)}, not {platform!r}")
     if limit < 1:
