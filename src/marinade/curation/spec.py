@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from marinade.errors import MarinadeError
+from marinade.files import read_toml
 from marinade.names import check_name
 from marinade.training.recipe import (
     DEFAULT_MODEL,
@@ -30,11 +31,6 @@ from marinade.training.recipe import (
     parse_phase,
     setting_value,
 )
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    tomllib = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -111,17 +107,7 @@ TOP_KEYS = (
 
 def load_experiment(path: Path) -> ExperimentSpec:
     """Read and check an experiment file; errors name the file and the key."""
-    if tomllib is None:
-        raise MarinadeError("experiment files need Python 3.11+")
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise MarinadeError(f"experiment file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise MarinadeError(f"cannot read experiment file {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise MarinadeError(f"{path}: not valid TOML: {error}") from None
-    return parse_experiment(data, str(path))
+    return parse_experiment(read_toml(path, "experiment"), str(path))
 
 
 def parse_experiment(data: dict[str, Any], where: str) -> ExperimentSpec:

@@ -25,21 +25,13 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from marinade.errors import MarinadeError
+from marinade.files import read_toml
 from marinade.names import RUN_AT_PHASE, is_name
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the tomli backport, when it is installed
-    try:
-        import tomli as tomllib
-    except ModuleNotFoundError:
-        tomllib = None
 
 STEPS = re.compile(r"[0-9]+")
 PHASE_SYNTAX = "CORPUS:STEPS[:LR], CORPUS being name, a+b (merged) or a=0.3,b=0.7 (weighted)"
@@ -325,18 +317,7 @@ def load_recipe(path: Path) -> dict[str, Any]:
     `from`), phases (list of phase texts, already checked) and training (a dict of
     TrainSettings fields with the fields' types).
     """
-    if tomllib is None:
-        raise MarinadeError("recipe files need Python 3.11+, or the tomli package on 3.10")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise MarinadeError(f"recipe file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise MarinadeError(f"cannot read recipe file {path}: {error}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise MarinadeError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "recipe")
 
     values: dict[str, Any] = {}
     for key, value in data.items():
