@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import datetime
 
 from lxml import etree
@@ -128,25 +127,14 @@ def _entry(entry: etree._Element, member: str, label: str) -> Document | Skipped
     )
 
 
-def _read_member(archive: Archive, member: str) -> Iterator[Document | Skipped]:
-    label = archive.label(member)
-    with archive.open(member) as handle:
-        yield from iter_xml_records(
-            handle,
-            f"{{{ATOM}}}entry",
-            label,
-            lambda entry: _entry(entry, member, label),
-            element_noun="entry",
-            id_noun="entry",
-        )
-
-
 def read(archive: Archive, options: ImportOptions) -> Records:
     members = _feed_members(archive)
     if not members:
         raise CorpusFormatError(str(archive.path), None, "no Blogger Atom feed found")
     for member in members:
-        yield from _read_member(archive, member)
+        yield from iter_xml_records(
+            archive, member, f"{{{ATOM}}}entry", _entry, element_noun="entry", id_noun="entry"
+        )
 
 
 IMPORTER = Importer(

@@ -12,7 +12,6 @@ read with lxml's iterparse and thrown away once yielded.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
@@ -109,7 +108,8 @@ def _created_at(fields: dict[str, str]) -> str | None:
     return None
 
 
-def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped:
+def _item(item: etree._Element, member: str, label: str) -> Document | Skipped:
+    fields = _fields(item)
     post_id = fields.get("wp:post_id", "").strip() or None
     post_type = fields.get("wp:post_type", "post").strip()
     status = fields.get("wp:status", "publish").strip()
@@ -138,25 +138,14 @@ def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped
     )
 
 
-def _read_member(archive: Archive, member: str) -> Iterator[Document | Skipped]:
-    label = archive.label(member)
-    with archive.open(member) as handle:
-        yield from iter_xml_records(
-            handle,
-            "item",
-            label,
-            lambda item: _item(_fields(item), member, label),
-            element_noun="item",
-            id_noun="post",
-        )
-
-
 def read(archive: Archive, options: ImportOptions) -> Records:
     members = _wxr_members(archive)
     if not members:
         raise CorpusFormatError(str(archive.path), None, "no WordPress WXR file found")
     for member in members:
-        yield from _read_member(archive, member)
+        yield from iter_xml_records(
+            archive, member, "item", _item, element_noun="item", id_noun="post"
+        )
 
 
 IMPORTER = Importer(
