@@ -28,18 +28,14 @@ from marinade.cli.common import (
     id_or_newest,
     listed_model,
     listed_time,
+    load_model_for,
     or_else,
     out,
     printable,
     shorten,
-    status,
 )
 from marinade.cli.generate import Device, Quantize
-from marinade.cli.write import (
-    LineReader,
-    stdin_reader,
-    terminal_reader,
-)
+from marinade.cli.line_input import LineReader, line_reader
 from marinade.errors import MarinadeError
 from marinade.writing import random_seed
 
@@ -115,15 +111,8 @@ def start(
         top_p=or_else(top_p, base.top_p),
         seed=or_else(seed, base.seed),
     )
-    from marinade.models import load_model  # imports torch and transformers: seconds
-
-    loaded = load_model(
-        model or (conversation.model if conversation else None),
-        state.home,
-        device=device,
-        quantize=quantize,
-        on_status=status,
-    )
+    stored_model = conversation.model if conversation else None
+    loaded = load_model_for(state, model or stored_model, device, quantize)
     if conversation is None:
         conversation = start_conversation(store, loaded.name, settings)
     else:
@@ -138,7 +127,7 @@ def start(
             f"'{settings.me}' ({side}), it answers as '{settings.model_side}'. "
             "Ctrl-D or /quit to stop.[/dim]"
         )
-    reader = terminal_reader() if interactive else stdin_reader()
+    reader = line_reader(interactive)
     try:
         talk(store, conversation, loaded, reader)
     except KeyboardInterrupt:  # every turn so far is already stored
