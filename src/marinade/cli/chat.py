@@ -35,7 +35,13 @@ from marinade.cli.common import (
     shorten,
 )
 from marinade.cli.generate import Device, Quantize
-from marinade.cli.line_input import LineReader, line_reader
+from marinade.cli.session import (
+    LineReader,
+    ModelOrStored,
+    TopKOrStored,
+    TopPOrStored,
+    line_reader,
+)
 from marinade.errors import MarinadeError
 from marinade.writing import random_seed
 
@@ -53,7 +59,7 @@ app = typer.Typer(
 @app.command("start")
 def start(
     ctx: typer.Context,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
+    model: ModelOrStored = None,
     me: Annotated[
         str | None,
         typer.Option(
@@ -82,8 +88,8 @@ def start(
         float | None,
         typer.Option("--temperature", "-t", help=default_help(ChatSettings, "temperature")),
     ] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
+    top_k: TopKOrStored = None,
+    top_p: TopPOrStored = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="The n-th answer uses seed+n; random when left out."),

@@ -28,7 +28,13 @@ from marinade.cli.common import (
     write_output,
 )
 from marinade.cli.generate import Device, Quantize, unescape
-from marinade.cli.line_input import LineReader, line_reader
+from marinade.cli.session import (
+    LineReader,
+    ModelOrStored,
+    TopKOrStored,
+    TopPOrStored,
+    line_reader,
+)
 from marinade.errors import MarinadeError
 from marinade.writing import (
     EXPORT_FORMATS,
@@ -70,7 +76,7 @@ def start(
     opening: Annotated[
         str | None, typer.Argument(help="The story's opening; asked for when left out.")
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
+    model: ModelOrStored = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -101,8 +107,8 @@ def start(
         float | None,
         typer.Option("--temperature", "-t", help=default_help(WriteSettings, "temperature")),
     ] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
+    top_k: TopKOrStored = None,
+    top_p: TopPOrStored = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="The story's n-th proposal uses seed+n; random when left out."),

@@ -1,16 +1,27 @@
-"""How `write` and `chat` read what the user types: one line at a time, after a prompt.
+"""What the two interactive commands, `write` and `chat`, share.
 
-On a terminal, `input()` with readline's line editing, so a proposal to edit can be put
-on the line pre-filled (`e N` in `write`). From a pipe or a file, plain lines, each echoed
-after its prompt, so the output of a scripted session reads as a transcript.
+Both read what the user types one line at a time, after a prompt. On a terminal that is
+`input()` with readline's line editing, so a proposal to edit can be put on the line
+pre-filled (`e N` in `write`); from a pipe or a file, plain lines, each echoed after its
+prompt, so the output of a scripted session reads as a transcript.
+
+Both can resume a stored story or conversation: an option left out (None) keeps the
+stored value, so their sampling options have no default of their own here.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Annotated
+
+import typer
 
 from marinade.cli.common import out
+
+ModelOrStored = Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")]
+TopKOrStored = Annotated[int | None, typer.Option("--top-k", help="0 is off.")]
+TopPOrStored = Annotated[float | None, typer.Option("--top-p", help="1 is off.")]
 
 # Reads one line after showing a prompt, the line pre-filled for editing where it can be;
 # None at the end of input.
