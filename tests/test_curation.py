@@ -275,14 +275,14 @@ def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_p
     grid = write_grid(tmp_path, tiny_model)
     result = cli("experiment", "run", str(grid))
     assert result.exit_code == 0, result.stderr
-    runs = {run["name"]: run for run in store.runs()}
+    runs = {run.name: run for run in store.runs()}
     shared = [name for name in runs if name.startswith("grid-shared-")]
     assert len(shared) == 1  # admired:3 trained once, for both recipes
     # a progress bar for each run trained (two of them 2 steps long) and each cell
     for bar in (f"train {shared[0]}", "train grid-marinade", "train grid-other", "base T=1.2"):
         assert bar in result.stderr
-    assert runs["grid-marinade"]["model"] == f"{shared[0]}@1"
-    assert all(run["status"] == "finished" for run in runs.values())
+    assert runs["grid-marinade"].model == f"{shared[0]}@1"
+    assert all(run.status == "finished" for run in runs.values())
     samples = store.experiment_samples("grid")
     assert len(samples) == 3 * 2 * 3
     per_cell = {(s["recipe"], s["temperature"]): [] for s in samples}
@@ -296,11 +296,11 @@ def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_p
     store.db.conn.execute("delete from sample_checks where sample_id = ?", [samples[0]["id"]])
     store.db.conn.execute("delete from samples where id = ?", [samples[0]["id"]])
     store.db.conn.commit()
-    updated = {name: run["updated_at"] for name, run in runs.items()}
+    updated = {name: run.updated_at for name, run in runs.items()}
     assert cli("experiment", "run", str(grid)).exit_code == 0
     again = store.experiment_samples("grid")
     assert len(again) == len(samples)
-    assert {name: run["updated_at"] for name, run in ((r["name"], r) for r in store.runs())} == (
+    assert {name: run.updated_at for name, run in ((r.name, r) for r in store.runs())} == (
         updated
     )
     remade = next(s for s in again if s["id"] not in {x["id"] for x in samples})
@@ -332,7 +332,7 @@ def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_p
     assert result.exit_code == 0 and "its 18 samples" in result.stdout
     assert store.experiments() == [] and store.experiment_samples("grid") == []
     assert store.db.conn.execute("select count(*) from ratings").fetchone()[0] == 0
-    assert {run["name"] for run in store.runs()} == set(runs)  # the runs stay
+    assert {run.name for run in store.runs()} == set(runs)  # the runs stay
 
 
 def test_experiment_errors(cli, store, corpora, tiny_model, tmp_path):
@@ -400,7 +400,7 @@ def test_a_control_is_checked_against_the_corpora_of_the_runs_beside_it(
 
 
 def run_ids(store):
-    return {run["name"]: (run["created_at"], run["updated_at"]) for run in store.runs()}
+    return {run.name: (run.created_at, run.updated_at) for run in store.runs()}
 
 
 def test_a_grid_that_trains_differently_refuses_its_old_runs(
@@ -459,7 +459,7 @@ def test_samples_of_a_deleted_run_are_not_passed_off_as_the_new_ones(
     assert store.run("grid-marinade") is None  # not trained again behind the old samples
     assert cli("experiment", "rm", "grid", "--yes").exit_code == 0
     assert cli("experiment", "run", str(grid)).exit_code == 0
-    assert store.run("grid-marinade")["status"] == "finished"
+    assert store.run("grid-marinade").status == "finished"
 
 
 def test_an_interrupted_experiment_resumes_its_run(store, home_dir, corpora, tiny_model, tmp_path):
@@ -475,12 +475,12 @@ def test_an_interrupted_experiment_resumes_its_run(store, home_dir, corpora, tin
 
     with pytest.raises(KeyboardInterrupt):
         run_experiment(store, home, grid, on_train_step=ctrl_c)
-    assert store.run("grid-marinade")["status"] == "interrupted"
+    assert store.run("grid-marinade").status == "interrupted"
     assert store.experiment("grid")["status"] == "interrupted"
     said = []
     run_experiment(store, home, grid, on_status=said.append)
     assert "resuming grid-marinade: mine:2" in said
-    assert store.run("grid-marinade")["status"] == "finished"
+    assert store.run("grid-marinade").status == "finished"
     assert store.experiment("grid")["status"] == "finished"
 
 

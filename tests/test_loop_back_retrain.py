@@ -3,6 +3,8 @@ model-written, and the recipe runs again as a new run next to the old one."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from conftest import json_lines
@@ -78,7 +80,7 @@ def test_run_names_count_up():
             self.names = names
 
         def runs(self):
-            return [{"name": n} for n in self.names]
+            return [SimpleNamespace(name=n) for n in self.names]  # as Run records
 
     assert next_run_name(Runs([]), "bot") == "bot"
     assert next_run_name(Runs(["bot"]), "bot") == "bot-2"
@@ -100,7 +102,7 @@ def test_retrain_runs_the_recipe_as_a_new_run_keeping_the_old(
     assert report["kept"] == 8
     second = json_lines(cli("retrain", "tweetbot", "--recipe", str(recipe), "--json").stdout)
     assert second[0]["run"] == "tweetbot-2" and second[0]["kept"] == 0
-    assert {run["name"] for run in store.runs()} == {"tweetbot", "tweetbot-2"}
+    assert {run.name for run in store.runs()} == {"tweetbot", "tweetbot-2"}
 
 
 def test_a_bad_recipe_changes_nothing(cli, store, posted, tmp_path):
@@ -138,4 +140,4 @@ def test_the_scheduler_retrains_on_its_period(store, posted, tiny_model, tmp_pat
     assert scheduler_pass(store, home, plan, now=lambda: next_day).retrained is None
     next_week = start + timedelta(days=7)
     assert scheduler_pass(store, home, plan, now=lambda: next_week).retrained.run == "bot-2"
-    assert {run["name"] for run in store.runs()} == {"bot", "bot-2"}
+    assert {run.name for run in store.runs()} == {"bot", "bot-2"}

@@ -47,3 +47,10 @@ def test_every_update_prints_when_the_interval_is_zero(monkeypatch):
 def test_a_terminal_gets_richs_bar():
     con = Console(file=io.StringIO(), force_terminal=True)
     assert not isinstance(live_progress(console=con), ProgressLines)
+
+
+def test_a_task_that_never_moved_prints_nothing():
+    con, buffer = console()
+    with live_progress(console=con) as progress:
+        progress.add_task("run phase 1/1", total=3, loss="-")
+    assert buffer.getvalue() == ""

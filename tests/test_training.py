@@ -48,15 +48,15 @@ def recipe(tiny_model, name="run", phases=("admired:6", "mine:4"), **flags):
 
 def test_phases_train_and_each_corpus_is_evaluated(store, trained_home, tiny_model):
     record = train(store, trained_home, recipe(tiny_model))
-    assert (record["status"], record["steps_done"], record["total_steps"]) == ("finished", 10, 10)
+    assert (record.status, record.steps_done, record.total_steps) == ("finished", 10, 10)
     evals = store.evals("run")
-    steps = sorted({e["step"] for e in evals})
+    steps = sorted({e.step for e in evals})
     assert steps == [0, 3, 6, 9, 10]  # base model at 0, every 3, and each phase's end
-    assert {e["corpus"] for e in evals} == {"admired", "mine"}
-    loss = {(e["step"], e["corpus"]): e["loss"] for e in evals}
+    assert {e.corpus for e in evals} == {"admired", "mine"}
+    loss = {(e.step, e.corpus): e.loss for e in evals}
     assert loss[(6, "admired")] < loss[(0, "admired")]  # marinated
     assert loss[(10, "mine")] < loss[(6, "mine")]  # seared
-    names = {c["name"] for c in store.checkpoints("run")}
+    names = {c.name for c in store.checkpoints("run")}
     assert names == {"last", "phase-1", "phase-2"}
     # a run is a model: its last checkpoint and a phase's end load by name
     assert load_model("run", trained_home).model is not None
@@ -70,7 +70,7 @@ def test_phases_train_and_each_corpus_is_evaluated(store, trained_home, tiny_mod
 
 def test_interrupted_run_resumes_to_the_same_final_loss(store, trained_home, tiny_model):
     straight = train(store, trained_home, recipe(tiny_model, name="straight"))
-    assert straight["status"] == "finished"
+    assert straight.status == "finished"
 
     def stop_at_five(report):
         if report.step == 5:
@@ -83,12 +83,12 @@ def test_interrupted_run_resumes_to_the_same_final_loss(store, trained_home, tin
             recipe(tiny_model, name="stopped", save_every=0),
             on_step=stop_at_five,
         )
-    assert store.run("stopped")["status"] == "interrupted"
-    assert store.run("stopped")["steps_done"] == 5
+    assert store.run("stopped").status == "interrupted"
+    assert store.run("stopped").steps_done == 5
     resumed = train(store, trained_home, recipe(tiny_model, name="stopped"), resume=True)
-    assert resumed["status"] == "finished"
-    final = {e["corpus"]: e["loss"] for e in store.evals("straight") if e["step"] == 10}
-    again = {e["corpus"]: e["loss"] for e in store.evals("stopped") if e["step"] == 10}
+    assert resumed.status == "finished"
+    final = {e.corpus: e.loss for e in store.evals("straight") if e.step == 10}
+    again = {e.corpus: e.loss for e in store.evals("stopped") if e.step == 10}
     assert final == pytest.approx(again, abs=1e-6)
     with pytest.raises(MarinadeError, match="is finished"):
         train(store, trained_home, recipe(tiny_model, name="stopped"), resume=True)
@@ -106,8 +106,8 @@ def test_lora_run_and_mixture(store, trained_home, tiny_model):
             lora_targets=("c_attn",),
         ),
     )
-    assert record["status"] == "finished"
-    assert json.loads(record["recipe"])["settings"]["method"] == "lora"
+    assert record.status == "finished"
+    assert json.loads(record.recipe)["settings"]["method"] == "lora"
     merged = load_model("lora", trained_home)
     assert merged.model.config.n_layer == 2
 
@@ -254,7 +254,7 @@ def test_a_full_disk_while_saving_leaves_no_broken_checkpoint(
         train(store, trained_home, recipe(tiny_model, name="full", phases=("mine:2",)))
     checkpoints = trained_home.runs / "full" / "checkpoints"
     assert [p.name for p in checkpoints.iterdir()] == []  # the partial folder is gone
-    assert store.run("full")["status"] == "failed"
+    assert store.run("full").status == "failed"
     assert store.checkpoints("full") == []
 
 
@@ -282,15 +282,15 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(
     assert result.exit_code == 0, result.stderr
 
     together = store.run("together")
-    assert (together["status"], together["steps_done"]) == ("finished", 6)
-    assert store.run("alone")["status"] == "finished"
-    final = {e["corpus"]: e["loss"] for e in store.evals("alone") if e["step"] == 6}
-    again = {e["corpus"]: e["loss"] for e in store.evals("together") if e["step"] == 6}
+    assert (together.status, together.steps_done) == ("finished", 6)
+    assert store.run("alone").status == "finished"
+    final = {e.corpus: e.loss for e in store.evals("alone") if e.step == 6}
+    again = {e.corpus: e.loss for e in store.evals("together") if e.step == 6}
     # the same up to float32 summation order (one thread each against two): 1.2e-4 apart
     # once the held-out part was measured on up to 32 blocks instead of 16
     assert again == pytest.approx(final, abs=3e-4)
-    assert {c["name"] for c in store.checkpoints("together")} == {"last", "phase-1", "phase-2"}
-    assert json.loads(together["recipe"])["settings"]["batch_size"] == 2
+    assert {c.name for c in store.checkpoints("together")} == {"last", "phase-1", "phase-2"}
+    assert json.loads(together.recipe)["settings"]["batch_size"] == 2
 
 
 def test_ctrl_c_in_a_real_process_saves_a_checkpoint(store, trained_home, tiny_model, home_dir):
@@ -309,7 +309,7 @@ def test_ctrl_c_in_a_real_process_saves_a_checkpoint(store, trained_home, tiny_m
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
     try:
         deadline = time.monotonic() + 120
-        while ((store.run("stopped") or {}).get("steps_done") or 0) < 3:
+        while (run.steps_done if (run := store.run("stopped")) else 0) < 3:
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
@@ -320,6 +320,6 @@ def test_ctrl_c_in_a_real_process_saves_a_checkpoint(store, trained_home, tiny_m
     said = " ".join(stderr.split())  # rich folds the line at 80 columns
     assert "checkpoint saved" in said and "marinade train stopped --resume" in said
     run = store.run("stopped")
-    assert run["status"] == "interrupted" and 3 <= run["steps_done"] < 100000
-    [last] = [c for c in store.checkpoints("stopped") if c["name"] == "last"]
-    assert last["step"] == run["steps_done"]
+    assert run.status == "interrupted" and 3 <= run.steps_done < 100000
+    [last] = [c for c in store.checkpoints("stopped") if c.name == "last"]
+    assert last.step == run.steps_done

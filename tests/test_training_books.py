@@ -4,6 +4,7 @@ with whole documents held out resume as they were; a pipe gets progress lines.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -97,14 +98,14 @@ def recipe(tiny_model, name: str, **settings):
 def forget_split(store, name: str) -> None:
     """Make a run look as runs trained before spans were: no held_out_split, no record."""
     row = store.run(name)
-    stored = json.loads(row["recipe"])
+    stored = json.loads(row.recipe)
     del stored["settings"]["held_out_split"]
-    store.save_run({**row, "recipe": json.dumps(stored), "corpus_split": None})
+    store.save_run(replace(row, recipe=json.dumps(stored), corpus_split=None))
 
 
 def test_a_run_from_before_spans_resumes_and_evaluates_as_it_did(store, book_home, tiny_model):
     straight = train(store, book_home, recipe(tiny_model, "straight", held_out_split="documents"))
-    assert straight["status"] == "finished"
+    assert straight.status == "finished"
 
     def stop_at_four(report):
         if report.step == 4:
@@ -115,16 +116,16 @@ def test_a_run_from_before_spans_resumes_and_evaluates_as_it_did(store, book_hom
         train(store, book_home, old, on_step=stop_at_four)
     forget_split(store, "old")
     resumed = train(store, book_home, recipe(tiny_model, "old"), resume=True)
-    assert resumed["status"] == "finished"
-    assert json.loads(resumed["corpus_split"])["posts"]["split"] == "documents"
-    losses = {(e["step"], e["corpus"]): e["loss"] for e in store.evals("straight")}
-    again = {(e["step"], e["corpus"]): e["loss"] for e in store.evals("old")}
+    assert resumed.status == "finished"
+    assert json.loads(resumed.corpus_split)["posts"]["split"] == "documents"
+    losses = {(e.step, e.corpus): e.loss for e in store.evals("straight")}
+    again = {(e.step, e.corpus): e.loss for e in store.evals("old")}
     assert again == pytest.approx(losses, abs=1e-6)
     # and a new run of the same recipe holds out by span: another held-out part
     new = train(store, book_home, recipe(tiny_model, "new"))
-    assert json.loads(new["corpus_split"])["posts"]["split"] == "spans"
-    assert {e["loss"] for e in store.evals("new") if e["step"] == 0} != {
-        e["loss"] for e in store.evals("straight") if e["step"] == 0
+    assert json.loads(new.corpus_split)["posts"]["split"] == "spans"
+    assert {e.loss for e in store.evals("new") if e.step == 0} != {
+        e.loss for e in store.evals("straight") if e.step == 0
     }
 
 
@@ -145,24 +146,24 @@ def test_resume_takes_watching_flags_and_refuses_ones_that_change_training(
     assert cli("train", "straight", *args).exit_code == 0
     stopped = cli("train", "stopped", *args, "--max-minutes", "0.00001")  # stops at step 1
     assert stopped.exit_code == 0, stopped.stderr
-    assert store.run("stopped")["status"] == "interrupted"
-    assert store.run("stopped")["steps_done"] == 1
+    assert store.run("stopped").status == "interrupted"
+    assert store.run("stopped").steps_done == 1
     # a flag that changes training: one line naming it, nothing changed
     refused = cli("train", "stopped", "--resume", "--lr", "1e-3")
     assert refused.exit_code == 1
     assert "--lr would change how run stopped trains (it trains with 5e-05)" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    assert store.run("stopped")["steps_done"] == 1
+    assert store.run("stopped").steps_done == 1
     # repeating what it trains with is fine; --max-minutes applies to the resumed part
     again = cli("train", "stopped", "--resume", "--block-size", "32", "--max-minutes", "0.00001")
     assert again.exit_code == 0, again.stderr
-    assert store.run("stopped")["steps_done"] == 2
+    assert store.run("stopped").steps_done == 2
     # a time limit is the process's own: without one, the rest trains
     done = cli("train", "stopped", "--resume", "--eval-every", "3")
     assert done.exit_code == 0, done.stderr
-    assert store.run("stopped")["status"] == "finished"
-    losses = {e["corpus"]: e["loss"] for e in store.evals("straight") if e["step"] == 6}
-    again_losses = {e["corpus"]: e["loss"] for e in store.evals("stopped") if e["step"] == 6}
+    assert store.run("stopped").status == "finished"
+    losses = {e.corpus: e.loss for e in store.evals("straight") if e.step == 6}
+    again_losses = {e.corpus: e.loss for e in store.evals("stopped") if e.step == 6}
     assert again_losses == pytest.approx(losses, abs=1e-6)
-    stored = json.loads(store.run("stopped")["recipe"])["settings"]
+    stored = json.loads(store.run("stopped").recipe)["settings"]
     assert stored["max_minutes"] == 0.00001 and stored["eval_every"] == 2  # the run's own

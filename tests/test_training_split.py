@@ -16,6 +16,7 @@ from marinade.training.split import (
     held_out_target,
     paragraphs,
     segment_documents,
+    split_documents,
     split_segments,
 )
 
@@ -83,6 +84,16 @@ def test_four_books_each_train_on_most_of_their_text(tokenizer):
         trained = sum(len(s.ids) for s in split.train if s.document == document)
         held = sum(len(s.ids) for s in split.held_out if s.document == document)
         assert trained / (trained + held) > 0.85, document
+
+
+def test_a_short_story_keeps_most_of_itself_for_training(tokenizer):
+    story = book(4, paragraph_count=6)
+    (whole,) = tokenizer([story])["input_ids"]
+    assert 300 < len(whole) < 1500
+    split = split_documents([story], [key(story)], tokenizer, 0.03, min_held_out=64)
+    assert split.held_out_tokens >= 64
+    assert split.held_out_tokens / len(whole) < 0.2
+    assert len(split.train) + len(split.held_out) >= 8  # small segments, not two big ones
 
 
 def test_one_block_is_held_out_even_from_a_few_long_posts(tokenizer):

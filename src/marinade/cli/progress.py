@@ -4,8 +4,8 @@ rich draws nothing on a console that is not a terminal until the work is over, s
 `train` under cron, in a pipe or in CI said nothing for minutes and then printed
 every bar at once. Off a terminal, `ProgressLines` stands in for rich's
 `Progress` (the few calls marinade makes of it) and writes one line per task
-when it starts, every MARINADE_PROGRESS_SECONDS (default 5) while it runs, and
-when it ends.
+at its first update, every MARINADE_PROGRESS_SECONDS (default 5) while it runs,
+and at its last; a task that never moved (the command failed first) prints none.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ProgressLines:
         traceback: TracebackType | None,
     ) -> None:
         for task_id, task in self._tasks.items():
-            if task["printed_at"] is None or task["changed"]:
+            if task["changed"]:  # its last state, unless already printed (or never begun)
                 self._print(task_id)
 
     @property

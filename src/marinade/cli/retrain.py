@@ -68,7 +68,7 @@ def retrain(
             on_status=on_status,
             on_step=on_step,
         )
-    record = report.record or {}
+    record = report.record
     if as_json:
         print_json_line(
             {
@@ -78,12 +78,13 @@ def retrain(
                 "accepted": report.accepted,
                 "kept": report.import_report.kept,
                 "own_kept": report.own_report.kept if report.own_report else None,
-                "status": record.get("status"),
-                "steps_done": record.get("steps_done"),
+                "status": record.status if record else None,
+                "steps_done": record.steps_done if record else None,
             }
         )
         return
     out.print(
-        f"run {report.run}: {record.get('status')} at step {record.get('steps_done')}"
-        f"/{record.get('total_steps')}; corpus {report.corpus} +{report.import_report.kept}"
+        f"run {report.run}: {record.status if record else None} at step "
+        f"{record.steps_done if record else None}/{record.total_steps if record else None}; "
+        f"corpus {report.corpus} +{report.import_report.kept}"
     )

@@ -171,7 +171,8 @@ def train(
                 resume_with=resume_with,
             )
         except KeyboardInterrupt:
-            done = (store.run(recipe.name) or {}).get("steps_done")
+            stopped = store.run(recipe.name)
+            done = stopped.steps_done if stopped else None
             err.print(
                 f"interrupted at step {done}; checkpoint saved. "
                 f"Continue with: marinade train {recipe.name} --resume"
@@ -180,9 +181,8 @@ def train(
     if not main_process:
         return
     out.print(
-        f"run {record['name']}: {record['status']} "
-        f"at step {record['steps_done']}/{record['total_steps']}"
-        + (f" ({record['message']})" if record.get("message") else "")
+        f"run {record.name}: {record.status} at step {record.steps_done}/{record.total_steps}"
+        + (f" ({record.message})" if record.message else "")
     )
 
 
@@ -195,7 +195,7 @@ def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
         for row in rows:
             print_json_line(
                 {
-                    k: row[k]
+                    k: getattr(row, k)
                     for k in ("name", "status", "model", "steps_done", "total_steps", "updated_at")
                 }
             )
@@ -203,11 +203,11 @@ def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
     table = Table("name", "status", "steps", "model", "updated", box=None)
     for row in rows:
         table.add_row(
-            row["name"],
-            row["status"],
-            f"{row['steps_done']}/{row['total_steps']}",
-            row["model"],
-            row["updated_at"][:16],
+            row.name,
+            row.status,
+            f"{row.steps_done}/{row.total_steps}",
+            row.model,
+            (row.updated_at or "")[:16],
         )
     out.print(table)
 

@@ -35,7 +35,7 @@ def recipe_corpora(store: Store, spec: ExperimentSpec, plan: Plan) -> dict[str, 
             stored = store.run(name)
             if stored is None:
                 return []
-            recipe = Recipe.from_dict(json.loads(stored["recipe"]))
+            recipe = Recipe.from_dict(stored.recipe_dict())
             phases, start = [phase.label() for phase in recipe.phases], recipe.start_from
         corpora = [corpus for phase in phases for corpus in parse_phase(phase).names()]
         return corpora + (chain(start) if start else [])

@@ -19,7 +19,7 @@ from marinade.curation.spec import ExperimentSpec
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.sample_settings import SampleSettings
-from marinade.store import Store
+from marinade.store import RunStatus, Store
 from marinade.timestamps import now_iso
 from marinade.training.recipe import Recipe, TrainSettings, parse_phase
 
@@ -145,7 +145,7 @@ def _check_reusable(store: Store, spec: ExperimentSpec, wanted: Recipe) -> None:
     existing = store.run(wanted.name)
     if existing is None:
         return
-    trained = Recipe.from_dict(json.loads(existing["recipe"]))
+    trained = Recipe.from_dict(existing.recipe_dict())
     differences = recipe_differences(trained, wanted)
     if not differences:
         return
@@ -170,7 +170,7 @@ def _check_samples_match_runs(store: Store, spec: ExperimentSpec, plan: Plan) ->
             continue
         run_name = plan.models[recipe.name]
         run = store.run(run_name)
-        if run is None or run["created_at"] > first_sample[recipe.name]:
+        if run is None or run.created_at > first_sample[recipe.name]:
             raise MarinadeError(
                 f"experiment {spec.name} has samples of recipe {recipe.name} from an earlier "
                 f"run {run_name}: rename the recipe, or delete the experiment's samples "
@@ -189,7 +189,7 @@ def _train(
     from marinade.training.loop import train
 
     existing = store.run(recipe.name)  # _check_reusable found it trained as the grid says
-    if existing is not None and existing["status"] == "finished":
+    if existing is not None and existing.status == RunStatus.FINISHED:
         return
     if on_status:
         action = "resuming" if existing else "training"

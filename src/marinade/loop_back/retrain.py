@@ -26,7 +26,7 @@ from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.loop_back.fetch import FetchReport, fetch_all
 from marinade.names import check_name
-from marinade.store import QueueItem, Store
+from marinade.store import QueueItem, Run, Store
 
 DEFAULT_CORPUS = "accepted"
 
@@ -40,12 +40,12 @@ class RetrainReport:
     import_report: ImportReport
     fetched: list[FetchReport] = field(default_factory=list)
     own_report: ImportReport | None = None  # your own posted texts, with own_corpus
-    record: dict[str, Any] | None = None  # the run's final record (None without training)
+    record: Run | None = None  # the run's final record (None without training)
 
 
 def next_run_name(store: Store, name: str) -> str:
     """NAME if no run has it, else NAME-k for one more than the highest k in use."""
-    taken = {run["name"] for run in store.runs()}
+    taken = {run.name for run in store.runs()}
     if name not in taken:
         return name
     numbers = [

@@ -5,7 +5,7 @@ queries; each area's queries are one module, named for it:
 
 - `samples.py`: samples and what made them
 - `corpora.py`: corpora, imports, documents, full-text search
-- `runs.py`: training runs, evals, checkpoints
+- `runs.py`: training runs, evals, checkpoints (`Run`, `RunStatus`, `Eval`, `CheckpointRecord`)
 - `curation.py`: ratings, experiments, automatic checks, the samples export
 - `writing.py`: co-written stories and chat conversations
 - `publishing.py`: accounts, the posting queue (`QueueItem`, `Claim`), fetch sources
@@ -20,7 +20,7 @@ from marinade.store.corpora import CorpusStore
 from marinade.store.curation import EXPORT_COLUMNS, CurationStore
 from marinade.store.publishing import Claim, PublishingStore, QueueItem, QueueStatus
 from marinade.store.review import BLIND_PRIME, ReviewStore
-from marinade.store.runs import RunStore
+from marinade.store.runs import CheckpointRecord, Eval, Run, RunStatus, RunStore
 from marinade.store.samples import SAMPLE_COLUMNS, SampleStore
 from marinade.store.writing import WritingStore
 
@@ -28,9 +28,13 @@ __all__ = [
     "BLIND_PRIME",
     "EXPORT_COLUMNS",
     "SAMPLE_COLUMNS",
+    "CheckpointRecord",
     "Claim",
+    "Eval",
     "QueueItem",
     "QueueStatus",
+    "Run",
+    "RunStatus",
     "Store",
 ]
 

@@ -1,28 +1,104 @@
 """Training runs, their held-out losses per step and corpus, and their checkpoints.
 
-Rows travel as dicts here: the training loop that reads and writes them is its own part.
+Rows leave the store as `Run`, `Eval` and `CheckpointRecord`s (each with a
+`from_row`, as llm's `Response.from_row`), a run's status a `RunStatus`: a
+member compares equal to its string, which SQLite and every JSON output hold.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from enum import Enum
 from typing import Any
 
 from marinade.store.db import Database
 
 
+class RunStatus(str, Enum):
+    """Where a run is: `running -> finished | interrupted | failed` (interrupted resumes)."""
+
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"  # Ctrl-C, a signal or --max-minutes: `last` resumes it
+    FAILED = "failed"
+    FINISHED = "finished"
+
+    def __str__(self) -> str:  # the value, as StrEnum (Python 3.11) does
+        return self.value
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the runs table (m003_runs, m008): a column added later needs a field."""
+
+    name: str
+    model: str  # the base model, or RUN@PHASE it started from
+    recipe: str  # JSON of the resolved recipe
+    status: RunStatus
+    steps_done: int
+    total_steps: int
+    corpus_versions: str | None  # JSON {corpus: version}
+    message: str | None  # why it failed or stopped
+    created_at: str
+    updated_at: str | None
+    corpus_split: str | None = None  # JSON {corpus: what it trained on and held out}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Run:
+        return cls(**{**row, "status": RunStatus(row["status"])})
+
+    def recipe_dict(self) -> dict[str, Any]:
+        return dict(json.loads(self.recipe))
+
+    def to_row(self) -> dict[str, Any]:
+        return {**asdict(self), "status": str(self.status)}
+
+
+@dataclass(frozen=True)
+class Eval:
+    """The held-out loss of one corpus at one step."""
+
+    step: int
+    corpus: str
+    loss: float
+    phase: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Eval:
+        return cls(**row)
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """Where checkpoint `name` (`last`, `phase-N`) of a run is and which step it holds."""
+
+    run: str
+    name: str
+    step: int
+    phase: int
+    path: str
+    saved_at: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CheckpointRecord:
+        return cls(**row)
+
+
 class RunStore(Database):
-    """Training runs, evals and checkpoint records (rows as dicts)."""
+    """Training runs, evals and checkpoint records."""
 
-    def run(self, name: str) -> dict[str, Any] | None:
+    def run(self, name: str) -> Run | None:
         rows = list(self.db.query("select * from runs where name = ?", [name]))
-        return dict(rows[0]) if rows else None
+        return Run.from_row(rows[0]) if rows else None
 
-    def save_run(self, row: dict[str, Any]) -> None:
+    def save_run(self, run: Run) -> None:
         with self.db.conn:
-            self.db.table("runs").upsert(row, pk="name")
+            self.db.table("runs").upsert(run.to_row(), pk="name")
 
-    def runs(self) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.db.query("select * from runs order by created_at")]
+    def runs(self) -> list[Run]:
+        rows = self.db.query("select * from runs order by created_at")
+        return [Run.from_row(row) for row in rows]
 
     def add_evals(self, run: str, step: int, phase: int, losses: dict[str, float]) -> None:
         with self.db.conn:
@@ -34,9 +110,9 @@ class RunStore(Database):
                 pk=("run", "step", "corpus"),
             )
 
-    def evals(self, run: str) -> list[dict[str, Any]]:
+    def evals(self, run: str) -> list[Eval]:
         return [
-            dict(row)
+            Eval.from_row(row)
             for row in self.db.query(
                 "select step, corpus, loss, phase from evals where run = ? order by step, corpus",
                 [run],
@@ -47,9 +123,9 @@ class RunStore(Database):
         with self.db.conn:
             self.db.table("checkpoints").upsert(row, pk=("run", "name"))
 
-    def checkpoints(self, run: str) -> list[dict[str, Any]]:
+    def checkpoints(self, run: str) -> list[CheckpointRecord]:
         return [
-            dict(row)
+            CheckpointRecord.from_row(row)
             for row in self.db.query(
                 "select * from checkpoints where run = ? order by step, name", [run]
             )

@@ -28,7 +28,7 @@ from marinade.files import partial_file
 from marinade.sampling import end_token_ids, start_token_id
 from marinade.store import Store
 from marinade.training.recipe import HELD_OUT_SPLITS, Phase
-from marinade.training.split import Segment, segment_documents, split_segments, tokens_needed
+from marinade.training.split import Segment, split_documents, tokens_needed
 
 MIN_DOCUMENTS = 4  # the "documents" split: at least 2 train and 2 held out
 MIN_HELD_OUT = 2
@@ -128,12 +128,10 @@ def _span_split(
 ) -> dict[str, object]:
     """Streams of the "spans" split: segments joined in corpus order, the end-of-text
     token after each document's last segment."""
-    segments = segment_documents(
-        [row["text"] for row in rows], [row["dedup_key"] for row in rows], tokenizer
-    )
-    total = sum(len(segment.ids) for segment in segments)
+    texts, keys = [row["text"] for row in rows], [row["dedup_key"] for row in rows]
+    chosen = split_documents(texts, keys, tokenizer, held_out, min_held_out)
+    total = chosen.train_tokens + chosen.held_out_tokens
     needed = tokens_needed(min_held_out)
-    chosen = split_segments(segments, held_out, min_held_out)
     if total < needed or chosen.held_out_tokens < min_held_out:
         raise MarinadeError(
             f"corpus {name} has {total} tokens; training needs at least {needed} "

@@ -27,7 +27,7 @@ from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.models import LoadedModel, load_model
 from marinade.sampling import context_window
-from marinade.store import Store
+from marinade.store import Run, RunStatus, Store
 from marinade.timestamps import now_iso
 from marinade.training.allocator import keep_freed_memory
 from marinade.training.checkpoints import (
@@ -114,9 +114,7 @@ def evaluate(
     return losses
 
 
-def _recipe_to_train(
-    store: Store, recipe: Recipe, resume: bool
-) -> tuple[Recipe, dict[str, Any] | None]:
+def _recipe_to_train(store: Store, recipe: Recipe, resume: bool) -> tuple[Recipe, Run | None]:
     """The recipe to train (the stored one when resuming) and the run's row, if it has one.
 
     A new run needs a free name; a resumed one must exist and not be finished."""
@@ -125,7 +123,7 @@ def _recipe_to_train(
         recipe = resumable_recipe(store, recipe.name)
     elif existing is not None:
         raise MarinadeError(
-            f"a run named {recipe.name} exists ({existing['status']}); "
+            f"a run named {recipe.name} exists ({existing.status}); "
             "use --resume to continue it, or another name"
         )
     recipe.check()
@@ -195,7 +193,7 @@ def train(
     on_eval: Callable[[int, dict[str, float]], None] | None = None,
     on_status: Callable[[str], None] | None = None,
     resume_with: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Run:
     """Train (or resume) the run `recipe.name`; returns its final store record.
 
     `resume_with`: settings that only watch a run (training/runs.py's WATCH_ONLY),
@@ -251,18 +249,25 @@ def train(
     else:
         torch.manual_seed(settings.seed)
 
-    row = {
-        **(existing or {"name": recipe.name, "created_at": now_iso()}),
-        "model": recipe.start_from or recipe.model,
-        "recipe": json.dumps(recipe.to_dict()),
-        "total_steps": recipe.total_steps(),
-        "corpus_versions": json.dumps({n: s.version for n, s in streams.items()}),
-        "corpus_split": json.dumps({n: s.summary() for n, s in streams.items()}),
-    }
+    row = Run(
+        name=recipe.name,
+        model=recipe.start_from or recipe.model,
+        recipe=json.dumps(recipe.to_dict()),
+        status=RunStatus.RUNNING,
+        steps_done=state.step,
+        total_steps=recipe.total_steps(),
+        corpus_versions=json.dumps({n: s.version for n, s in streams.items()}),
+        message=None,
+        created_at=existing.created_at if existing else now_iso(),
+        updated_at=None,
+        corpus_split=json.dumps({n: s.summary() for n, s in streams.items()}),
+    )
 
-    def record(status: str, step: int, message: str | None = None) -> dict[str, Any]:
+    def record(status: RunStatus, step: int, message: str | None = None) -> Run:
         """The run's row with how far it got and how it stands (the main process writes it)."""
-        written = dict(row, status=status, steps_done=step, message=message, updated_at=now_iso())
+        written = replace(
+            row, status=status, steps_done=step, message=message, updated_at=now_iso()
+        )
         if workers.is_main:
             store.save_run(written)
         return written
@@ -292,7 +297,7 @@ def train(
 
     workers.wait()  # every process has checked the run is new before the main one records it
     first_step = state.step
-    record("running", first_step)
+    record(RunStatus.RUNNING, first_step)
     total, ends = recipe.total_steps(), phase_ends(recipe)
     autocast = torch.autocast(
         "cuda", dtype=torch.bfloat16, enabled=loaded.device.startswith("cuda")
@@ -339,21 +344,21 @@ def train(
                     checkpoint(LAST)
             if settings.sample_every and step % settings.sample_every == 0:
                 sample_now()
-            record("running", step)
+            record(RunStatus.RUNNING, step)
             limit = settings.max_minutes
             out_of_time = limit is not None and limit > 0 and elapsed > limit * 60
             if workers.any(out_of_time) and step < total:
                 checkpoint(LAST)
-                stopped = record("interrupted", step, f"stopped after {limit} minutes")
+                stopped = record(RunStatus.INTERRUPTED, step, f"stopped after {limit} minutes")
                 return store.run(recipe.name) or stopped
     except KeyboardInterrupt:
         checkpoint(LAST, wait=False)  # the other processes were interrupted too
-        record("interrupted", state.step, "Ctrl-C")
+        record(RunStatus.INTERRUPTED, state.step, "Ctrl-C")
         raise
     except Exception as error:
-        record("failed", state.step, str(error)[:500])
+        record(RunStatus.FAILED, state.step, str(error)[:500])
         raise
     finally:
         restore_memory()
-    finished = record("finished", state.step)
+    finished = record(RunStatus.FINISHED, state.step)
     return store.run(recipe.name) or finished

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
-from marinade.store import Store
+from marinade.store import Run, RunStatus, Store
 from marinade.timestamps import now_iso
 from marinade.training.checkpoints import run_folder
 from marinade.training.recipe import Recipe, phase_of
 
 
-def run_record(store: Store, name: str) -> dict[str, Any]:
+def run_record(store: Store, name: str) -> Run:
     """The run's row in the store, or an error pointing at `marinade runs list`."""
     record = store.run(name)
     if record is None:
@@ -36,9 +36,9 @@ def resumable_recipe(store: Store, name: str) -> Recipe:
     existing = store.run(name)
     if existing is None:
         raise MarinadeError(f"no run named {name} to resume; see `marinade runs list`")
-    if existing["status"] == "finished":
+    if existing.status == RunStatus.FINISHED:
         raise MarinadeError(f"run {name} is finished; nothing to resume")
-    return Recipe.from_dict(json.loads(existing["recipe"]))
+    return Recipe.from_dict(existing.recipe_dict())
 
 
 # Settings that only watch a run: given with --resume they apply to the resumed part.
@@ -102,41 +102,50 @@ def record_checkpoint(store: Store, recipe: Recipe, name: str, step: int, folder
     )
 
 
+@dataclass(frozen=True)
+class PhaseProgress:
+    """How far a run is through one of its phases."""
+
+    label: str
+    corpus: str  # as `runs show` writes it: a, a+b (merged) or a=0.3,b=0.7 (mixed)
+    steps: int
+    steps_done: int
+
+
+def phase_progress(run: Run) -> list[PhaseProgress]:
+    """Each phase of the run's recipe with the steps it has done."""
+    phases, start = [], 0
+    for phase in run.recipe_dict()["phases"]:
+        corpora = phase["corpora"]
+        if phase["merge"]:
+            corpus = "+".join(c for c, _ in corpora)
+        else:
+            corpus = ",".join(c if len(corpora) == 1 else f"{c}={w}" for c, w in corpora)
+        done = min(phase["steps"], max(0, run.steps_done - start))
+        phases.append(PhaseProgress(phase["label"], corpus, phase["steps"], done))
+        start += phase["steps"]
+    return phases
+
+
 def run_summary(store: Store, name: str) -> dict[str, Any]:
     """What `runs show --json` prints: the record, phases with steps done, evals, checkpoints."""
-    record = run_record(store, name)
-    recipe = json.loads(record["recipe"])
-    phases, start = [], 0
-    for phase in recipe["phases"]:
-        steps = phase["steps"]
-        done = min(steps, max(0, record["steps_done"] - start))
-        corpus = (
-            "+".join(c for c, _ in phase["corpora"])
-            if phase["merge"]
-            else ",".join(
-                c if len(phase["corpora"]) == 1 else f"{c}={w}" for c, w in phase["corpora"]
-            )
-        )
-        phases.append(
-            {"label": phase["label"], "corpus": corpus, "steps": steps, "steps_done": done}
-        )
-        start += steps
+    run = run_record(store, name)
     return {
-        "name": record["name"],
-        "status": record["status"],
-        "model": record["model"],
-        "steps_done": record["steps_done"],
-        "total_steps": record["total_steps"],
-        "message": record["message"],
-        "created_at": record["created_at"],
-        "updated_at": record["updated_at"],
-        "corpus_versions": json.loads(record["corpus_versions"] or "{}"),
+        "name": run.name,
+        "status": run.status,
+        "model": run.model,
+        "steps_done": run.steps_done,
+        "total_steps": run.total_steps,
+        "message": run.message,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "corpus_versions": json.loads(run.corpus_versions or "{}"),
         # per corpus: documents, segments and tokens trained on and held out (null: not recorded)
-        "corpora": json.loads(record.get("corpus_split") or "null"),
-        "settings": {"held_out_split": "documents", **recipe["settings"]},
-        "phases": phases,
-        "evals": store.evals(name),
-        "checkpoints": store.checkpoints(name),
+        "corpora": json.loads(run.corpus_split or "null"),
+        "settings": {"held_out_split": "documents", **run.recipe_dict()["settings"]},
+        "phases": [asdict(phase) for phase in phase_progress(run)],
+        "evals": [asdict(e) for e in store.evals(name)],
+        "checkpoints": [asdict(c) for c in store.checkpoints(name)],
     }
 
 

@@ -4,8 +4,8 @@ A corpus is often one long text (a book as one file) or a few books, so holding
 out whole documents either refuses to train (one document) or hides whole books
 from the model. Instead every document is cut into segments: a short post stays
 whole; a long document is cut at paragraph boundaries into pieces of at most
-about SEGMENT_TOKENS tokens (a paragraph longer than that is cut between
-tokens). Segments are ranked by a hash of (document key, position) and the
+SEGMENT_TOKENS tokens, fewer in a small corpus (a paragraph longer than that is
+cut between tokens). Segments are ranked by a hash of (document key, position) and the
 lowest are held out until `fraction` of the corpus's tokens, and at least one
 evaluation block, are set aside (more where a small fraction would leave
 the loss measured on one or two blocks). The choice depends only on the text, so it is
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # `runs show` describes a split without loading transformers
     from transformers import PreTrainedTokenizerBase
 
 SEGMENT_TOKENS = 256  # a long document is cut into segments of at most about this many tokens
+MIN_SEGMENT_TOKENS = 32  # ... and at least this many, where held-out text is scarce
 EVAL_BLOCKS = 8  # blocks the held-out part should hold, where the corpus is large enough
 _PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*")  # a blank line ends a paragraph
 
@@ -64,14 +65,36 @@ def paragraphs(text: str) -> list[str]:
     return pieces
 
 
+def split_documents(
+    texts: Sequence[str],
+    keys: Sequence[str],
+    tokenizer: PreTrainedTokenizerBase,
+    fraction: float,
+    min_held_out: int,
+) -> Split:
+    """A corpus's documents cut into segments and split into training and held-out parts.
+
+    Segments are at most SEGMENT_TOKENS long, and at most half of what is to be held
+    out, so a small text (a short story trained in blocks of 64) does not lose most
+    of itself to one big held-out segment."""
+    whole = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    target = held_out_target(sum(len(ids) for ids in whole), fraction, min_held_out)
+    size = min(SEGMENT_TOKENS, max(MIN_SEGMENT_TOKENS, target // 2))
+    segments = segment_documents(texts, keys, tokenizer, size, whole)
+    return split_segments(segments, fraction, min_held_out)
+
+
 def segment_documents(
     texts: Sequence[str],
     keys: Sequence[str],
     tokenizer: PreTrainedTokenizerBase,
     max_tokens: int = SEGMENT_TOKENS,
+    whole: list[list[int]] | None = None,
 ) -> list[Segment]:
-    """Every document as one segment or, when longer than `max_tokens`, as several."""
-    whole = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    """Every document as one segment or, when longer than `max_tokens`, as several
+    (`whole`: the documents' tokens, when the caller has them already)."""
+    if whole is None:
+        whole = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     segments: list[Segment] = []
     for index, (text, key, ids) in enumerate(zip(texts, keys, whole, strict=True)):
         pieces = [ids] if len(ids) <= max_tokens else _cut(text, tokenizer, max_tokens)
