@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from marinade.corpus.document import format_dialog
@@ -26,6 +25,7 @@ from marinade.sample_settings import (
     check_temperature,
 )
 from marinade.store import Store
+from marinade.timestamps import now_iso
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -97,10 +97,6 @@ class Conversation:
 
     def answers(self) -> int:
         return sum(1 for turn in self.turns if turn.speaker == "model")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def parse_side(value: str) -> str:

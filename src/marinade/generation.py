@@ -6,11 +6,11 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from marinade.sample_settings import SampleSettings, SamplingError, check_seed, check_temperature
 from marinade.store import Store
+from marinade.timestamps import now_iso
 
 if TYPE_CHECKING:
     from marinade.models import LoadedModel
@@ -67,7 +67,7 @@ def generate_samples(
         batch_size=batch_size,
         on_progress=on_progress,
     )
-    created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created_at = now_iso()
     batch_id = batch_id or uuid.uuid4().hex
     return store.add_samples(
         {

@@ -15,11 +15,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
-import shutil
 import socket
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,7 +34,9 @@ from transformers import (
 )
 
 from marinade.errors import MarinadeError
+from marinade.files import partial_file, partial_folder
 from marinade.home import Home
+from marinade.names import RUN_AT_PHASE
 from marinade.training.checkpoints import LAST, checkpoints_folder, phase_checkpoint, run_folder
 
 DEFAULT_MODEL = "smollm2"
@@ -150,12 +149,9 @@ def model_folder(name: str, home: Home, on_status: Status | None = None) -> tupl
     )
 
 
-RUN_NAME = re.compile(r"^(?P<run>[\w][\w.-]*)(?:@(?P<phase>\d+))?$")
-
-
 def run_checkpoint(name: str, home: Home) -> Path | None:
     """A training run's checkpoint folder: RUN (its last) or RUN@PHASE (the end of a phase)."""
-    match = RUN_NAME.match(name)
+    match = RUN_AT_PHASE.fullmatch(name)
     if match is None or not run_folder(home, match["run"]).is_dir():
         return None
     checkpoints = checkpoints_folder(home, match["run"])
@@ -211,21 +207,13 @@ def convert_gguf(gguf: Path, folder: Path, on_status: Status | None = None) -> N
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     # Write beside the target and rename, so an interrupted conversion leaves nothing half-made.
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        with transformers_progress(False):
+        with partial_folder(folder, replace=False) as partial, transformers_progress(False):
             model.save_pretrained(partial)
             tokenizer.save_pretrained(partial)
-        try:
-            os.replace(partial, folder)
-        except OSError:  # another process finished first: its folder stands
-            if not (folder / "config.json").exists():
-                raise
-            shutil.rmtree(partial)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    except OSError:  # another process finished first: its folder stands
+        if not (folder / "config.json").exists():
+            raise
 
 
 @contextmanager
@@ -344,10 +332,8 @@ def weights_hash(folder: Path, home: Home) -> str:
         digest.update(file_digest.digest())
     cache[key] = digest.hexdigest()
     # a partial file of its own: processes started together (torchrun) hash at the same time
-    descriptor, partial = tempfile.mkstemp(prefix="weight-hashes-", suffix=".tmp", dir=home.models)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(json.dumps(cache, indent=1))
-    os.replace(partial, cache_file)
+    with partial_file(cache_file, prefix="weight-hashes-") as partial:
+        partial.write_text(json.dumps(cache, indent=1))
     return digest.hexdigest()
 
 

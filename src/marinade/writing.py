@@ -14,7 +14,6 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from marinade.errors import MarinadeError
@@ -25,6 +24,7 @@ from marinade.sample_settings import (
     check_temperature,
 )
 from marinade.store import Store
+from marinade.timestamps import now_iso
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -146,10 +146,6 @@ class Story:
 
     def model_nodes(self) -> int:
         return sum(1 for node in self.nodes.values() if node.author == "model")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def default_title(opening: str) -> str:

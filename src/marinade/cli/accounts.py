@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from marinade.cli.common import CliState, out, print_json_line
+from marinade.cli.common import AsJson, CliState, out, print_json_line
 
 app = typer.Typer(help="Accounts to post to.", no_args_is_help=True)
 
@@ -76,7 +76,7 @@ def add_command(
 @app.command("list")
 def list_command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Every account and where its token is read from."""
     from marinade.publishing.accounts import accounts

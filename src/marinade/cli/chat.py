@@ -28,17 +28,19 @@ from marinade.cli.common import (
     id_or_newest,
     listed_model,
     listed_time,
+    load_model_for,
     or_else,
     out,
     printable,
     shorten,
-    status,
 )
 from marinade.cli.generate import Device, Quantize
-from marinade.cli.write import (
+from marinade.cli.session import (
     LineReader,
-    stdin_reader,
-    terminal_reader,
+    ModelOrStored,
+    TopKOrStored,
+    TopPOrStored,
+    line_reader,
 )
 from marinade.errors import MarinadeError
 from marinade.writing import random_seed
@@ -57,7 +59,7 @@ app = typer.Typer(
 @app.command("start")
 def start(
     ctx: typer.Context,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
+    model: ModelOrStored = None,
     me: Annotated[
         str | None,
         typer.Option(
@@ -86,8 +88,8 @@ def start(
         float | None,
         typer.Option("--temperature", "-t", help=default_help(ChatSettings, "temperature")),
     ] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
+    top_k: TopKOrStored = None,
+    top_p: TopPOrStored = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="The n-th answer uses seed+n; random when left out."),
@@ -115,15 +117,8 @@ def start(
         top_p=or_else(top_p, base.top_p),
         seed=or_else(seed, base.seed),
     )
-    from marinade.models import load_model  # imports torch and transformers: seconds
-
-    loaded = load_model(
-        model or (conversation.model if conversation else None),
-        state.home,
-        device=device,
-        quantize=quantize,
-        on_status=status,
-    )
+    stored_model = conversation.model if conversation else None
+    loaded = load_model_for(state, model or stored_model, device, quantize)
     if conversation is None:
         conversation = start_conversation(store, loaded.name, settings)
     else:
@@ -138,7 +133,7 @@ def start(
             f"'{settings.me}' ({side}), it answers as '{settings.model_side}'. "
             "Ctrl-D or /quit to stop.[/dim]"
         )
-    reader = terminal_reader() if interactive else stdin_reader()
+    reader = line_reader(interactive)
     try:
         talk(store, conversation, loaded, reader)
     except KeyboardInterrupt:  # every turn so far is already stored

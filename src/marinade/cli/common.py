@@ -9,8 +9,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,9 +27,15 @@ from marinade.errors import MarinadeError
 from marinade.home import Home, open_home
 from marinade.store import Store
 
+if TYPE_CHECKING:
+    from marinade.models import LoadedModel
+
 # No emoji codes or highlighting: sample texts are printed as they are.
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, emoji=False)
+
+
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def print_json_line(value: Any) -> None:
@@ -57,6 +64,28 @@ class CliState:
 
 def status(message: str) -> None:
     err.print(f"[dim]{message}[/dim]")
+
+
+def load_model_for(
+    state: CliState, name: str | None, device: str | None, quantize: str | None
+) -> LoadedModel:
+    """marinade.models.load_model, saying on stderr what it does; it imports torch and
+    transformers when called (seconds), so a command's --help stays quick."""
+    from marinade.models import load_model
+
+    return load_model(name, state.home, device=device, quantize=quantize, on_status=status)
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """The text to --output FILE, else to standard output; a file that cannot be written
+    is a one-line error."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise MarinadeError(f"cannot write {output}: {error.strerror}") from None
 
 
 @contextmanager

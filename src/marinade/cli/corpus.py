@@ -12,14 +12,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.cli.common import AsJson, CliState, err, out, print_json_line, status
 from marinade.errors import MarinadeError
 
 app = typer.Typer(
     help="Corpora: your writing, imported from export archives.", no_args_is_help=True
 )
 
-AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 CorpusName = Annotated[str, typer.Argument(metavar="NAME", help="The corpus.")]
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.cli.common import AsJson, CliState, err, out, print_json_line, status
 from marinade.cli.progress import live_progress
 from marinade.cli.signals import exit_code, interrupt_on_stop_signals, stopped_by
 
@@ -86,7 +86,7 @@ def run(
 @app.command("list")
 def list_experiments(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Experiments with their status, samples and ratings."""
     state: CliState = ctx.obj

@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from marinade.cli.common import CliState, advance, out, print_json_line, progress_bar, status
+from marinade.cli.common import (
+    CliState,
+    advance,
+    load_model_for,
+    out,
+    print_json_line,
+    progress_bar,
+    status,
+)
 from marinade.errors import MarinadeError
 from marinade.generation import check_request, choose_seeds, generate_samples
 from marinade.sample_settings import DEFAULT_TEMPERATURE, SampleSettings
@@ -84,9 +92,7 @@ def generate(
     )
     seeds = choose_seeds(seed, count)
     store = state.store
-    from marinade.models import load_model  # imports torch and transformers: seconds
-
-    loaded = load_model(model, state.home, device=device, quantize=quantize, on_status=status)
+    loaded = load_model_for(state, model, device, quantize)
     total = len(seeds) * len(temperatures)
     with progress_bar(f"{total} samples from {loaded.name}", total * max_new_tokens) as bar:
         rows = generate_samples(
@@ -142,7 +148,7 @@ def compare(
     seeds = choose_seeds(seed, count)
     store = state.store
     batch_id = uuid.uuid4().hex
-    from marinade.models import load_model, model_folder  # imports torch and transformers
+    from marinade.models import model_folder  # imports torch and transformers: seconds
 
     for name in models:  # every model must be there before anything is sampled and stored
         model_folder(name, state.home, on_status=status)
@@ -150,7 +156,7 @@ def compare(
     columns: list[tuple[str, list[dict[str, Any]]]] = []
     for name in models:
         # one model in memory at a time
-        loaded = load_model(name, state.home, device=device, quantize=quantize, on_status=status)
+        loaded = load_model_for(state, name, device, quantize)
         with progress_bar(
             f"{len(seeds)} samples from {loaded.name}", len(seeds) * max_new_tokens
         ) as bar:

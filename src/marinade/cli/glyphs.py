@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from marinade.cli.common import CliState, id_or_last, status
+from marinade.cli.common import CliState, id_or_last, status, write_output
 from marinade.errors import MarinadeError
 from marinade.glyphs import glyph_view, render_html, render_text
 
@@ -69,15 +69,10 @@ def glyphs(
     view = glyph_view(tokenizer, text, model_name)
     page = render_html(view, title, reveal) if output_format == "html" else None
     rendered = page if page is not None else render_text(view, reveal)
-    if output is None:
-        sys.stdout.write(rendered)
-        return
-    try:
-        output.write_text(rendered, encoding="utf-8")
-    except OSError as error:
-        raise MarinadeError(f"cannot write {output}: {error.strerror}") from None
-    distinct = len({token.token_id for token in view.tokens})
-    status(f"wrote {output}: {len(view.tokens)} tokens, {distinct} distinct ({model_name})")
+    write_output(rendered, output)
+    if output is not None:
+        distinct = len({token.token_id for token in view.tokens})
+        status(f"wrote {output}: {len(view.tokens)} tokens, {distinct} distinct ({model_name})")
 
 
 def newest_or(state: CliState, sample_id: int | None) -> dict[str, Any]:

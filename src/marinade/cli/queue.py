@@ -96,8 +96,8 @@ def list_command(
 ) -> None:
     """What is due, posted, failed or unknown, by due time."""
     from marinade.publishing.queue import parse_status, queue_row
-    from marinade.publishing.schedule import iso, utc_now
     from marinade.store import QueueStatus
+    from marinade.timestamps import now_iso
 
     state: CliState = ctx.obj
     items = state.store.queue_items(parse_status(status), account)
@@ -106,7 +106,7 @@ def list_command(
             print_json_line(queue_row(item))
         return
     table = Table("id", "status", "due (UTC)", "account", "text", "remote / reason", box=None)
-    now = iso(utc_now())
+    now = now_iso()
     for item in items:
         queued = item.status is QueueStatus.QUEUED
         shown_status = item.status.value

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, TaskID, TextColumn, TimeRemainingColumn
 
-from marinade.cli.common import CliState, err, out, print_json_line
+from marinade.cli.common import AsJson, CliState, err, out, print_json_line
 from marinade.cli.progress import live_progress
 from marinade.cli.signals import exit_code, interrupt_on_stop_signals, stopped_by
 from marinade.store import RunStatus
@@ -32,7 +32,7 @@ def retrain(
         bool, typer.Option("--fetch", help="First fetch every account fetched before.")
     ] = False,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or mps.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Import what was posted since last time (marked model-written), then train a new run."""
     from marinade.loop_back.retrain import retrain as run_retrain

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +23,7 @@ from marinade.cli.common import (
 )
 from marinade.errors import MarinadeError
 from marinade.store import EXPORT_COLUMNS, SAMPLE_COLUMNS
+from marinade.timestamps import now_iso
 
 app = typer.Typer(help="Samples logged in the store.", no_args_is_help=True)
 
@@ -161,7 +161,7 @@ def rate_sample(
             "give a rating, accept or reject, or --clear"
             + (f" (not {rating!r})" if rating is not None else "")
         )
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = now_iso()
     state.store.rate_sample(
         sample_id, None if clear else rating, tags=tags, note=note, edited_text=edit, now=now
     )

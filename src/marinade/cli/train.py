@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from marinade.cli.common import CliState, default_help, err, out, print_json_line, status
+from marinade.cli.common import AsJson, CliState, default_help, err, out, print_json_line, status
 from marinade.cli.progress import live_progress
 from marinade.cli.signals import exit_code, interrupt_on_stop_signals, stopped_by
 from marinade.errors import MarinadeError
@@ -21,7 +21,6 @@ runs_app = typer.Typer(
     help="Training runs: list, inspect, plot, export, remove.", no_args_is_help=True
 )
 
-AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 RunName = Annotated[str, typer.Argument(metavar="NAME", help="The run.")]
 
 

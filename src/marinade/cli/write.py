@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,13 +19,22 @@ from marinade.cli.common import (
     id_or_newest,
     listed_model,
     listed_time,
+    load_model_for,
     or_else,
     out,
     printable,
     shorten,
     status,
+    write_output,
 )
 from marinade.cli.generate import Device, Quantize, unescape
+from marinade.cli.session import (
+    LineReader,
+    ModelOrStored,
+    TopKOrStored,
+    TopPOrStored,
+    line_reader,
+)
 from marinade.errors import MarinadeError
 from marinade.writing import (
     EXPORT_FORMATS,
@@ -61,10 +69,6 @@ HELP = (
 )
 TAIL = 300  # characters of the story shown after each step
 
-# Reads one line after showing a prompt, the line pre-filled for editing where it can be;
-# None at the end of input.
-LineReader = Callable[[str, str], "str | None"]
-
 
 @app.command("start")
 def start(
@@ -72,7 +76,7 @@ def start(
     opening: Annotated[
         str | None, typer.Argument(help="The story's opening; asked for when left out.")
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or run.")] = None,
+    model: ModelOrStored = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -103,8 +107,8 @@ def start(
         float | None,
         typer.Option("--temperature", "-t", help=default_help(WriteSettings, "temperature")),
     ] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="0 is off.")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="1 is off.")] = None,
+    top_k: TopKOrStored = None,
+    top_p: TopPOrStored = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="The story's n-th proposal uses seed+n; random when left out."),
@@ -143,22 +147,14 @@ def start(
     if auto_pick is not None and not 1 <= auto_pick <= settings.count:
         raise MarinadeError(f"--auto-pick must be between 1 and --count ({settings.count})")
     interactive = auto_pick is None and sys.stdin.isatty()
-    reader = terminal_reader() if interactive else stdin_reader()
+    reader = line_reader(interactive)
     if story is None and opening is None:
         if auto_pick is not None:
             raise MarinadeError("--auto-pick needs an opening text or --resume ID")
         opening = reader("Opening: ", "")
         if not opening:
             raise MarinadeError("no opening given: nothing to write")
-    from marinade.models import load_model  # imports torch and transformers: seconds
-
-    loaded = load_model(
-        model or (story.model if story else None),
-        state.home,
-        device=device,
-        quantize=quantize,
-        on_status=status,
-    )
+    loaded = load_model_for(state, model or (story.model if story else None), device, quantize)
     if story is None:
         story = start_story(store, unescape(opening) or "", loaded.name, settings, title)
     elif settings != story.settings:
@@ -295,42 +291,6 @@ def show_tail(story: Story) -> None:
     out.rule(style="dim")
 
 
-def terminal_reader() -> LineReader:
-    """input() with readline's line editing; the pre-filled text can be edited in place."""
-    try:
-        import readline
-    except ImportError:  # Windows: no pre-filling, plain input()
-        readline = None  # type: ignore[assignment]
-
-    def read(prompt: str, prefill: str) -> str | None:
-        if readline is not None:
-            readline.set_startup_hook(lambda: readline.insert_text(prefill))
-        try:
-            return input(prompt)
-        except EOFError:
-            out.print()
-            return None
-        finally:
-            if readline is not None:
-                readline.set_startup_hook(None)
-
-    return read
-
-
-def stdin_reader() -> LineReader:
-    """Commands from a pipe or file, one a line, echoed so the output reads as a transcript."""
-
-    def read(prompt: str, prefill: str) -> str | None:
-        line = sys.stdin.readline()
-        if not line:
-            return None
-        line = line.rstrip("\n")
-        out.print(f"{prompt}{line}", markup=False)
-        return line
-
-    return read
-
-
 @app.command("list")
 def list_stories(ctx: typer.Context) -> None:
     """Every story, the latest first."""
@@ -375,11 +335,6 @@ def export(
     text = export_story(
         load_story(state.store, story_number(state.store, story_id)), export_format, tree
     )
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise MarinadeError(f"cannot write {output}: {error.strerror}") from None
-    status(f"wrote {output}")
+    write_output(text, output)
+    if output is not None:
+        status(f"wrote {output}")

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from marinade.corpus.document import Document, Skipped, format_dialog, utc_iso
+from marinade.corpus.document import Document, Skipped, format_dialog
+from marinade.timestamps import utc_iso
 
 # A chat is cut into separate conversations where nobody wrote for this long.
 CONVERSATION_GAP = timedelta(hours=1)

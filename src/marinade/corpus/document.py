@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from marinade.errors import MarinadeError
 
@@ -87,13 +86,6 @@ class ImportOptions:
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise MarinadeError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
-
-
-def utc_iso(moment: datetime) -> str:
-    """ISO 8601 in UTC, seconds precision; a naive datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def format_dialog(turns: list[tuple[bool, str]]) -> str:

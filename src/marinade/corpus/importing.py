@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,10 @@ from marinade.corpus.document import (
     Skipped,
 )
 from marinade.corpus.importers import detect_importer, importer_named
-from marinade.errors import MarinadeError
+from marinade.names import check_name
 from marinade.store import Store
+from marinade.timestamps import now_iso
 
-CORPUS_NAME = re.compile(r"^[\w][\w.-]*$")
 BATCH = 1000  # documents per insert
 
 
@@ -43,14 +41,6 @@ class ImportReport:
         return {**asdict(self), "skipped": dict(self.skipped)}
 
 
-def check_corpus_name(name: str) -> None:
-    if not CORPUS_NAME.match(name):
-        raise MarinadeError(
-            f"bad corpus name {name!r}: use letters, digits, '_', '-' and '.', "
-            "starting with a letter or digit"
-        )
-
-
 def import_corpus(
     store: Store,
     path: Path | str,
@@ -66,7 +56,7 @@ def import_corpus(
     whitespace and case) are counted as duplicates, not added again.
     """
     options = options or ImportOptions()
-    check_corpus_name(name)
+    check_name(name, "corpus")
     path = Path(path).expanduser()
     if not path.exists():
         raise CorpusFormatError(str(path), None, "no such file or folder")
@@ -102,9 +92,9 @@ def import_records(
     corpus `name`, all in one transaction; `also_store` writes more inside it, knowing
     what was kept (an exception it raises stores nothing at all)."""
     options = options or ImportOptions()
-    check_corpus_name(name)
+    check_name(name, "corpus")
     report = ImportReport(corpus=name, path=path, format=format)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = now_iso()
     with store.transaction():
         import_id = store.start_import(name, report.path, format, json.dumps(asdict(options)), now)
         pending: list[dict[str, Any]] = []

@@ -7,10 +7,31 @@ from typing import IO
 
 from lxml import etree
 
+from marinade.corpus.archive import Archive
 from marinade.corpus.document import CorpusFormatError, Document, Skipped
 
 
 def iter_xml_records(
+    archive: Archive,
+    member: str,
+    tag: str,
+    convert: Callable[[etree._Element, str, str], Document | Skipped],
+    element_noun: str,
+    id_noun: str,
+) -> Iterator[Document | Skipped]:
+    """Each `tag` element of the archive's `member`, converted to a record by
+    `convert(element, member, label)` (the member for the record's source, its label for
+    errors), then freed with the siblings before it, so memory stays flat. Broken XML is
+    a CorpusFormatError naming the element where it broke ("item 3") and the last record
+    read ("after post 12")."""
+    label = archive.label(member)
+    with archive.open(member) as handle:
+        yield from _records(
+            handle, tag, label, lambda e: convert(e, member, label), element_noun, id_noun
+        )
+
+
+def _records(
     handle: IO[bytes],
     tag: str,
     label: str,
@@ -18,9 +39,6 @@ def iter_xml_records(
     element_noun: str,
     id_noun: str,
 ) -> Iterator[Document | Skipped]:
-    """Each `tag` element converted to a record, then freed with the siblings before
-    it, so memory stays flat. Broken XML is a CorpusFormatError naming the element
-    where it broke ("item 3") and the last record read ("after post 12")."""
     count, last_id = 0, None
     elements = etree.iterparse(
         handle,

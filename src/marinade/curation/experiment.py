@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
 from typing import Any
 
 from marinade.curation.checks import SampleChecker
@@ -21,6 +20,7 @@ from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.sample_settings import SampleSettings
 from marinade.store import RunStatus, Store
+from marinade.timestamps import now_iso
 from marinade.training.recipe import Recipe, TrainSettings, parse_phase
 
 CHUNK = 50  # samples stored together: Ctrl-C loses at most this many
@@ -31,10 +31,6 @@ class CellProgress:
     label: str  # "marinade T=0.8"
     done: int
     total: int
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_experiment(
@@ -61,8 +57,8 @@ def run_experiment(
     for planned in plan.runs:  # and so does a grid that no longer matches a run it trained
         _check_reusable(store, spec, recipes[planned.name])
     _check_samples_match_runs(store, spec, plan)
-    record = _existing(store, spec.name) or {"name": spec.name, "created_at": now()}
-    record.update(spec=json.dumps(spec.to_dict()), status="running", updated_at=now())
+    record = _existing(store, spec.name) or {"name": spec.name, "created_at": now_iso()}
+    record.update(spec=json.dumps(spec.to_dict()), status="running", updated_at=now_iso())
     store.save_experiment(record)
     try:
         for planned in plan.runs:
@@ -76,12 +72,12 @@ def run_experiment(
             on_status(f"checking {checker.earlier} earlier samples against the training text")
         checker.check_the_rest()  # those sampled by an earlier `experiment run`
     except KeyboardInterrupt:
-        store.save_experiment({**record, "status": "interrupted", "updated_at": now()})
+        store.save_experiment({**record, "status": "interrupted", "updated_at": now_iso()})
         raise
     except Exception:
-        store.save_experiment({**record, "status": "failed", "updated_at": now()})
+        store.save_experiment({**record, "status": "failed", "updated_at": now_iso()})
         raise
-    store.save_experiment({**record, "status": "finished", "updated_at": now()})
+    store.save_experiment({**record, "status": "finished", "updated_at": now_iso()})
     return plan
 
 

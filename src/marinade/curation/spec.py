@@ -22,19 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marinade.corpus.importing import check_corpus_name
 from marinade.errors import MarinadeError
+from marinade.files import read_toml
+from marinade.names import check_name
 from marinade.training.recipe import (
     DEFAULT_MODEL,
     TrainSettings,
     parse_phase,
     setting_value,
 )
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    tomllib = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -111,17 +107,7 @@ TOP_KEYS = (
 
 def load_experiment(path: Path) -> ExperimentSpec:
     """Read and check an experiment file; errors name the file and the key."""
-    if tomllib is None:
-        raise MarinadeError("experiment files need Python 3.11+")
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise MarinadeError(f"experiment file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise MarinadeError(f"cannot read experiment file {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise MarinadeError(f"{path}: not valid TOML: {error}") from None
-    return parse_experiment(data, str(path))
+    return parse_experiment(read_toml(path, "experiment"), str(path))
 
 
 def parse_experiment(data: dict[str, Any], where: str) -> ExperimentSpec:
@@ -136,9 +122,9 @@ def parse_experiment(data: dict[str, Any], where: str) -> ExperimentSpec:
     if not isinstance(name, str):
         raise fail('an experiment needs a name: name = "tweets"')
     try:
-        check_corpus_name(name)
+        check_name(name, "experiment")
     except MarinadeError as error:
-        raise fail(str(error).replace("corpus name", "experiment name")) from None
+        raise fail(str(error)) from None
 
     def numbers(key: str, default: list[Any], low: float, high: float) -> tuple[Any, ...]:
         values = data.get(key, default)
@@ -225,9 +211,9 @@ def _recipe(table: Any, index: int, default_model: str, fail: Any) -> RecipeSpec
     if not isinstance(name, str):
         raise fail(f'recipe {index} needs a name: name = "marinade"')
     try:
-        check_corpus_name(name)
+        check_name(name, "recipe")
     except MarinadeError as error:
-        raise fail(f"recipe {index}: " + str(error).replace("corpus name", "recipe name")) from None
+        raise fail(f"recipe {index}: {error}") from None
     model = table.get("model", default_model)
     run = table.get("run")
     phases = table.get("phases", [])

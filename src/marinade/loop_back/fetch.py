@@ -17,14 +17,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from marinade.corpus.document import Document, ImportOptions, Skipped, utc_iso
-from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
+from marinade.corpus.document import Document, ImportOptions, Skipped
+from marinade.corpus.importing import ImportReport, import_records
 from marinade.errors import MarinadeError
+from marinade.names import check_name
 from marinade.publishing.accounts import accounts
 from marinade.store import Store
+from marinade.timestamps import now_iso, utc_iso
 
 PLATFORMS = ("mastodon", "bluesky")
 BLUESKY_PUBLIC = "https://public.api.bsky.app"  # the public AppView: no login needed
@@ -182,7 +184,7 @@ def fetch_posts(
     options: ImportOptions | None = None,
 ) -> FetchReport:
     """Fetch `account`'s posts newer than last time into `corpus`."""
-    check_corpus_name(corpus)
+    check_name(corpus, "corpus")
     if platform not in PLATFORMS:
         raise MarinadeError(f"corpus fetch reads {' or '.join(PLATFORMS)}, not {platform!r}")
     if limit < 1:
@@ -200,7 +202,7 @@ def fetch_posts(
         source = store.fetch_source(platform, key, corpus)
         posts, cursor = _bluesky_posts(url, key, source["cursor"] if source else None, limit)
         records = list(_bluesky_documents(posts, key))
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = now_iso()
     existed = bool(store.corpora(corpus))
     path, source_format = f"{url} {key}", f"{platform}-api"
 

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from marinade.corpus.document import Document, ImportOptions
-from marinade.corpus.importing import ImportReport, check_corpus_name, import_records
+from marinade.corpus.importing import ImportReport, import_records
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.loop_back.fetch import FetchReport, fetch_all
+from marinade.names import check_name
 from marinade.store import QueueItem, Run, Store
 
 DEFAULT_CORPUS = "accepted"
@@ -124,9 +125,9 @@ def import_model_written(
     """Posted model-written items since the last retrain of `name`, and accepted samples,
     into `corpus`; with `own_corpus`, the texts you wrote and posted since then into
     that one. Returns the import report, the two counts and the own posts' report."""
-    check_corpus_name(corpus)
+    check_name(corpus, "corpus")
     if own_corpus is not None:
-        check_corpus_name(own_corpus)
+        check_name(own_corpus, "corpus")
         if own_corpus == corpus:
             raise MarinadeError(
                 f"--own-corpus {own_corpus} is the corpus for model-written text; name another"

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from marinade.errors import MarinadeError
+from marinade.names import is_name
 from marinade.publishing.account import Account
 from marinade.publishing.adapters import adapter_named
 from marinade.store import Store
+from marinade.timestamps import now_iso
 
-ACCOUNT_NAME = re.compile(r"^[\w][\w.-]*$")
 # Settings an account may carry; which ones a platform needs is in its adapter.
 SETTINGS = (
     "instance",  # Mastodon: https://mastodon.social
@@ -41,7 +41,7 @@ def add_account(
     store: Store, name: str, platform: str, settings: dict[str, Any], default: bool = False
 ) -> Account:
     """Check and store an account (replacing one of the same name)."""
-    if not ACCOUNT_NAME.match(name):
+    if not is_name(name):
         raise MarinadeError(f"bad account name {name!r}: use letters, digits, '_', '-' and '.'")
     adapter = adapter_named(platform)
     settings = {key: value for key, value in settings.items() if value not in (None, "")}
@@ -80,7 +80,7 @@ def add_account(
             "platform": platform,
             "settings": json.dumps(settings),
             "is_default": int(default),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": now_iso(),
         }
     )
     return account

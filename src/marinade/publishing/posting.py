@@ -36,8 +36,8 @@ from marinade.publishing.adapters import (
     all_adapters,
 )
 from marinade.publishing.queue import final_text
-from marinade.publishing.schedule import iso, utc_now
 from marinade.store import Claim, QueueItem, QueueStatus, Store
+from marinade.timestamps import utc_iso, utc_now
 
 STALE_AFTER = timedelta(minutes=15)  # a claim older than this is abandoned (any host)
 DEDUPE_WINDOW = timedelta(minutes=50)  # Mastodon keeps an Idempotency-Key for an hour
@@ -83,10 +83,10 @@ def recover_abandoned(store: Store, now: datetime | None = None) -> list[int]:
     now = now or utc_now()
     recovered = []
     for item in store.posting_items():
-        stale = item.claimed_at is None or item.claimed_at < iso(now - STALE_AFTER)
+        stale = item.claimed_at is None or item.claimed_at < utc_iso(now - STALE_AFTER)
         if stale or _claimer_gone(item.claimed_by):
             reason = "the process posting it stopped before recording the answer"
-            if store.mark_unknown(item.id, item.claimed_by, reason, iso(now)):
+            if store.mark_unknown(item.id, item.claimed_by, reason, utc_iso(now)):
                 recovered.append(item.id)
     return recovered
 
@@ -114,7 +114,7 @@ def post_item(store: Store, claim: Claim, worker: str, now: Callable[[], datetim
             fields = {"status": QueueStatus.FAILED, "error": reason}
         else:
             wait = error.retry_after if error.retry_after is not None else backoff(item.attempts)
-            retry_at = iso(now() + timedelta(seconds=max(wait, 1.0)))
+            retry_at = utc_iso(now() + timedelta(seconds=max(wait, 1.0)))
             # nothing went out this time; an item that may have gone out before stays unknown
             status = (
                 QueueStatus.UNKNOWN
@@ -135,11 +135,11 @@ def post_item(store: Store, claim: Claim, worker: str, now: Callable[[], datetim
             "remote_id": posted.remote_id,
             "url": posted.url,
             "error": None,
-            "posted_at": iso(now()),
+            "posted_at": utc_iso(now()),
         }
     if fields.get("error"):
         fields["error"] = without_secret(fields["error"], account)
-    fields.update(posted_text=text, updated_at=iso(now()))
+    fields.update(posted_text=text, updated_at=utc_iso(now()))
     store.finish_claim(item.id, worker, fields)
     return PostOutcome(
         item.id,
@@ -163,7 +163,7 @@ def without_secret(reason: str, account: Account) -> str:
 
 def _unknown(item: QueueItem, now: Callable[[], datetime], reason: str) -> dict[str, Any]:
     # where the platform de-duplicates, a later pass sends it again, after a pause
-    retry_at = iso(now() + timedelta(seconds=backoff(item.attempts)))
+    retry_at = utc_iso(now() + timedelta(seconds=backoff(item.attempts)))
     return {"status": QueueStatus.UNKNOWN, "error": reason, "retry_at": retry_at}
 
 
@@ -185,10 +185,10 @@ def post_due(
     while True:
         moment = now()
         claim = store.claim_next_due(
-            iso(moment),
+            utc_iso(moment),
             worker,
             redo_unknown=dedupers,
-            redo_unknown_sent_after=iso(moment - DEDUPE_WINDOW),
+            redo_unknown_sent_after=utc_iso(moment - DEDUPE_WINDOW),
             redo_unknown_attempts=MAX_ATTEMPTS,
             exclude_accounts=tuple(skipped),
         )
@@ -217,7 +217,7 @@ def dry_run(store: Store, outbox: Path, now: datetime | None = None) -> list[Que
     `posted_text` it would be sent as; the queue is untouched."""
     from marinade.publishing.adapters.outbox import write_to_outbox
 
-    moment = iso(now or utc_now())
+    moment = utc_iso(now or utc_now())
     due = [
         item
         for item in store.queue_items(QueueStatus.QUEUED)

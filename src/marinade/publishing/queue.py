@@ -21,8 +21,9 @@ from marinade.errors import MarinadeError
 from marinade.publishing.account import Account
 from marinade.publishing.accounts import get_account, target_account
 from marinade.publishing.adapters import adapter_named, length_limit
-from marinade.publishing.schedule import get_schedule, iso, next_slot, utc_now
+from marinade.publishing.schedule import get_schedule, next_slot
 from marinade.store import QueueItem, QueueStatus, Store
+from marinade.timestamps import utc_iso, utc_now
 
 # a sample with an item in one of these for an account is not queued there again (a
 # failed one may be: nothing went out)
@@ -125,19 +126,19 @@ def _queue_for(
                 due = now
             else:
                 due = next_slot(schedule, now, taken)
-                taken.add(iso(due))
+                taken.add(utc_iso(due))
             rows.append(
                 {
                     "text": entry.text,
                     "sample_id": entry.sample_id,
                     "account": account.name,
-                    "due_at": iso(due),
+                    "due_at": utc_iso(due),
                     "pinned": int(at is not None),
                     "status": QueueStatus.QUEUED,
                     "attempts": 0,
                     "idempotency_key": f"marinade-{uuid.uuid4().hex}",
-                    "created_at": iso(now),
-                    "updated_at": iso(now),
+                    "created_at": utc_iso(now),
+                    "updated_at": utc_iso(now),
                 }
             )
     return store.add_queue_items(rows)
@@ -238,9 +239,9 @@ def edit_item(
     if account is not None:
         fields["account"] = target.name
     if at is not None:
-        fields.update(due_at=iso(at), pinned=1)
+        fields.update(due_at=utc_iso(at), pinned=1)
     if fields:
-        fields["updated_at"] = iso(now or utc_now())
+        fields["updated_at"] = utc_iso(now or utc_now())
         if not store.update_queue_item(item_id, fields, only_status=EDITABLE):
             raise MarinadeError(f"queue item {item_id} changed meanwhile; not changed")
     return store.queue_item(item_id)
@@ -259,7 +260,7 @@ def retry_item(store: Store, item_id: int, now: datetime | None = None) -> None:
     if item.status not in RETRYABLE:
         raise MarinadeError(f"queue item {item_id} is {item.status}; only failed or unknown")
     fields = {"status": QueueStatus.QUEUED, "attempts": 0, "retry_at": None, "error": None}
-    store.update_queue_item(item_id, {**fields, "updated_at": iso(now or utc_now())}, RETRYABLE)
+    store.update_queue_item(item_id, {**fields, "updated_at": utc_iso(now or utc_now())}, RETRYABLE)
 
 
 def mark_posted(
@@ -269,7 +270,7 @@ def mark_posted(
     item = store.queue_item(item_id)
     if item.status not in RETRYABLE:
         raise MarinadeError(f"queue item {item_id} is {item.status}; only failed or unknown")
-    moment = iso(now or utc_now())
+    moment = utc_iso(now or utc_now())
     fields = {
         "status": QueueStatus.POSTED,
         "remote_id": remote_id,

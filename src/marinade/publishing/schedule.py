@@ -1,7 +1,7 @@
 """When queue items are due: posting slots (times of day in a timezone), and the times.
 
-Every time in the queue is a UTC ISO 8601 string to the second (`iso`), so text order
-is time order in SQL. Slots are local times of day computed with `zoneinfo`, so a
+Every time in the queue is a UTC ISO 8601 string to the second (`timestamps.utc_iso`), so
+text order is time order in SQL. Slots are local times of day computed with `zoneinfo`, so a
 daylight-saving change keeps 09:00 at 09:00 local. An item added without a time takes
 its account's next slot that no unposted item holds; `--at` pins a time, and a new
 schedule moves only the unpinned queued items.
@@ -16,17 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marinade.errors import MarinadeError
 from marinade.store import QueueStatus, Store
+from marinade.timestamps import utc_iso, utc_now
 
 SLOT = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 to the second: every time in the queue, so text order is time order."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -94,7 +86,7 @@ def reslot(store: Store, now: datetime) -> int:
         store.update_queue_item(item.id, {"due_at": ""})
     for item in items:
         due = next_due(store, schedule, item.account, now)
-        store.update_queue_item(item.id, {"due_at": iso(due)})
+        store.update_queue_item(item.id, {"due_at": utc_iso(due)})
     return len(items)
 
 
@@ -105,7 +97,7 @@ def next_slot(schedule: Schedule, after: datetime, taken: set[str]) -> datetime:
     for _ in range(366 * 10):
         for slot in schedule.slots:
             local = datetime.combine(day, slot, tzinfo=zone)
-            if local > after and iso(local) not in taken:
+            if local > after and utc_iso(local) not in taken:
                 return local.astimezone(timezone.utc)
         day += timedelta(days=1)
     raise MarinadeError("no free slot in the next ten years; add slots or drop queued items")

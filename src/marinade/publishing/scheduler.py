@@ -14,8 +14,8 @@ from typing import Any
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.publishing.posting import PostOutcome, post_due
-from marinade.publishing.schedule import iso, utc_now
 from marinade.store import Store
+from marinade.timestamps import utc_iso, utc_now
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def _due(store: Store, key: str, every: timedelta | None, now: datetime) -> bool
     last = store.publishing_value(key)
     if last is not None and datetime.fromisoformat(last) + every > now:
         return False
-    store.set_publishing_value(key, iso(now))
+    store.set_publishing_value(key, utc_iso(now))
     return True
 
 

@@ -24,8 +24,9 @@ from typing import Any
 from marinade.errors import MarinadeError
 from marinade.publishing.accounts import get_account, target_account
 from marinade.publishing.queue import EDITABLE, Entry, add_to_queue, length_problem
-from marinade.publishing.schedule import iso, parse_time, utc_now
+from marinade.publishing.schedule import parse_time
 from marinade.store import QueueStatus, Store
+from marinade.timestamps import utc_iso, utc_now
 
 COLUMNS = ("id", "account", "status", "due_at", "text", "sample_id", "remote_id", "url", "error")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -108,8 +109,8 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
                     fields["text"] = text
                 if account.name != item.account:
                     fields["account"] = account.name
-                if due is not None and iso(due) != item.due_at:
-                    fields.update(due_at=iso(due), pinned=1)
+                if due is not None and utc_iso(due) != item.due_at:
+                    fields.update(due_at=utc_iso(due), pinned=1)
                 if extra != json.loads(item.extra or "{}"):
                     fields["extra"] = json.dumps(extra, ensure_ascii=False)
                 if not fields:
@@ -137,7 +138,7 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
             raise MarinadeError(f"{where}: {error}; nothing was imported") from None
 
     for item_id, fields, only_status in updates:
-        store.update_queue_item(item_id, fields | {"updated_at": iso(now)}, only_status)
+        store.update_queue_item(item_id, fields | {"updated_at": utc_iso(now)}, only_status)
         report.updated.append(item_id)
     for values, account_name, due in new_rows:
         text = values.pop("text")

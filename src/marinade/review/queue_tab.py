@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from marinade.errors import MarinadeError
 from marinade.publishing.queue import drop_item, edit_item, queue_accepted, queue_row, retry_item
-from marinade.publishing.schedule import iso, utc_now
 from marinade.store import QueueStatus, Store
+from marinade.timestamps import now_iso
 
 Render = Callable[[Request, str, dict[str, Any]], Response]
 
@@ -48,7 +48,7 @@ def safe_url(url: str | None) -> str | None:
 
 
 def queue_context(store: Store, experiment: str | None, message: str = "") -> dict[str, Any]:
-    now = iso(utc_now())
+    now = now_iso()
     by_status: dict[QueueStatus, list[dict[str, Any]]] = {status: [] for status in QueueStatus}
     for item in store.queue_items():
         row = queue_row(item)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from marinade.curation.prefilters import TAGS
 from marinade.errors import MarinadeError
 from marinade.store import BLIND_PRIME, Store
+from marinade.timestamps import now_iso
 
 ACTIONS = ("accept", "reject", "skip")
 
@@ -47,10 +47,6 @@ def blind_rank(sample_id: int, order: tuple[int, int, int, int]) -> int:
     for coefficient in order:
         rank = (rank * sample_id + coefficient) % BLIND_PRIME
     return rank
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -83,7 +79,7 @@ class RatingQueue:
             raise MarinadeError(f"a review action is one of {', '.join(ACTIONS)}, not {action!r}")
         if edited_text is not None and action != "accept":
             raise MarinadeError("only an accepted sample keeps an edit")
-        self.store.record_review(session, sample_id, action, edited_text=edited_text, now=_now())
+        self.store.record_review(session, sample_id, action, edited_text=edited_text, now=now_iso())
 
     def undo(self, session: str) -> dict[str, Any] | None:
         """Take back the session's latest action; the sample it was about, to show again."""
@@ -114,4 +110,4 @@ def next_ab_pair(
 
 
 def vote(store: Store, left_id: int, right_id: int, winner_id: int) -> None:
-    store.add_ab_vote(left_id, right_id, winner_id, now=_now())
+    store.add_ab_vote(left_id, right_id, winner_id, now=now_iso())

@@ -7,9 +7,10 @@ which have run. Append new ones at the end; never edit one that has shipped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import sqlite_utils
+
+from marinade.timestamps import now_iso
 
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[Migration] = []
@@ -33,7 +34,7 @@ def migrate(db: sqlite_utils.Database) -> None:
             db.table("_migrations").insert(
                 {
                     "name": function.__name__,
-                    "applied_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "applied_at": now_iso(),
                 }
             )
 

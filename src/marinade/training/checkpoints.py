@@ -9,21 +9,19 @@ The one place that knows the layout, for the training loop and for models.py (wh
 
 Each is a Hugging Face folder (the model, or the LoRA adapter, and the tokenizer) plus
 `training-state.pt`: step, RNG states, recipe, and for `last` the optimizer and schedule.
-A checkpoint is written under a temporary name beside its place and renamed in, so a
-crash or a full disk never leaves a half-written one. The layout is light to import;
-saving and restoring import torch when called.
+A checkpoint is written under a temporary name beside its place and renamed in
+(`files.partial_folder`), so a crash or a full disk never leaves a half-written one.
+The layout is light to import; saving and restoring import torch when called.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marinade.errors import MarinadeError
+from marinade.files import partial_folder
 from marinade.home import Home
 from marinade.training.recipe import Recipe
 
@@ -82,34 +80,21 @@ def save_checkpoint(home: Home, name: str, state: TrainingState) -> Path:
 
     resumable = name == LAST
     target = checkpoint_folder(home, state.recipe.name, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
-        state.model.save_pretrained(partial)
-        state.tokenizer.save_pretrained(partial)
-        saved = {
-            "step": state.step,
-            "optimizer": state.optimizer.state_dict() if resumable else None,
-            "scheduler": state.scheduler.state_dict() if resumable else None,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "recipe": state.recipe.to_dict(),
-        }
-        torch.save(saved, partial / STATE_FILE)
-        if target.exists():
-            retired = target.with_name(f".old-{name}")
-            shutil.rmtree(retired, ignore_errors=True)
-            os.replace(target, retired)
-            os.replace(partial, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(partial, target)
+        with partial_folder(target) as partial:
+            state.model.save_pretrained(partial)
+            state.tokenizer.save_pretrained(partial)
+            saved = {
+                "step": state.step,
+                "optimizer": state.optimizer.state_dict() if resumable else None,
+                "scheduler": state.scheduler.state_dict() if resumable else None,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "recipe": state.recipe.to_dict(),
+            }
+            torch.save(saved, partial / STATE_FILE)
     except OSError as error:
-        shutil.rmtree(partial, ignore_errors=True)
         raise MarinadeError(f"cannot save checkpoint {target}: {error.strerror or error}") from None
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return target
 
 

@@ -17,8 +17,6 @@ draws exactly the batches an uninterrupted run would have drawn.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from marinade.errors import MarinadeError
+from marinade.files import partial_file
 from marinade.sampling import end_token_ids, start_token_id
 from marinade.store import Store
 from marinade.training.recipe import HELD_OUT_SPLITS, Phase
@@ -113,12 +112,9 @@ def load_streams(
         streams = _document_split(name, rows, tokenizer, end, held_out)
     else:
         streams = _span_split(name, rows, tokenizer, end, held_out, min_held_out)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # a name of its own, so two runs tokenising the same corpus never share a partial file
-    handle, partial_name = tempfile.mkstemp(prefix="partial-", suffix=".pt", dir=path.parent)
-    os.close(handle)
-    torch.save(streams, partial_name)
-    os.replace(partial_name, path)
+    with partial_file(path, suffix=".pt") as partial:
+        torch.save(streams, partial)
     return CorpusStreams(name=name, version=version, split=split, **streams)  # type: ignore[arg-type]
 
 

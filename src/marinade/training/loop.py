@@ -28,6 +28,7 @@ from marinade.home import Home
 from marinade.models import LoadedModel, load_model
 from marinade.sampling import context_window
 from marinade.store import Run, RunStatus, Store
+from marinade.timestamps import now_iso
 from marinade.training.allocator import keep_freed_memory
 from marinade.training.checkpoints import (
     LAST,
@@ -47,7 +48,7 @@ from marinade.training.data import (
 )
 from marinade.training.loss import LossFunction, pick_loss, standard_loss
 from marinade.training.recipe import Recipe, TrainSettings, phase_ends, phase_of
-from marinade.training.runs import now, record_checkpoint, resumable_recipe
+from marinade.training.runs import record_checkpoint, resumable_recipe
 from marinade.training.split import describe_split
 from marinade.training.workers import Workers
 
@@ -268,14 +269,16 @@ def train(
         total_steps=recipe.total_steps(),
         corpus_versions=json.dumps({n: s.version for n, s in streams.items()}),
         message=None,
-        created_at=existing.created_at if existing else now(),
+        created_at=existing.created_at if existing else now_iso(),
         updated_at=None,
         corpus_split=json.dumps({n: s.summary() for n, s in streams.items()}),
     )
 
     def record(status: RunStatus, step: int, message: str | None = None) -> Run:
         """The run's row with how far it got and how it stands (the main process writes it)."""
-        written = replace(row, status=status, steps_done=step, message=message, updated_at=now())
+        written = replace(
+            row, status=status, steps_done=step, message=message, updated_at=now_iso()
+        )
         if workers.is_main:
             store.save_run(written)
         return written

@@ -25,24 +25,15 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from marinade.errors import MarinadeError
+from marinade.files import read_toml
+from marinade.names import RUN_AT_PHASE, is_name
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the tomli backport, when it is installed
-    try:
-        import tomli as tomllib
-    except ModuleNotFoundError:
-        tomllib = None
-
-NAME = re.compile(r"[\w][\w.-]*")  # corpus and run names, as the corpus importer accepts them
 STEPS = re.compile(r"[0-9]+")
-START_FROM = re.compile(r"([\w][\w.-]*)(?:@([0-9]+))?")
 PHASE_SYNTAX = "CORPUS:STEPS[:LR], CORPUS being name, a+b (merged) or a=0.3,b=0.7 (weighted)"
 WEIGHT_TOLERANCE = 1e-6
 DEFAULT_MODEL = "smollm2"
@@ -129,7 +120,7 @@ def _phase_problem(phase: Phase) -> str | None:
     for name in names:
         if not name:
             return "a corpus name is empty"
-        if not NAME.fullmatch(name):
+        if not is_name(name):
             return f"corpus name {name!r} must be letters, digits, '_', '.' or '-'"
     if len(set(names)) < len(names):
         return "a corpus is named twice"
@@ -226,7 +217,7 @@ class Recipe:
     start_from: str | None = None  # "RUN@PHASE" (1-based phase number) or "RUN" (its last)
 
     def check(self) -> None:
-        if not NAME.fullmatch(self.name):
+        if not is_name(self.name):
             raise MarinadeError(f"run name {self.name!r} must be letters, digits, '_', '.' or '-'")
         if not self.model:
             raise MarinadeError("the base model must not be empty (e.g. --model smollm2)")
@@ -237,8 +228,8 @@ class Recipe:
             if problem:
                 raise _phase_error(phase.label(), problem)
         if self.start_from is not None:
-            match = START_FROM.fullmatch(self.start_from)
-            if not match or (match[2] is not None and int(match[2]) < 1):
+            match = RUN_AT_PHASE.fullmatch(self.start_from)
+            if not match or (match["phase"] is not None and int(match["phase"]) < 1):
                 raise MarinadeError(
                     f"bad start {self.start_from!r}: expected RUN@PHASE (phase numbers "
                     "start at 1) or RUN (its last checkpoint)"
@@ -326,18 +317,7 @@ def load_recipe(path: Path) -> dict[str, Any]:
     `from`), phases (list of phase texts, already checked) and training (a dict of
     TrainSettings fields with the fields' types).
     """
-    if tomllib is None:
-        raise MarinadeError("recipe files need Python 3.11+, or the tomli package on 3.10")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise MarinadeError(f"recipe file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise MarinadeError(f"cannot read recipe file {path}: {error}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise MarinadeError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "recipe")
 
     values: dict[str, Any] = {}
     for key, value in data.items():

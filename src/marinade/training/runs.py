@@ -12,19 +12,15 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.store import Run, RunStatus, Store
+from marinade.timestamps import now_iso
 from marinade.training.checkpoints import run_folder
 from marinade.training.recipe import Recipe, phase_of
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_record(store: Store, name: str) -> Run:
@@ -101,7 +97,7 @@ def record_checkpoint(store: Store, recipe: Recipe, name: str, step: int, folder
             "step": step,
             "phase": phase_of(recipe, max(0, step - 1)),
             "path": str(folder),
-            "saved_at": now(),
+            "saved_at": now_iso(),
         }
     )
 

@@ -8,13 +8,12 @@ text has the lowest priority and takes what nothing else claims.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from marinade.corpus.archive import Archive
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Notice, Skipped
+from marinade.registry import defined_in_modules
 
 # What an importer yields: documents, records it skipped (counted by reason), and notices
 # about the input as a whole (reported once as warnings).
@@ -32,12 +31,7 @@ class Importer:
 
 def all_importers() -> list[Importer]:
     """Every importer module's IMPORTER, highest priority first."""
-    found = []
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        importer = getattr(module, "IMPORTER", None)
-        if isinstance(importer, Importer):
-            found.append(importer)
+    found = defined_in_modules(__name__, __path__, "IMPORTER", Importer)
     return sorted(found, key=lambda i: (-i.priority, i.name))
 
 

@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import datetime
 
 from lxml import etree
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
 from marinade.corpus.xmlstream import iter_xml_records
+from marinade.timestamps import utc_iso
 
 ATOM = "http://www.w3.org/2005/Atom"
 BLOGGER = "http://schemas.google.com/blogger/2018"
@@ -133,25 +127,14 @@ def _entry(entry: etree._Element, member: str, label: str) -> Document | Skipped
     )
 
 
-def _read_member(archive: Archive, member: str) -> Iterator[Document | Skipped]:
-    label = archive.label(member)
-    with archive.open(member) as handle:
-        yield from iter_xml_records(
-            handle,
-            f"{{{ATOM}}}entry",
-            label,
-            lambda entry: _entry(entry, member, label),
-            element_noun="entry",
-            id_noun="entry",
-        )
-
-
 def read(archive: Archive, options: ImportOptions) -> Records:
     members = _feed_members(archive)
     if not members:
         raise CorpusFormatError(str(archive.path), None, "no Blogger Atom feed found")
     for member in members:
-        yield from _read_member(archive, member)
+        yield from iter_xml_records(
+            archive, member, f"{{{ATOM}}}entry", _entry, element_noun="entry", id_noun="entry"
+        )
 
 
 IMPORTER = Importer(

@@ -17,14 +17,9 @@ from typing import Any
 import libipld
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"

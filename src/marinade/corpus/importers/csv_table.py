@@ -30,14 +30,9 @@ from datetime import datetime, timezone
 from itertools import chain
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 SUFFIXES = (".csv", ".tsv")
 DELIMITERS = (",", ";", "\t", "|")

@@ -27,9 +27,9 @@ from marinade.corpus.document import (
     ImportOptions,
     Skipped,
     format_dialog,
-    utc_iso,
 )
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 MESSAGES_FILE = re.compile(r"(?:^|/)c?\d+/messages\.(?:csv|json)$")
 COLUMNS = ("ID", "Timestamp", "Contents")

@@ -15,15 +15,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
 from marinade.corpus.jsonstream import iter_json_array
+from marinade.timestamps import utc_iso
 
 POSTS_FILE = re.compile(r"your_posts[^/]*\.json")
 NUMBER = re.compile(r"(\d+)")

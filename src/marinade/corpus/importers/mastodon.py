@@ -15,9 +15,10 @@ from typing import Any
 from bs4 import BeautifulSoup
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped, utc_iso
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
 from marinade.corpus.jsonstream import iter_json_array
+from marinade.timestamps import utc_iso
 
 ORDERED_ITEMS = re.compile(r'"orderedItems"\s*:\s*\[')
 PUBLIC = {"https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"}

@@ -31,14 +31,9 @@ import re
 from datetime import datetime
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 HEAD_BYTES = 4096
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")

@@ -20,14 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 FILES = {"posts.csv": "t3_", "comments.csv": "t1_"}  # Reddit's "fullname" prefixes
 REQUIRED = {"id", "permalink", "date", "subreddit", "body"}

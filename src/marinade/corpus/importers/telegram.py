@@ -21,14 +21,9 @@ from typing import Any
 
 from marinade.corpus.archive import Archive
 from marinade.corpus.chat import ChatMessage, conversations, dialog_document
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 
 def _is_telegram_json(head: bytes) -> bool:

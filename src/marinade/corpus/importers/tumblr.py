@@ -31,14 +31,9 @@ from typing import Any
 from bs4 import BeautifulSoup, Tag
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 JSON_POST = re.compile(r"(?:^|/)json/(\d+)\.json$")
 HTML_POST = re.compile(r"(?:^|/)html/(\d+)\.html$")

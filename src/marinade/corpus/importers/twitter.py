@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped, utc_iso
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
 from marinade.corpus.jsonstream import iter_json_array
+from marinade.timestamps import utc_iso
 
 # The JavaScript assignment in front of the array; plain JSON (no prefix) is read too.
 YTD_OPENING = re.compile(r"\A\s*(?:window\.YTD\.\w+\.part\d+\s*=\s*)?\[")

@@ -31,8 +31,9 @@ from datetime import datetime, timezone
 from marinade.corpus import whatsapp_placeholders as placeholders
 from marinade.corpus.archive import Archive
 from marinade.corpus.chat import ChatMessage, conversations, dialog_document
-from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped, utc_iso
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.timestamps import utc_iso
 
 _DATE = r"(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4})"
 _TIME = r"(?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:[ \u202f\u00a0]?[AaPp]\.? ?[Mm]\.?)?)"

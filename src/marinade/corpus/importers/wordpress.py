@@ -12,22 +12,16 @@ read with lxml's iterparse and thrown away once yielded.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from lxml import etree
 
 from marinade.corpus.archive import Archive
-from marinade.corpus.document import (
-    CorpusFormatError,
-    Document,
-    ImportOptions,
-    Skipped,
-    utc_iso,
-)
+from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
 from marinade.corpus.xmlstream import iter_xml_records
+from marinade.timestamps import utc_iso
 
 # wp: is http://wordpress.org/export/1.2/ (1.0 and 1.1 in older exports); match on the prefix.
 WP_NAMESPACE = "http://wordpress.org/export/"
@@ -114,7 +108,8 @@ def _created_at(fields: dict[str, str]) -> str | None:
     return None
 
 
-def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped:
+def _item(item: etree._Element, member: str, label: str) -> Document | Skipped:
+    fields = _fields(item)
     post_id = fields.get("wp:post_id", "").strip() or None
     post_type = fields.get("wp:post_type", "post").strip()
     status = fields.get("wp:status", "publish").strip()
@@ -143,25 +138,14 @@ def _item(fields: dict[str, str], member: str, label: str) -> Document | Skipped
     )
 
 
-def _read_member(archive: Archive, member: str) -> Iterator[Document | Skipped]:
-    label = archive.label(member)
-    with archive.open(member) as handle:
-        yield from iter_xml_records(
-            handle,
-            "item",
-            label,
-            lambda item: _item(_fields(item), member, label),
-            element_noun="item",
-            id_noun="post",
-        )
-
-
 def read(archive: Archive, options: ImportOptions) -> Records:
     members = _wxr_members(archive)
     if not members:
         raise CorpusFormatError(str(archive.path), None, "no WordPress WXR file found")
     for member in members:
-        yield from _read_member(archive, member)
+        yield from iter_xml_records(
+            archive, member, "item", _item, element_noun="item", id_noun="post"
+        )
 
 
 IMPORTER = Importer(

@@ -12,8 +12,6 @@ what the queue should do next:
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 import time
 import unicodedata
@@ -24,6 +22,7 @@ from email.utils import parsedate_to_datetime
 
 from marinade.errors import MarinadeError
 from marinade.publishing.account import Account
+from marinade.registry import defined_in_modules
 
 DEFAULT_TIMEOUT = 30.0  # seconds before a sent request's outcome is unknown
 MAX_SERVER_WAIT = 3600.0  # a server asking for a longer wait is asked again after an hour
@@ -80,12 +79,7 @@ class Adapter:
 
 
 def all_adapters() -> list[Adapter]:
-    found = []
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        adapter = getattr(module, "ADAPTER", None)
-        if isinstance(adapter, Adapter):
-            found.append(adapter)
+    found = defined_in_modules(__name__, __path__, "ADAPTER", Adapter)
     return sorted(found, key=lambda adapter: adapter.name)
 
 

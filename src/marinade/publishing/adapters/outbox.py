@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 from marinade.publishing.account import Account
 from marinade.publishing.adapters import Adapter, Post, Posted
+from marinade.timestamps import now_iso
 
 
 def write_to_outbox(path: Path, item: Post, account: str) -> Posted:
@@ -17,7 +17,7 @@ def write_to_outbox(path: Path, item: Post, account: str) -> Posted:
         "account": account,
         "text": item.text,
         "idempotency_key": item.idempotency_key,
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written_at": now_iso(),
     }
     with path.open("a", encoding="utf-8") as file:
         file.write(json.dumps(line, ensure_ascii=False) + "\n")
