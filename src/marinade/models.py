@@ -36,6 +36,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from marinade.document_start import LEGACY, read_convention
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.training.checkpoints import LAST, checkpoints_folder, phase_checkpoint, run_folder
@@ -65,6 +66,7 @@ class LoadedModel:
     device: str
     folder: Path
     quantize: str | None = None
+    document_start: str = LEGACY  # how a document begins in its training text (runs)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ def load_model(
         device=str(torch_device),
         folder=folder,
         quantize=quantize,
+        document_start=read_convention(folder),
     )
 
 

@@ -8,7 +8,8 @@ The one place that knows the layout, for the training loop and for models.py (wh
     HOME/runs/RUN/checkpoints/phase-N/    the model as phase N left it
 
 Each is a Hugging Face folder (the model, or the LoRA adapter, and the tokenizer) plus
-`training-state.pt`: step, RNG states, recipe, and for `last` the optimizer and schedule.
+`training-state.pt`: step, RNG states, recipe, and for `last` the optimizer and schedule;
+and the run's document start (document_start.py), which sampling reads.
 A checkpoint is written under a temporary name beside its place and renamed in, so a
 crash or a full disk never leaves a half-written one. The layout is light to import;
 saving and restoring import torch when called.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from marinade.document_start import write_convention
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.training.recipe import Recipe
@@ -87,6 +89,7 @@ def save_checkpoint(home: Home, name: str, state: TrainingState) -> Path:
     try:
         state.model.save_pretrained(partial)
         state.tokenizer.save_pretrained(partial)
+        write_convention(partial, state.recipe.settings.document_start)
         saved = {
             "step": state.step,
             "optimizer": state.optimizer.state_dict() if resumable else None,

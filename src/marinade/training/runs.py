@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from marinade.document_start import LEGACY
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.store import Store
@@ -137,7 +138,11 @@ def run_summary(store: Store, name: str) -> dict[str, Any]:
         "corpus_versions": json.loads(record["corpus_versions"] or "{}"),
         # per corpus: documents, segments and tokens trained on and held out (null: not recorded)
         "corpora": json.loads(record.get("corpus_split") or "null"),
-        "settings": {"held_out_split": "documents", **recipe["settings"]},
+        "settings": {
+            "held_out_split": "documents",
+            "document_start": LEGACY,
+            **recipe["settings"],
+        },
         "phases": phases,
         "evals": store.evals(name),
         "checkpoints": store.checkpoints(name),
