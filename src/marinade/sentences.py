@@ -10,7 +10,7 @@ Arabic ؟ and the Urdu ۔), with any closing quotes or brackets and any emoji af
 before whitespace or the end of the text. East-Asian terminators need no space after
 them. A run of emoji at the very end of a text ends it too: posts often stop there.
 A period is not an end after a known abbreviation ("Dr.", "e.g."), after a single
-letter (an initial: "J. Smith"), or when the next word starts with a small letter
+letter (an initial: "J. Smith", "plan B." too), or when the next word starts with a small letter
 ("the stars... and then"), so most abbreviations outside the list are caught as well.
 Light to import (no torch).
 """
@@ -50,8 +50,8 @@ def _is_end(text: str, match: re.Match[str]) -> bool:
             stem = word[1].lstrip(OPENERS).lower()
             if stem in ABBREVIATIONS and (following or stem != "etc"):
                 return False
-            if len(stem) == 1 and stem.isalpha() and following:
-                return False  # an initial
+            if len(stem) == 1 and stem.isalpha():
+                return False  # an initial ("J. Smith"), also at the end: the name follows
     return True
 
 
