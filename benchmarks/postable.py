@@ -1,11 +1,12 @@
 """Samples a person would post: clean beginnings and sentence ends, base model against runs.
 
-    python benchmarks/postable.py --home HOME [--steps 20] [--samples 100]
+    python benchmarks/postable.py [--home HOME] [--steps 24] [--samples 100]
         [--starts end-of-text,bos,marker] [--corpus examples/short-posts.txt]
 
-HOME is a marinade home with the embedded model already converted (it is copied, never
-changed). The corpus (200 short posts by default) is imported into the copy; then, for
-each document-start convention (document_start.py), one LoRA run with the same short
+HOME, a marinade home with the embedded model already converted, is copied (never
+changed); without it a fresh home converts the model first (about 30 s). The corpus
+(200 short posts by default) is imported into the copy; then, for each document-start
+convention (document_start.py), one LoRA run with the same short
 recipe, and `--samples` unconditional samples from the base model and from each run,
 same seeds. Printed per model: the share of samples that begin cleanly (sentences.py's
 begins_cleanly: a capital, a digit, a quote...) and that end at a sentence end as
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from marinade.corpus.importing import import_corpus
-from marinade.home import Home
+from marinade.home import Home, open_home
 from marinade.models import load_model
 from marinade.sample_settings import SampleSettings
 from marinade.sampling import sample
@@ -74,9 +75,9 @@ def measure(home: Home, model: str, start: str | None, count: int, max_new: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--home", type=Path)
     parser.add_argument("--corpus", type=Path, default=ROOT / "examples" / "short-posts.txt")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--block-size", type=int, default=64)
@@ -87,7 +88,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         home = Home(Path(folder) / "home")
-        shutil.copytree(args.home, home.path)
+        if args.home:
+            shutil.copytree(args.home, home.path)
+        home = open_home(home.path)
         store = Store(home.database)
         import_corpus(store, args.corpus, "posts")
         print(f"corpus {args.corpus.name}: {store.corpus('posts')}")

@@ -189,3 +189,27 @@ def test_grids_without_prompts_end_at_whole_sentences_by_default():
     assert spec.whole_sentences is False
     with pytest.raises(MarinadeError, match="whole_sentences must be true or false"):
         parse_experiment({**base, "whole_sentences": 1}, "g.toml")
+
+
+def test_the_report_shows_fragment_and_cut_shares_and_what_was_dropped():
+    from marinade.curation.report import cells
+
+    spec = {
+        "recipes": [{"name": "a"}],
+        "temperatures": [0.8],
+        "top_p": [1.0],
+        "samples_per_cell": 5,
+        "prompts": [None],
+        "whole_sentences": True,
+    }
+    row = {"recipe": "a", "temperature": 0.8, "top_p": 1.0, "rating": None}
+    rows = [
+        {**row, "tags": '["fragment"]'},
+        {**row, "tags": '["fragment", "cut"]'},
+        {**row, "tags": "[]"},
+        {**row, "tags": None},
+    ]
+    [cell] = cells(spec, rows)
+    assert (cell.fragment_rate, cell.cut_rate, cell.dropped) == (0.5, 0.25, 1)
+    [raw] = cells({**spec, "whole_sentences": False}, rows)
+    assert raw.dropped == 0

@@ -78,9 +78,9 @@ def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
         cell.fragment += "fragment" in tags
         cell.cut += "cut" in tags
     # whole sentences store no sample without a sentence end: the rest were dropped
-    planned = spec["samples_per_cell"] * len(spec["prompts"])
+    planned = spec["samples_per_cell"] * len(spec["prompts"]) if spec.get("whole_sentences") else 0
     for cell in table.values():
-        cell.finish(planned if spec.get("whole_sentences") else 0)
+        cell.finish(planned)
     return list(table.values())
 
 
