@@ -16,6 +16,7 @@ from marinade.home import open_home
 from marinade.store import Store
 from marinade.training.loop import train
 from marinade.training.recipe import build_recipe
+from marinade.training.runs import resumable_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +80,7 @@ def test_a_run_stopped_by_a_signal_resumes_to_the_uninterrupted_losses(
     assert process.returncode == 128 + getattr(signal, name), stderr[-2000:]
     stopped = store.run("stopped")
     assert stopped.status == "interrupted" and stopped.steps_done < 8
-    recipe = build_recipe("stopped", "smollm2", [], None, None, {})
-    train(store, real_home, recipe, resume=True)
+    train(store, real_home, resumable_recipe(store, "stopped"), resume=True)
     straight = build_recipe(
         "straight",
         "smollm2",

@@ -111,3 +111,21 @@ def test_the_scheduler_finishes_its_pass_and_exits_on_sigterm(home_dir):
         process.kill()
     assert process.returncode == 0, stderr
     assert "scheduler stopped (SIGTERM)" in " ".join(stderr.split())
+
+
+def test_samples_between_steps_do_not_change_the_training(store, corpus_home, tiny_model):
+    """Sampling during training draws random numbers between steps; each micro-batch
+    seeds its own dropout, so the run trains as it would have without them."""
+    from marinade.home import open_home
+    from marinade.training.loop import train
+    from marinade.training.recipe import build_recipe
+
+    home = open_home(store.path.parent)
+    losses = []
+    for name, sample_every in (("quiet", 0), ("sampling", 2)):
+        settings = {"batch_size": 2, "block_size": 32, "warmup": 2, "eval_every": 3}
+        settings |= {"save_every": 0, "sample_every": sample_every}
+        train(store, home, build_recipe(name, str(tiny_model), ["texts:6"], None, None, settings))
+        losses.append([(e.step, e.loss) for e in store.evals(name)])
+    assert store.count_samples() > 0  # the second run did sample
+    assert losses[0] == losses[1]

@@ -124,9 +124,7 @@ def test_evaluation_blocks_spread_over_the_whole_held_out_part():
     assert old.shape == (16, 16) and old[-1, -1] == 16 * 16 - 1
 
 
-def test_load_streams_trains_a_single_book_and_records_what_it_held_out(
-    store, tmp_path, tokenizer
-):
+def test_load_streams_trains_a_single_book_and_records_what_it_held_out(store, tmp_path, tokenizer):
     text = book(3, paragraph_count=12)  # about 5 KB
     _add(store, "book", [text])
     streams = load_streams(store, tmp_path, "book", tokenizer, "tiny", 0.05, "spans", 128)

@@ -140,7 +140,7 @@ def build_prompt(
     the answer, and ends with the model's prefix without its space: the space
     belongs to the answer's first token, as it did in training.
     """
-    from marinade.sampling import start_token_id
+    from marinade.document_start import start_token_id
 
     start = str(tokenizer.convert_ids_to_tokens(start_token_id(tokenizer)))
     budget = window - settings.max_new_tokens

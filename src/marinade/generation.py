@@ -54,6 +54,8 @@ def generate_samples(
 ) -> list[dict[str, Any]]:
     """Sample one text per (temperature, seed) and log them all; returns the stored rows.
 
+    With whole sentences, a sample without a sentence end is dropped, not stored: there
+    are fewer rows than seeds x temperatures, and the difference is the count dropped.
     `labels` are more columns for every row (an experiment's `experiment`, `recipe`)."""
     from marinade.sampling import sample  # imports torch: only when sampling
 
@@ -66,6 +68,7 @@ def generate_samples(
         settings,
         batch_size=batch_size,
         on_progress=on_progress,
+        document_start=loaded.document_start,
     )
     created_at = now_iso()
     batch_id = batch_id or uuid.uuid4().hex
@@ -89,7 +92,9 @@ def generate_samples(
             "new_tokens": completion.new_tokens,
             "finish_reason": completion.finish_reason,
             "batch_size": completion.batch_size,
+            "sentence_cut": completion.sentence_cut,
             **(labels or {}),
         }
         for completion in completions
+        if not completion.dropped
     )

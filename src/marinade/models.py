@@ -33,6 +33,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from marinade.document_start import LEGACY, read_convention
 from marinade.errors import MarinadeError
 from marinade.files import partial_file, partial_folder
 from marinade.home import Home
@@ -64,6 +65,7 @@ class LoadedModel:
     device: str
     folder: Path
     quantize: str | None = None
+    document_start: str = LEGACY  # how a document begins in its training text (runs)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def load_model(
         device=str(torch_device),
         folder=folder,
         quantize=quantize,
+        document_start=read_convention(folder),
     )
 
 

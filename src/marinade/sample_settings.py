@@ -26,6 +26,9 @@ class SampleSettings:
     max_new_tokens: int = 60
     stop: str | None = None  # a sample also ends at the end-of-text token
     min_new_tokens: int = 0  # end-of-text is held back until this many tokens are drawn
+    # end each sample at its last sentence end (sentences.py), sampling up to
+    # overrun_tokens() past max_new_tokens to reach one; a sample with none is dropped
+    whole_sentences: bool = False
 
     def __post_init__(self) -> None:
         self.check()
@@ -46,6 +49,15 @@ class SampleSettings:
         if self.stop == "":
             raise SamplingError("--stop must not be empty")
 
+    def overrun_tokens(self) -> int:
+        """How far past max_new_tokens whole sentences may sample to reach a sentence end:
+        a quarter more, at least 8 tokens (the hard cap is max_new_tokens plus this)."""
+        return max(8, self.max_new_tokens // 4) if self.whole_sentences else 0
+
+    def token_cap(self) -> int:
+        """The most tokens a sample may have."""
+        return self.max_new_tokens + self.overrun_tokens()
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -55,8 +67,11 @@ class Completion:
     seed: int
     temperature: float
     new_tokens: int
-    finish_reason: str  # "end_of_text", "stop" or "length"
+    finish_reason: str  # "end_of_text", "stop", "length" or "sentence" (past the limit)
     batch_size: int  # rows sampled together; with the seeds it pins the float rounding
+    # whole sentences: "whole", "extended" or "trimmed" (see sampling.py); None when off
+    sentence_cut: str | None = None
+    dropped: bool = False  # whole sentences found no sentence end: not a sample to keep
 
 
 def check_temperature(temperature: float) -> None:

@@ -7,50 +7,37 @@ row will use are drawn up front from a generator seeded with the row's seed,
 so its randomness does not depend on which other rows shared its batch (its
 float rounding can: see `sample`). Rows that finish (end-of-text, stop string)
 leave the batch at once, so short texts do not pay for long ones.
+
+Whole sentences (SampleSettings.whole_sentences): a row that reaches
+max_new_tokens mid-sentence keeps going, a few tokens at most
+(overrun_tokens), until its text ends at a sentence end (sentences.py); then
+every text is cut back to its last sentence end, and one without any is
+marked dropped. Each completion says which: "whole" (it ended at a sentence
+end as sampled), "extended" (it went past the limit to reach one), "trimmed".
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
+from marinade.document_start import LEGACY, end_token_ids, sample_start_ids
 from marinade.sample_settings import (
     Completion,
     SampleSettings,
     SamplingError,
     check_temperature,
 )
+from marinade.sentences import ends_cleanly, last_sentence_end
 
-END_OF_TEXT = "<|endoftext|>"
 # The automatic batch size keeps one batch's keys and values under this many bytes;
 # on a CPU a batch of 200 short samples runs ~35% faster than batches of 64.
 KV_CACHE_BUDGET = 2 * 2**30
 MAX_AUTO_BATCH = 256
-
-
-def start_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    """The token an unconditional sample starts from: end-of-text, else BOS, else EOS."""
-    vocab = tokenizer.get_vocab()
-    if END_OF_TEXT in vocab:
-        return vocab[END_OF_TEXT]
-    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return int(token_id)
-    raise SamplingError("the tokenizer has no end-of-text, BOS or EOS token to start from")
-
-
-def end_token_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
-    """Tokens that end a sample: the tokenizer's EOS and `<|endoftext|>` where it exists."""
-    ids = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    vocab = tokenizer.get_vocab()
-    if END_OF_TEXT in vocab:
-        ids.add(vocab[END_OF_TEXT])
-    return ids
 
 
 def context_window(model: PreTrainedModel) -> int:
@@ -67,12 +54,16 @@ def encode_prompt(
     model: PreTrainedModel,
     prompt: str | None,
     max_new_tokens: int,
+    document_start: str = LEGACY,
 ) -> list[int]:
-    """Token ids to start from; raises SamplingError when they would overflow the context."""
+    """Token ids to start from; raises SamplingError when they would overflow the context.
+
+    Without a prompt: what precedes a document in the model's training streams
+    (document_start.py), so the sample begins as a document of its corpus begins."""
     if prompt:
         ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     else:
-        ids = [start_token_id(tokenizer)]
+        ids = sample_start_ids(tokenizer, document_start)
     window = context_window(model)
     if len(ids) + max_new_tokens > window:
         raise SamplingError(
@@ -106,9 +97,12 @@ def sample(
     settings: SampleSettings,
     batch_size: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    document_start: str = LEGACY,
 ) -> list[Completion]:
     """Sample one completion per (temperature, seed) pair, temperatures outermost.
 
+    `document_start`: the convention the model was trained with (LoadedModel has it),
+    which an unconditional sample starts from.
     `batch_size` None picks one from the model's size (auto_batch_size).
     `on_progress(k)` reports k more token slots done, out of
     rows x max_new_tokens in all (a row that ends early counts its unused slots).
@@ -120,9 +114,9 @@ def sample(
         check_temperature(temperature)
     if batch_size is not None and batch_size < 1:
         raise SamplingError(f"--batch-size must be at least 1, not {batch_size}")
-    prompt_ids = encode_prompt(tokenizer, model, prompt, settings.max_new_tokens)
+    prompt_ids = encode_prompt(tokenizer, model, prompt, settings.token_cap(), document_start)
     if batch_size is None:
-        batch_size = auto_batch_size(model, len(prompt_ids) + settings.max_new_tokens)
+        batch_size = auto_batch_size(model, len(prompt_ids) + settings.token_cap())
     rows = [(seed, temperature) for temperature in temperatures for seed in seeds]
     # equal batches: 300 rows at 256 a batch run as 2 x 150, not 256 + 44
     batches = -(-len(rows) // batch_size)
@@ -249,7 +243,7 @@ def _sample_batch(
     on_progress: Callable[[int], None] | None,
 ) -> list[Completion]:
     device = model.device
-    steps = settings.max_new_tokens
+    steps = settings.token_cap()
     uniforms = _row_uniforms([seed for seed, _ in rows], steps).to(device)
     temperatures = torch.tensor([t for _, t in rows], dtype=torch.float32, device=device)
     end_ids = torch.tensor(sorted(end_token_ids(tokenizer)), device=device)
@@ -279,6 +273,11 @@ def _sample_batch(
             if settings.stop and settings.stop in tokenizer.decode(tokens[row]):
                 reasons[row] = "stop"
                 continue
+            if settings.whole_sentences and len(tokens[row]) >= settings.max_new_tokens:
+                if ends_cleanly(str(tokenizer.decode(prompt_ids + tokens[row]))):
+                    over = len(tokens[row]) > settings.max_new_tokens
+                    reasons[row] = "sentence" if over else "length"
+                    continue
             keep.append(position)
         done_now = len(live) - len(keep)
         if on_progress:  # this step's slots, and the slots rows that ended now won't use
@@ -300,7 +299,19 @@ def _sample_batch(
         text = str(tokenizer.decode(prompt_ids + row_tokens))[len(prefix) :]
         if reason == "stop" and settings.stop:
             text = text[: text.index(settings.stop)] if settings.stop in text else text
-        completions.append(
-            Completion(text, seed, temperature, len(row_tokens), reason, batch_size=len(rows))
+        completion = Completion(
+            text, seed, temperature, len(row_tokens), reason, batch_size=len(rows)
         )
+        completions.append(whole_sentences(completion) if settings.whole_sentences else completion)
     return completions
+
+
+def whole_sentences(completion: Completion) -> Completion:
+    """The completion cut back to its last sentence end, marked how; dropped without one."""
+    if ends_cleanly(completion.text):
+        cut = "extended" if completion.finish_reason == "sentence" else "whole"
+        return replace(completion, text=completion.text.rstrip(), sentence_cut=cut)
+    end = last_sentence_end(completion.text)
+    if end is None:
+        return replace(completion, sentence_cut="dropped", dropped=True)
+    return replace(completion, text=completion.text[:end], sentence_cut="trimmed")

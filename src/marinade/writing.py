@@ -248,6 +248,7 @@ def propose(
         [settings.temperature],
         settings.sample_settings(),
         on_progress=on_progress,
+        document_start=loaded.document_start,
     )
     now = now_iso()
     rows = []

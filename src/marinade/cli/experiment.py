@@ -126,18 +126,34 @@ def report(
         return
     several_top_p = len(spec["top_p"]) > 1
     headers = ["recipe", "temp"] + (["top-p"] if several_top_p else [])
-    view = Table(*headers, "samples", "rated", "accepted", "rate", "95% interval", "copied")
+    dropping = bool(spec.get("whole_sentences"))
+    view = Table(
+        *headers,
+        "samples",
+        *(["dropped"] if dropping else []),
+        "rated",
+        "accepted",
+        "rate",
+        "95% interval",
+        "copied",
+        "fragment",
+        "cut",
+    )
+    share = lambda rate: f"{rate:.0%}" if rate is not None else "-"  # noqa: E731
     for cell in table:
         view.add_row(
             cell.recipe,
             f"{cell.temperature:g}",
             *([f"{cell.top_p:g}"] if several_top_p else []),
             str(cell.samples),
+            *([str(cell.dropped)] if dropping else []),
             str(cell.rated),
             str(cell.accepted),
             f"{cell.rate:.0%}" if cell.rate is not None else "-",
             f"{cell.ci_low:.0%}-{cell.ci_high:.0%}" if cell.rated else "-",
-            f"{cell.copied_rate:.0%}" if cell.copied_rate is not None else "-",
+            share(cell.copied_rate),
+            share(cell.fragment_rate),
+            share(cell.cut_rate),
         )
     out.print(view)
     best = best_cell(table)

@@ -55,6 +55,14 @@ Stop = Annotated[
         "--stop", help="End a sample at this string (left out of the text); \\n and \\t work."
     ),
 ]
+WholeSentences = Annotated[
+    bool,
+    typer.Option(
+        "--whole-sentences",
+        help="End each sample at its last sentence end (a little past --max-new-tokens to "
+        "reach one); drop a sample with none.",
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per sample and line.")]
 Device = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")]
 Quantize = Annotated[
@@ -79,6 +87,7 @@ def generate(
     seed: Seed = None,
     batch_size: BatchSize = None,
     stop: Stop = None,
+    whole_sentences: WholeSentences = False,
     as_json: AsJson = False,
     device: Device = None,
     quantize: Quantize = None,
@@ -88,13 +97,18 @@ def generate(
     temperatures = temperature or [DEFAULT_TEMPERATURE]
     check_request(temperatures, count, batch_size)
     settings = SampleSettings(
-        top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens, stop=unescape(stop)
+        top_k=top_k,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        stop=unescape(stop),
+        whole_sentences=whole_sentences,
     )
     seeds = choose_seeds(seed, count)
     store = state.store
     loaded = load_model_for(state, model, device, quantize)
     total = len(seeds) * len(temperatures)
-    with progress_bar(f"{total} samples from {loaded.name}", total * max_new_tokens) as bar:
+    slots = total * settings.token_cap()
+    with progress_bar(f"{total} samples from {loaded.name}", slots) as bar:
         rows = generate_samples(
             store,
             loaded,
@@ -110,6 +124,8 @@ def generate(
             print_json_line(row)
         else:
             print_sample(row)
+    if len(rows) < total:
+        status(f"dropped {total - len(rows)} of {total} samples: no sentence end")
 
 
 def compare(

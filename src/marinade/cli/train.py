@@ -83,6 +83,10 @@ def train(
     held_out: Annotated[
         float | None, setting("held_out", "Share of each corpus's tokens never trained on.")
     ] = None,
+    document_start: Annotated[
+        str | None,
+        setting("document_start", "What marks a document's start: marker, bos or end-of-text."),
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
     ] = None,
@@ -111,6 +115,7 @@ def train(
         "sample_temperature": sample_temperature,
         "max_minutes": max_minutes,
         "held_out": held_out,
+        "document_start": document_start,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     resume_with: dict[str, Any] = {}

@@ -106,6 +106,7 @@ class SampleChecker:
             copied_words=copy.words,
             copied_threshold=self.spec.copied_words,
             duplicate=bool(key) and self.first_with[key] != sample["id"],
+            prompt=sample.get("prompt") or "",
         )
         return {
             "sample_id": sample["id"],

@@ -237,7 +237,10 @@ def _sample_recipe(
             if on_cell:
                 on_cell(CellProgress(label, done, total))
             settings = SampleSettings(
-                top_p=top_p, max_new_tokens=spec.max_new_tokens, stop=spec.stop
+                top_p=top_p,
+                max_new_tokens=spec.max_new_tokens,
+                stop=spec.stop,
+                whole_sentences=spec.whole_sentences,
             )
             for prompt, left in missing.items():
                 for start in range(0, len(left), CHUNK):

@@ -7,6 +7,9 @@ loop       a phrase repeating itself ("and the sea and the sea and the sea")
 language   in a language the training text is not in (language.py)
 duplicate  the same words as an earlier sample of the experiment
 copied     copied_words or more words in a row copied from the training text
+fragment   begins mid-sentence: a small letter, a comma, a dash, code (sentences.py);
+           a prompted sample is judged with its prompt in front, as it would be posted
+cut        ends mid-clause, not at a sentence end (sentences.py)
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from marinade.curation.novelty import words
+from marinade.sentences import begins_cleanly, ends_cleanly
 
-TAGS = ("empty", "short", "too-long", "loop", "language", "duplicate", "copied")
+TAGS = ("empty", "short", "too-long", "loop", "language", "duplicate", "copied", "fragment", "cut")
 
 
 def is_loop(tokens: Sequence[str]) -> bool:
@@ -45,6 +49,7 @@ def prefilter_tags(
     copied_words: int,
     copied_threshold: int,
     duplicate: bool,
+    prompt: str = "",
 ) -> list[str]:
     tokens = words(text)
     tags = []
@@ -62,4 +67,8 @@ def prefilter_tags(
         tags.append("duplicate")
     if copied_words >= copied_threshold:
         tags.append("copied")
+    if tokens and not begins_cleanly(prompt + text):
+        tags.append("fragment")
+    if tokens and not ends_cleanly(text):
+        tags.append("cut")
     return tags

@@ -35,15 +35,24 @@ class Cell:
     rated: int = 0
     accepted: int = 0
     copied: int = 0
+    fragment: int = 0  # samples tagged "fragment" (begins mid-sentence)
+    cut: int = 0  # samples tagged "cut" (ends mid-clause)
+    dropped: int = 0  # whole sentences: planned samples not stored (or not sampled yet)
     rate: float | None = None  # accepted / rated
     ci_low: float = 0.0
     ci_high: float = 1.0
     copied_rate: float | None = None
+    fragment_rate: float | None = None
+    cut_rate: float | None = None
 
-    def finish(self) -> None:
+    def finish(self, planned: int = 0) -> None:
         self.rate = self.accepted / self.rated if self.rated else None
         self.ci_low, self.ci_high = wilson_interval(self.accepted, self.rated)
-        self.copied_rate = self.copied / self.samples if self.samples else None
+        share = (lambda count: count / self.samples) if self.samples else (lambda count: None)
+        self.copied_rate = share(self.copied)
+        self.fragment_rate = share(self.fragment)
+        self.cut_rate = share(self.cut)
+        self.dropped = max(0, planned - self.samples)
 
 
 def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
@@ -64,9 +73,14 @@ def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
         if row["rating"] in ("accept", "reject"):
             cell.rated += 1
             cell.accepted += row["rating"] == "accept"
-        cell.copied += "copied" in json.loads(row["tags"] or "[]")
+        tags = json.loads(row["tags"] or "[]")
+        cell.copied += "copied" in tags
+        cell.fragment += "fragment" in tags
+        cell.cut += "cut" in tags
+    # whole sentences store no sample without a sentence end: the rest were dropped
+    planned = spec["samples_per_cell"] * len(spec["prompts"]) if spec.get("whole_sentences") else 0
     for cell in table.values():
-        cell.finish()
+        cell.finish(planned)
     return list(table.values())
 
 

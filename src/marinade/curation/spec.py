@@ -5,6 +5,7 @@ temperatures = [0.8, 1.0, 1.2]
 samples_per_cell = 200
 max_new_tokens = 60
 prompts = []                      # empty: unconditional
+whole_sentences = true            # end samples at a sentence end (default: on without prompts)
 [training]                        # shared by every recipe, as in `marinade train`
 method = "lora"
 [[recipes]]
@@ -62,6 +63,9 @@ class ExperimentSpec:
     copied_words: int = 8  # a sample copying this many words in a row is tagged "copied"
     max_chars: int = 280  # longer samples are tagged "too-long" (X: 280, Bluesky: 300)
     min_words: int = 3  # shorter samples are tagged "short"
+    # end each sample at its last sentence end, drop one without (sampling.py); the
+    # file's default: on when the prompts are empty (unconditional), off with prompts
+    whole_sentences: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +82,7 @@ class ExperimentSpec:
             "copied_words": self.copied_words,
             "max_chars": self.max_chars,
             "min_words": self.min_words,
+            "whole_sentences": self.whole_sentences,
         }
 
     @classmethod
@@ -96,12 +101,13 @@ class ExperimentSpec:
             copied_words=data["copied_words"],
             max_chars=data["max_chars"],
             min_words=data["min_words"],
+            whole_sentences=data.get("whole_sentences", False),  # stored before it existed
         )
 
 
 TOP_KEYS = (
     "name, model, temperatures, top_p, prompts, samples_per_cell, max_new_tokens, seed, "
-    "stop, copied_words, max_chars, min_words, [training], [[recipes]]"
+    "stop, copied_words, max_chars, min_words, whole_sentences, [training], [[recipes]]"
 )
 
 
@@ -155,6 +161,9 @@ def parse_experiment(data: dict[str, Any], where: str) -> ExperimentSpec:
     prompts = data.get("prompts", [])
     if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
         raise fail('prompts must be a list of strings (empty: unconditional), like ["I think"]')
+    whole_sentences = data.get("whole_sentences", not prompts)
+    if not isinstance(whole_sentences, bool):
+        raise fail(f"whole_sentences must be true or false, not {whole_sentences!r}")
     stop = data.get("stop")
     if stop is not None and (not isinstance(stop, str) or not stop):
         raise fail('stop must be a non-empty string, like "\\n"')
@@ -198,6 +207,7 @@ def parse_experiment(data: dict[str, Any], where: str) -> ExperimentSpec:
         copied_words=whole("copied_words", 8, 1),
         max_chars=whole("max_chars", 280, 1),
         min_words=whole("min_words", 3, 0),
+        whole_sentences=whole_sentences,
     )
 
 

@@ -344,3 +344,11 @@ def m008_run_corpus_split(db: sqlite_utils.Database) -> None:
     # JSON {corpus: {split, documents, segments and tokens trained on and held out}};
     # null for runs trained before it was recorded.
     db.table("runs").add_column("corpus_split", str)
+
+
+@migration
+def m009_sample_sentence_cut(db: sqlite_utils.Database) -> None:
+    # how whole sentences ended the sample: "whole" (at a sentence end as sampled),
+    # "extended" (sampled past max_new_tokens to reach one), "trimmed" (cut back to its
+    # last one); null when whole sentences were off, and for samples from before.
+    db.table("samples").add_column("sentence_cut", str)

@@ -8,7 +8,8 @@ The one place that knows the layout, for the training loop and for models.py (wh
     HOME/runs/RUN/checkpoints/phase-N/    the model as phase N left it
 
 Each is a Hugging Face folder (the model, or the LoRA adapter, and the tokenizer) plus
-`training-state.pt`: step, RNG states, recipe, and for `last` the optimizer and schedule.
+`training-state.pt`: step, RNG states, recipe, and for `last` the optimizer and schedule;
+and the run's document start (document_start.py), which sampling reads.
 A checkpoint is written under a temporary name beside its place and renamed in
 (`files.partial_folder`), so a crash or a full disk never leaves a half-written one.
 The layout is light to import; saving and restoring import torch when called.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from marinade.document_start import write_convention
 from marinade.errors import MarinadeError
 from marinade.files import partial_folder
 from marinade.home import Home
@@ -84,6 +86,7 @@ def save_checkpoint(home: Home, name: str, state: TrainingState) -> Path:
         with partial_folder(target) as partial:
             state.model.save_pretrained(partial)
             state.tokenizer.save_pretrained(partial)
+            write_convention(partial, state.recipe.settings.document_start)
             saved = {
                 "step": state.step,
                 "optimizer": state.optimizer.state_dict() if resumable else None,

@@ -2,7 +2,8 @@
 
 Each corpus becomes two token streams, training and held-out: its documents
 joined with the end-of-text token between them, so short posts are packed
-into blocks and the model learns where a post ends. What is held out is a
+into blocks and the model learns where a post ends, and the run's start
+convention before each (document_start.py), so it learns where one begins. What is held out is a
 share of the corpus's tokens, in segments chosen by hash (training/split.py),
 so a book in one file trains and four books each train on most of their
 text; the split stays the same across runs and re-imports. Runs trained
@@ -23,9 +24,9 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from marinade.document_start import LEGACY, document_end_id, start_ids
 from marinade.errors import MarinadeError
 from marinade.files import partial_file
-from marinade.sampling import end_token_ids, start_token_id
 from marinade.store import Store
 from marinade.training.recipe import HELD_OUT_SPLITS, Phase
 from marinade.training.split import Segment, split_documents, tokens_needed
@@ -90,16 +91,20 @@ def load_streams(
     held_out: float,
     split: str = "documents",
     min_held_out: int = 1,
+    document_start: str = LEGACY,
 ) -> CorpusStreams:
     """A corpus's training and held-out token streams, from the cache when it has them.
 
     `split` "spans" holds out `held_out` of the tokens and at least `min_held_out`
-    (one evaluation block); "documents" is the whole-document split of older runs."""
+    (one evaluation block); "documents" is the whole-document split of older runs.
+    `document_start` (document_start.py) says what is placed before each document."""
     if split not in HELD_OUT_SPLITS:
         raise MarinadeError(f"held-out split must be 'spans' or 'documents', not {split!r}")
     store.corpus(name)  # unknown corpus: one clear line
     version = corpus_version(store, name)
     suffix = "" if split == "documents" else f"-spans{min_held_out}"
+    if document_start != LEGACY:
+        suffix += f"-start-{document_start}"
     path = cache_dir / name / f"tokens-{tokenizer_id[:16]}-{version}-{held_out}{suffix}.pt"
     if path.exists():
         cached = torch.load(path)
@@ -107,11 +112,12 @@ def load_streams(
     rows = list(
         store.db.query("select text, dedup_key from documents where corpus = ? order by id", [name])
     )
-    end = next(iter(sorted(end_token_ids(tokenizer))), start_token_id(tokenizer))
+    end = document_end_id(tokenizer)
+    start = start_ids(tokenizer, document_start)
     if split == "documents":
-        streams = _document_split(name, rows, tokenizer, end, held_out)
+        streams = _document_split(name, rows, tokenizer, start, end, held_out)
     else:
-        streams = _span_split(name, rows, tokenizer, end, held_out, min_held_out)
+        streams = _span_split(name, rows, tokenizer, start, end, held_out, min_held_out)
     # a name of its own, so two runs tokenising the same corpus never share a partial file
     with partial_file(path, suffix=".pt") as partial:
         torch.save(streams, partial)
@@ -122,12 +128,13 @@ def _span_split(
     name: str,
     rows: list[dict],
     tokenizer: PreTrainedTokenizerBase,
+    start: list[int],
     end: int,
     held_out: float,
     min_held_out: int,
 ) -> dict[str, object]:
-    """Streams of the "spans" split: segments joined in corpus order, the end-of-text
-    token after each document's last segment."""
+    """Streams of the "spans" split: segments joined in corpus order, `start` before each
+    document's first segment and the end-of-text token after its last."""
     texts, keys = [row["text"] for row in rows], [row["dedup_key"] for row in rows]
     chosen = split_documents(texts, keys, tokenizer, held_out, min_held_out)
     total = chosen.train_tokens + chosen.held_out_tokens
@@ -142,6 +149,8 @@ def _span_split(
     def stream(part: list[Segment]) -> list[int]:
         ids: list[int] = []
         for segment in part:
+            if segment.starts_document:
+                ids.extend(start)
             ids.extend(segment.ids)
             if segment.ends_document:
                 ids.append(end)
@@ -161,7 +170,12 @@ def _span_split(
 
 
 def _document_split(
-    name: str, rows: list[dict], tokenizer: PreTrainedTokenizerBase, end: int, held_out: float
+    name: str,
+    rows: list[dict],
+    tokenizer: PreTrainedTokenizerBase,
+    start: list[int],
+    end: int,
+    held_out: float,
 ) -> dict[str, object]:
     """Streams of the "documents" split that runs trained before spans keep."""
     if len(rows) < MIN_DOCUMENTS:
@@ -177,6 +191,7 @@ def _document_split(
     train_count = 0
     for row, ids in zip(rows, encoded, strict=True):
         target = held_ids if row["dedup_key"] in set_aside else train_ids
+        target.extend(start)
         target.extend(ids)
         target.append(end)
         train_count += target is train_ids

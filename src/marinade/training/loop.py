@@ -182,6 +182,7 @@ def _log_samples(store: Store, home: Home, device: str, state: TrainingState) ->
         weights_hash=f"training-step-{state.step}",
         device=device,
         folder=run_folder(home, recipe.name),
+        document_start=settings.document_start,
     )
     for prompt in settings.sample_prompts or (None,):
         generate_samples(
@@ -236,6 +237,7 @@ def train(
             settings.held_out,
             settings.held_out_split,
             settings.block_size,
+            settings.document_start,
         )
         for name in recipe.corpora()
     }

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
+from marinade.document_start import LEGACY, check_document_start
 from marinade.errors import MarinadeError
 from marinade.files import read_toml
 from marinade.names import RUN_AT_PHASE, is_name
@@ -164,6 +165,9 @@ class TrainSettings:
     # "spans": held out by segment (training/split.py); "documents": whole documents, as
     # runs trained before spans did (a stored recipe without this key means "documents")
     held_out_split: str = "spans"
+    # what precedes each document in training text and an unconditional sample
+    # (document_start.py); a stored recipe without this key means "end-of-text"
+    document_start: str = "marker"
 
     def __post_init__(self) -> None:
         self.check()
@@ -197,6 +201,7 @@ class TrainSettings:
             raise MarinadeError(f"max_minutes must be positive, not {self.max_minutes}")
         if not 0 < self.held_out <= 0.5:
             raise MarinadeError(f"held_out must be in (0, 0.5], not {self.held_out}")
+        check_document_start(self.document_start)
         if self.held_out_split not in HELD_OUT_SPLITS:
             raise MarinadeError(
                 f"held_out_split must be 'spans' or 'documents', not {self.held_out_split!r}"
@@ -282,6 +287,7 @@ class Recipe:
             for key, value in data["settings"].items()
         }
         settings.setdefault("held_out_split", "documents")  # stored before spans existed
+        settings.setdefault("document_start", LEGACY)  # stored before start conventions
         return cls(
             name=data["name"],
             model=data["model"],

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from marinade.document_start import LEGACY
 from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.store import Run, RunStatus, Store
@@ -142,7 +143,11 @@ def run_summary(store: Store, name: str) -> dict[str, Any]:
         "corpus_versions": json.loads(run.corpus_versions or "{}"),
         # per corpus: documents, segments and tokens trained on and held out (null: not recorded)
         "corpora": json.loads(run.corpus_split or "null"),
-        "settings": {"held_out_split": "documents", **run.recipe_dict()["settings"]},
+        "settings": {
+            "held_out_split": "documents",
+            "document_start": LEGACY,
+            **run.recipe_dict()["settings"],
+        },
         "phases": [asdict(phase) for phase in phase_progress(run)],
         "evals": [asdict(e) for e in store.evals(name)],
         "checkpoints": [asdict(c) for c in store.checkpoints(name)],

@@ -38,6 +38,7 @@ class Segment:
     ids: list[int]
     key: str  # what ranks it: a hash of the document's key and its position
     ends_document: bool  # the document's last segment: end-of-text follows it
+    starts_document: bool = False  # its first: the run's document start goes before it
 
 
 @dataclass
@@ -101,7 +102,7 @@ def segment_documents(
         for position, piece in enumerate(pieces):
             digest = hashlib.sha256(f"{key}:{position}".encode()).hexdigest()
             last = position == len(pieces) - 1
-            segments.append(Segment(index, position, piece, digest, last))
+            segments.append(Segment(index, position, piece, digest, last, position == 0))
     return segments
 
 
@@ -157,7 +158,7 @@ def split_segments(segments: list[Segment], fraction: float, min_held_out: int) 
         # training segment makes up the rest
         donor = min(train, key=lambda segment: segment.key)
         need = min(min_held_out - held, len(donor.ids) - 1)
-        piece = replace(donor, ids=donor.ids[-need:])
+        piece = replace(donor, ids=donor.ids[-need:], starts_document=False)
         train[train.index(donor)] = replace(donor, ids=donor.ids[:-need], ends_document=False)
         held_out.append(piece)
         held_out.sort(key=lambda segment: (segment.document, segment.position))
