@@ -96,7 +96,7 @@ def test_a_run_records_its_convention_and_samples_with_it(store, tmp_path, tiny_
     train(store, home, recipe)
     loaded = load_model("marked", home)
     assert loaded.document_start == "marker"
-    stored = json.loads(store.run("marked")["recipe"])
+    stored = json.loads(store.run("marked").recipe)
     assert stored["settings"]["document_start"] == "marker"
     rows = generate_samples(store, loaded, None, [1, 2], [1.0], SampleSettings(max_new_tokens=4))
     marker = start_ids(loaded.tokenizer, "marker")
