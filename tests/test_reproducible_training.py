@@ -54,6 +54,7 @@ def test_two_runs_with_one_seed_are_the_same(real_home, store, method):
         )
         train(store, real_home, recipe)
         runs.append(final_losses(store, recipe.name))
+        assert store.run(recipe.name).deterministic is True  # a CPU: measured so
     assert runs[0] == runs[1]  # exactly: not a float apart
     assert [step for step, _, _ in runs[0]] == [0, 3, 4]
 

@@ -76,6 +76,7 @@ def test_a_single_book_trains_and_the_run_says_what_it_held_out(cli, book_home, 
     assert book["held_out_tokens"] >= 32  # at least one evaluation block
     assert book["train_tokens"] > 5 * book["held_out_tokens"]
     assert shown["settings"]["held_out_split"] == "spans"
+    assert shown["deterministic"] is True  # trained on a CPU
     assert "book: 1 documents in" in cli("runs", "show", "bookrun").stdout
 
 

@@ -352,3 +352,10 @@ def m009_sample_sentence_cut(db: sqlite_utils.Database) -> None:
     # "extended" (sampled past max_new_tokens to reach one), "trimmed" (cut back to its
     # last one); null when whole sentences were off, and for samples from before.
     db.table("samples").add_column("sentence_cut", str)
+
+
+@migration
+def m010_run_deterministic(db: sqlite_utils.Database) -> None:
+    # 1 where the same seed and settings are known to give the same run (a CPU: measured),
+    # 0 where that has not been shown (a GPU); null for runs from before.
+    db.table("runs").add_column("deterministic", int)

@@ -43,10 +43,18 @@ class Run:
     created_at: str
     updated_at: str | None
     corpus_split: str | None = None  # JSON {corpus: what it trained on and held out}
+    deterministic: bool | None = None  # the same seed gives the same run here (None: unknown)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
-        return cls(**{**row, "status": RunStatus(row["status"])})
+        deterministic = row.get("deterministic")
+        return cls(
+            **{
+                **row,
+                "status": RunStatus(row["status"]),
+                "deterministic": None if deterministic is None else bool(deterministic),
+            }
+        )
 
     def recipe_dict(self) -> dict[str, Any]:
         return dict(json.loads(self.recipe))

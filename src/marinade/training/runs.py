@@ -143,6 +143,7 @@ def run_summary(store: Store, name: str) -> dict[str, Any]:
         "corpus_versions": json.loads(run.corpus_versions or "{}"),
         # per corpus: documents, segments and tokens trained on and held out (null: not recorded)
         "corpora": json.loads(run.corpus_split or "null"),
+        "deterministic": run.deterministic,
         "settings": {
             "held_out_split": "documents",
             "document_start": LEGACY,
