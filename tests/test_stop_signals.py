@@ -31,9 +31,7 @@ def start_training(home_dir, tiny_model, name: str, steps: int, **popen) -> subp
     command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "train", name]
     command += ["--model", str(tiny_model), "--phase", f"texts:{steps}", *FLAGS]
     command += ["--eval-every", str(steps // 2)]
-    return subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, env=ENVIRONMENT, **popen
-    )
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENVIRONMENT, **popen)
 
 
 def wait_for_steps(store, name: str, process: subprocess.Popen, steps: int) -> None:
@@ -129,3 +127,41 @@ def test_samples_between_steps_do_not_change_the_training(store, corpus_home, ti
         losses.append([(e.step, e.loss) for e in store.evals(name)])
     assert store.count_samples() > 0  # the second run did sample
     assert losses[0] == losses[1]
+
+
+def test_experiment_run_stops_on_sigterm_and_marks_its_run(
+    store, corpus_home, home_dir, tiny_model, tmp_path
+):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        f"""
+name = "long"
+model = "{tiny_model}"
+temperatures = [1.0]
+samples_per_cell = 1
+max_new_tokens = 4
+[training]
+batch_size = 2
+block_size = 32
+eval_every = 0
+save_every = 0
+[[recipes]]
+name = "endless"
+phases = ["texts:100000"]
+"""
+    )
+    command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "experiment", "run"]
+    process = subprocess.Popen(
+        [*command, str(grid)], stderr=subprocess.PIPE, text=True, env=ENVIRONMENT
+    )
+    try:
+        wait_for_steps(store, "long-endless", process, 2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "stopped by SIGTERM; continue with: marinade experiment run" in " ".join(stderr.split())
+    assert store.run("long-endless").status == "interrupted"
+    assert store.run("long-endless").message == "SIGTERM"
+    assert store.experiment("long")["status"] == "interrupted"
