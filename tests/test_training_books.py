@@ -168,3 +168,18 @@ def test_resume_takes_watching_flags_and_refuses_ones_that_change_training(
     assert again_losses == pytest.approx(losses, abs=1e-6)
     stored = json.loads(store.run("stopped").recipe)["settings"]
     assert stored["max_minutes"] == 0.00001 and stored["eval_every"] == 2  # the run's own
+
+
+def test_training_prints_marinades_lines_only(book_home, home_dir, tiny_model):
+    """No tqdm bar of transformers ("Writing model shards"), no FutureWarning, no
+    peft note: a real process's stderr, where warnings go."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "train", "quiet"]
+    command += ["--model", str(tiny_model), "--phase", "posts:2", "--method", "lora", *FLAGS]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    for noise in ("Writing model shards", "Warning", "warnings.warn", "it/s]"):
+        assert noise not in finished.stderr, finished.stderr
+    assert "run quiet: finished at step 2/2" in finished.stdout

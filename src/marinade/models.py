@@ -12,6 +12,7 @@ A name is one of:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 import torch
@@ -40,6 +41,8 @@ from marinade.home import Home
 from marinade.names import RUN_AT_PHASE
 from marinade.training.checkpoints import LAST, checkpoints_folder, phase_checkpoint, run_folder
 
+P = ParamSpec("P")
+T = TypeVar("T")
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -234,6 +237,20 @@ def transformers_progress(show: bool) -> Iterator[None]:
             yield
     finally:
         (hf_logging.enable_progress_bar if was_shown else hf_logging.disable_progress_bar)()
+
+
+def quiet_transformers(function: Callable[P, T]) -> Callable[P, T]:
+    """Run `function` with transformers' bars and FutureWarnings off, and without peft's
+    note that it set fan_in_fan_out for GPT-2's Conv1D layers (it does the right thing):
+    training saves checkpoints and builds LoRA layers, and its output is marinade's."""
+
+    @functools.wraps(function)
+    def quietly(*args: P.args, **kwargs: P.kwargs) -> T:
+        with transformers_progress(False), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*", category=UserWarning)
+            return function(*args, **kwargs)
+
+    return quietly
 
 
 @contextmanager

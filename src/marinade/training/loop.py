@@ -25,7 +25,7 @@ import torch
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
-from marinade.models import LoadedModel, load_model
+from marinade.models import LoadedModel, load_model, quiet_transformers
 from marinade.sampling import context_window
 from marinade.store import Run, RunStatus, Store
 from marinade.timestamps import now_iso
@@ -196,6 +196,7 @@ def _log_samples(store: Store, home: Home, device: str, state: TrainingState) ->
         )
 
 
+@quiet_transformers
 def train(
     store: Store,
     home: Home,
