@@ -157,14 +157,15 @@ def run_summary(store: Store, name: str) -> dict[str, Any]:
 
 def export_run(store: Store, home: Home, name: str, folder: Path) -> None:
     """Write RUN or RUN@PHASE as a standalone Hugging Face folder (LoRA merged in)."""
-    from marinade.models import load_model  # imports torch and transformers
+    from marinade.models import load_model, transformers_progress  # torch, transformers
 
     run_record(store, name.split("@")[0])
     if folder.exists() and any(folder.iterdir()):
         raise MarinadeError(f"{folder} exists and is not empty")
     loaded = load_model(name, home, device="cpu")
-    loaded.model.save_pretrained(folder)
-    loaded.tokenizer.save_pretrained(folder)
+    with transformers_progress(False):
+        loaded.model.save_pretrained(folder)
+        loaded.tokenizer.save_pretrained(folder)
 
 
 def remove_run(store: Store, home: Home, name: str) -> None:
