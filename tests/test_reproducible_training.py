@@ -67,7 +67,11 @@ def test_a_run_stopped_by_a_signal_resumes_to_the_uninterrupted_losses(
     flags += ["--warmup", "2", "--eval-every", "3", "--save-every", "1"]
     command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "train", "stopped"]
     process = subprocess.Popen(
-        [*command, *flags], stderr=subprocess.PIPE, text=True, env={**os.environ}
+        [*command, *flags],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 300

@@ -306,7 +306,13 @@ def test_ctrl_c_in_a_real_process_saves_a_checkpoint(store, trained_home, tiny_m
     command += ["--model", str(tiny_model), "--phase", "admired:100000", "--batch-size", "2"]
     command += ["--block-size", "32", "--eval-every", "0", "--save-every", "0"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
+    process = subprocess.Popen(  # SIGINT as a terminal has it, even under a background `make`
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 120
         while (run.steps_done if (run := store.run("stopped")) else 0) < 3:
