@@ -129,7 +129,7 @@ def held_out_target(total: int, fraction: float, block: int) -> int:
     """How many tokens to hold out: `fraction` of them, but enough for EVAL_BLOCKS blocks
     where that is at most a tenth of the corpus, and never less than one block.
 
-    One block's loss varies a lot (SmolLM2 on 30 blocks of 256 tokens of plain
+    One block's loss varies a lot (SmolLM2 on 29 blocks of 256 tokens of plain
     prose: 0.32 between blocks), so a held-out part of one or two blocks would
     make a noisy curve; eight give a standard error near 0.11."""
     return max(math.ceil(total * fraction), min(EVAL_BLOCKS * block, total // 10), block)
