@@ -92,8 +92,8 @@ def test_label_round_trips_through_parse_phase(text, label):
     [
         ("a:0", "steps must be a positive whole number, not 0"),
         ("a:-5", "steps '-5' is not a positive whole number"),
-        ("a:1.5", "steps '1.5' is not a positive whole number"),
-        ("a", "the number of steps is missing"),
+        ("a:1.5", "steps '1.5' is not a positive whole number or auto"),
+        ("a:automatic", "steps 'automatic' is not a positive whole number or auto"),
         ("a:", "steps '' is not a positive whole number"),
         ("a:1:2:3", "too many ':'"),
         (":10", "a corpus name is empty"),
@@ -116,7 +116,7 @@ def test_bad_phase_is_a_one_line_error_quoting_the_text_and_the_syntax(text, pro
         parse_phase(text)
     message = str(caught.value)
     assert message.startswith(f"bad phase {text!r}: {problem}")
-    assert "CORPUS:STEPS[:LR]" in message
+    assert "CORPUS[:STEPS[:LR]]" in message
     assert "\n" not in message
 
 
@@ -344,3 +344,86 @@ def test_bad_flag_values_are_checked_after_resolution():
         build_recipe("run", None, ["a:10"], None, None, {"lr": -1.0})
     with pytest.raises(MarinadeError, match="bad start 'run@0'"):
         build_recipe("run", None, ["a:10"], "run@0", None, {})
+
+
+# --- first-run defaults: automatic steps, lr by method, warm-up -------------
+
+
+@pytest.mark.parametrize("text", ["mine", "mine:auto", "mine:AUTO"])
+def test_a_phase_without_steps_is_automatic(text):
+    phase = parse_phase(text)
+    assert phase == Phase((("mine", 1.0),), None, auto=True)
+    assert phase.label() == "mine:auto" and phase.request() == "mine:auto"
+
+
+def test_automatic_steps_keep_lr_and_merges():
+    phase = parse_phase("a+b:auto:2e-5")
+    assert phase.merge and phase.steps is None and phase.lr == 2e-5
+    assert parse_phase(phase.label()) == phase
+
+
+def test_automatic_steps_are_passes_over_the_training_tokens_within_bounds():
+    from marinade.training.recipe import AUTO_MAX_STEPS, AUTO_MIN_STEPS, automatic_steps
+
+    settings = TrainSettings(batch_size=8, block_size=256)  # 2048 tokens a step
+    assert automatic_steps(4_000, settings) == AUTO_MIN_STEPS  # a few posts: the floor
+    assert automatic_steps(100 * 2048, settings) == 200  # two passes
+    assert automatic_steps(10**8, settings) == AUTO_MAX_STEPS  # a library: the ceiling
+    assert automatic_steps(100 * 2048, replace(settings, grad_accum=2)) == 100
+
+
+def test_a_run_picks_its_automatic_steps_and_remembers_it_asked_for_them():
+    from marinade.training.recipe import describe_automatic_steps, with_automatic_steps
+
+    recipe = build_recipe("r", None, ["big", "big+small:auto", "small:7"], None, None, {})
+    assert not recipe.steps_picked()
+    with pytest.raises(MarinadeError, match="picked when the run starts"):
+        recipe.total_steps()
+    picked = with_automatic_steps(recipe, {"big": 300 * 2048, "small": 2048})
+    assert [p.steps for p in picked.phases] == [300, 300, 7]
+    assert picked.total_steps() == 607
+    assert [p.label() for p in picked.phases] == ["big:300", "big+small:300", "small:7"]
+    assert [p.request() for p in picked.phases] == ["big:auto", "big+small:auto", "small:7"]
+    again = Recipe.from_dict(json.loads(json.dumps(picked.to_dict())))
+    assert again == picked
+    lines = describe_automatic_steps(picked, {"big": 300 * 2048, "small": 2048})
+    assert lines[0] == (
+        "phase 1 (big:auto): 300 steps, about 1.0 passes over its 614,400 training tokens"
+    )
+    assert len(lines) == 2
+
+
+def test_the_learning_rate_default_follows_the_method():
+    from marinade.training.recipe import DEFAULT_LR
+
+    assert TrainSettings(method="lora").lr == DEFAULT_LR["lora"]
+    assert TrainSettings(method="full").lr == DEFAULT_LR["full"]
+    assert DEFAULT_LR["lora"] > DEFAULT_LR["full"]
+    assert TrainSettings(method="lora", lr=3e-4).lr == 3e-4
+    # a file's method and the flags' absence of an lr: the lr of the file's method
+    recipe = build_recipe("r", None, ["a:1"], None, {"training": {"method": "lora"}}, {})
+    assert recipe.settings.lr == DEFAULT_LR["lora"]
+    recipe = build_recipe(
+        "r", None, ["a:1"], None, {"training": {"method": "lora"}}, {"method": "full"}
+    )
+    assert recipe.settings.lr == DEFAULT_LR["full"]
+
+
+def test_warmup_defaults_to_a_tenth_of_the_run_at_most_twenty():
+    from marinade.training.loop import lr_factor
+    from marinade.training.recipe import automatic_warmup
+
+    assert [automatic_warmup(n) for n in (5, 30, 100, 1000)] == [1, 3, 10, 20]
+    recipe = build_recipe("r", None, ["a:30"], None, None, {"schedule": "constant"})
+    assert recipe.settings.warmup is None
+    assert [lr_factor(recipe, s) for s in range(4)] == [1 / 3, 2 / 3, 1.0, 1.0]
+
+
+def test_a_recipe_stored_before_first_run_defaults_reads_as_it_trained():
+    old = build_recipe("r", None, ["a:10"], None, None, {"lr": 5e-5, "warmup": 20}).to_dict()
+    for key in ("lr", "warmup"):
+        del old["settings"][key]
+    del old["phases"][0]["auto"]
+    recipe = Recipe.from_dict(old)
+    assert recipe.settings.lr == 5e-5 and recipe.settings.warmup == 20
+    assert recipe.phases[0].auto is False

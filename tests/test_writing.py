@@ -55,7 +55,10 @@ def chosen_path(store, story_id: int) -> list[dict]:
     ("text", "end"),
     [
         (" and lit the lamps. Then he", len(" and lit the lamps.")),
-        (' "Stop!" she said.', len(' "Stop!"')),
+        (' "Stop!" she said. And', len(' "Stop!" she said.')),  # one sentence, as sampled
+        (" Dr. Lamb came at six. Then", len(" Dr. Lamb came at six.")),  # an abbreviation
+        (" it rained 🌧️ again! 😀 Later", len(" it rained 🌧️ again! 😀")),  # emoji after the end
+        ("夜が来た。灯りがともる", len("夜が来た。")),  # no space after a CJK full stop
         (" no end in sight", None),
         ("\n\nA new paragraph. More", len("\n\nA new paragraph.")),
         (" one line\nanother", len(" one line")),

@@ -23,6 +23,7 @@ from marinade.sample_settings import (
     check_seed,
     check_temperature,
 )
+from marinade.sentences import sentence_ends
 from marinade.store import Store
 from marinade.timestamps import now_iso
 
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
 
     from marinade.models import LoadedModel
 
-# A sentence ends at . ! ? or … (and any closing quotes or brackets) before whitespace or the
-# end of the text; a line break ends a proposal too (the next step starts the new line).
-SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s|$)|\n")
 EXPORT_FORMATS = ("md", "txt")
 TITLE_LENGTH = 60
 
@@ -198,12 +196,17 @@ def change_settings(store: Store, story: Story, settings: WriteSettings) -> Stor
 
 
 def sentence_end(text: str) -> int | None:
-    """Where the first sentence of `text` ends (after leading whitespace), or None."""
+    """Where the first sentence of `text` ends (after leading whitespace), or None.
+
+    Sentence ends are sentences.py's, as whole-sentence sampling finds them (abbreviations,
+    quotes, emoji, other scripts); a line break ends a proposal too (the next step starts
+    the new line)."""
     start = len(text) - len(text.lstrip())
-    match = SENTENCE_END.search(text, start)
-    if match is None:
-        return None
-    return match.start() if match.group() == "\n" else match.end()
+    ends = [end for end in sentence_ends(text) if end > start][:1]
+    newline = text.find("\n", start)
+    if newline >= 0:
+        ends.append(newline)
+    return min(ends) if ends else None
 
 
 def fit_context(tokenizer: PreTrainedTokenizerBase, text: str, budget: int) -> str:

@@ -40,7 +40,10 @@ def train(
     phase: Annotated[
         list[str] | None,
         typer.Option(
-            "--phase", "-p", help="CORPUS:STEPS[:LR]; a+b merges, a=0.3,b=0.7 mixes. Repeat."
+            "--phase",
+            "-p",
+            help="CORPUS[:STEPS[:LR]]; a+b merges, a=0.3,b=0.7 mixes; STEPS left out or "
+            "auto: picked from the corpus's size. Repeat.",
         ),
     ] = None,
     start_from: Annotated[
@@ -57,11 +60,19 @@ def train(
         list[str] | None,
         typer.Option("--lora-target", help="Module names; repeat. \\[default: peft's]"),
     ] = None,
-    lr: Annotated[float | None, setting("lr", "Peak learning rate.")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr", help="Peak learning rate. \\[default: 1e-3 with lora, 5e-5 with full]"
+        ),
+    ] = None,
     batch_size: Annotated[int | None, setting("batch_size")] = None,
     grad_accum: Annotated[int | None, setting("grad_accum")] = None,
     block_size: Annotated[int | None, setting("block_size", "Tokens per row.")] = None,
-    warmup: Annotated[int | None, setting("warmup", "Warm-up steps.")] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option("--warmup", help="Warm-up steps. \\[default: a tenth of the run, at most 20]"),
+    ] = None,
     schedule: Annotated[str | None, setting("schedule", "cosine, linear or constant.")] = None,
     seed: Annotated[int | None, setting("seed")] = None,
     eval_every: Annotated[int | None, setting("eval_every")] = None,
@@ -146,7 +157,7 @@ def train(
     with bar as progress:
         task = progress.add_task(
             f"{recipe.name} phase 1/{len(recipe.phases)}",
-            total=recipe.total_steps(),
+            total=recipe.total_steps() if recipe.steps_picked() else None,
             loss="-",
             rate="-",
         )
@@ -154,6 +165,7 @@ def train(
         def on_step(report: Any) -> None:
             progress.update(
                 task,
+                total=report.total,
                 completed=report.step,
                 description=f"{recipe.name} phase {report.phase}/{len(recipe.phases)}",
                 loss=f"{report.loss:.3f}",

@@ -131,7 +131,7 @@ def recipe_differences(trained: Recipe, wanted: Recipe) -> list[tuple[str, str, 
 
 
 def _labels(recipe: Recipe) -> str:
-    return ", ".join(phase.label() for phase in recipe.phases)
+    return ", ".join(phase.request() for phase in recipe.phases)
 
 
 def _shown(value: Any) -> str:

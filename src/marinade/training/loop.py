@@ -47,7 +47,15 @@ from marinade.training.data import (
     phase_weights,
 )
 from marinade.training.loss import LossFunction, pick_loss, standard_loss
-from marinade.training.recipe import Recipe, TrainSettings, phase_ends, phase_of
+from marinade.training.recipe import (
+    Recipe,
+    TrainSettings,
+    automatic_warmup,
+    describe_automatic_steps,
+    phase_ends,
+    phase_of,
+    with_automatic_steps,
+)
 from marinade.training.runs import record_checkpoint, resumable_recipe
 from marinade.training.split import describe_split
 from marinade.training.workers import Workers
@@ -71,10 +79,11 @@ def lr_factor(recipe: Recipe, step: int) -> float:
     times the phase's own LR relative to the run's."""
     settings = recipe.settings
     total = recipe.total_steps()
-    if step < settings.warmup:
-        factor = (step + 1) / settings.warmup
+    warmup = automatic_warmup(total) if settings.warmup is None else settings.warmup
+    if step < warmup:
+        factor = (step + 1) / warmup
     else:
-        progress = (step - settings.warmup) / max(1, total - settings.warmup)
+        progress = (step - warmup) / max(1, total - warmup)
         if settings.schedule == "cosine":
             factor = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
         elif settings.schedule == "linear":
@@ -245,6 +254,12 @@ def train(
     if on_status and workers.is_main:
         for name, streamed in streams.items():
             on_status(describe_split(name, streamed.summary()))
+    if not recipe.steps_picked():
+        train_tokens = {name: len(streamed.train) for name, streamed in streams.items()}
+        recipe = with_automatic_steps(recipe, train_tokens)
+        if on_status and workers.is_main:
+            for line in describe_automatic_steps(recipe, train_tokens):
+                on_status(line)
     torch.manual_seed(settings.seed)  # LoRA's initial weights are drawn here
     model = _trainable_model(loaded, settings, resume_from)
     parameters = [p for p in model.parameters() if p.requires_grad]

@@ -2,7 +2,9 @@
 
 A phase reads `SOURCE:STEPS` or `SOURCE:STEPS:LR`, SOURCE being one corpus (`admired`),
 a merge (`admired+mine`: documents pooled, so each corpus counts in proportion to its
-size) or a weighted mixture (`admired=0.3,mine=0.7`: weights add up to 1).
+size) or a weighted mixture (`admired=0.3,mine=0.7`: weights add up to 1). STEPS may be
+`auto` or left out (`mine`): the run picks them from the phase's training tokens when it
+starts (automatic_steps), and stores the number it picked.
 
 Settings resolve once, in this order: TrainSettings defaults, then a TOML recipe file,
 then the command-line flags; the result is stored with the run (Recipe.to_dict).
@@ -35,12 +37,22 @@ from marinade.files import read_toml
 from marinade.names import RUN_AT_PHASE, is_name
 
 STEPS = re.compile(r"[0-9]+")
-PHASE_SYNTAX = "CORPUS:STEPS[:LR], CORPUS being name, a+b (merged) or a=0.3,b=0.7 (weighted)"
+AUTO = "auto"
+PHASE_SYNTAX = (
+    "CORPUS[:STEPS[:LR]], CORPUS being name, a+b (merged) or a=0.3,b=0.7 (weighted), "
+    "STEPS a number or auto"
+)
 WEIGHT_TOLERANCE = 1e-6
 DEFAULT_MODEL = "smollm2"
 METHODS = ("full", "lora")
 SCHEDULES = ("cosine", "linear", "constant")
 HELD_OUT_SPLITS = ("spans", "documents")
+# First-run defaults (issue 21), measured with benchmarks/postable.py on 200 short posts
+DEFAULT_LR = {"full": 5e-5, "lora": 1e-3}
+DEFAULT_WARMUP = 20
+AUTO_PASSES = 2
+AUTO_MIN_STEPS = 30
+AUTO_MAX_STEPS = 300
 
 
 @dataclass(frozen=True)
@@ -48,9 +60,10 @@ class Phase:
     """Train on one source of documents for a number of optimizer steps."""
 
     corpora: tuple[tuple[str, float], ...]  # (corpus, weight); weight 0.0 for each in a merge
-    steps: int
+    steps: int | None  # None: automatic, not yet picked (with_automatic_steps)
     merge: bool = False  # True for "a+b": weights come from corpus sizes at training time
     lr: float | None = None  # None: the run's lr
+    auto: bool = False  # the steps are (or will be) picked by automatic_steps
 
     def names(self) -> list[str]:
         return [name for name, _ in self.corpora]
@@ -63,19 +76,27 @@ class Phase:
             source = self.corpora[0][0]
         else:
             source = ",".join(f"{name}={weight!r}" for name, weight in self.corpora)
-        text = f"{source}:{self.steps}"
+        text = f"{source}:{AUTO if self.steps is None else self.steps}"
         return text if self.lr is None else f"{text}:{self.lr!r}"
+
+    def request(self) -> str:
+        """The label as asked for: `auto` for automatic steps, picked or not (so a grid
+        that asks for `mine` still matches the run that picked 30 steps for it)."""
+        return replace(self, steps=None).label() if self.auto else self.label()
 
 
 def parse_phase(text: str) -> Phase:
     parts = [part.strip() for part in text.strip().split(":")]
-    if len(parts) == 1:
-        raise _phase_error(text, "the number of steps is missing")
     if len(parts) > 3:
         raise _phase_error(text, "too many ':'")
-    source, steps_text = parts[0], parts[1]
-    if not STEPS.fullmatch(steps_text):
-        raise _phase_error(text, f"steps {steps_text!r} is not a positive whole number")
+    source, steps_text = parts[0], parts[1] if len(parts) > 1 else AUTO
+    if steps_text.lower() == AUTO:
+        steps = None
+    elif STEPS.fullmatch(steps_text):
+        steps = int(steps_text)
+    else:
+        raise _phase_error(text, f"steps {steps_text!r} is not a positive whole number or auto")
+    auto = steps is None
     lr = None
     if len(parts) == 3:
         lr = _positive_number(parts[2])
@@ -89,12 +110,12 @@ def parse_phase(text: str) -> Phase:
             if not equals or weight is None:
                 raise _phase_error(text, f"{item.strip()!r} needs a positive weight, as in a=0.3")
             corpora.append((name, weight))
-        phase = Phase(tuple(corpora), int(steps_text), lr=lr)
+        phase = Phase(tuple(corpora), steps, lr=lr, auto=auto)
     elif "+" in source:
         names = [name.strip() for name in source.split("+")]
-        phase = Phase(tuple((name, 0.0) for name in names), int(steps_text), merge=True, lr=lr)
+        phase = Phase(tuple((name, 0.0) for name in names), steps, merge=True, lr=lr, auto=auto)
     else:
-        phase = Phase(((source, 1.0),), int(steps_text), lr=lr)
+        phase = Phase(((source, 1.0),), steps, lr=lr, auto=auto)
     problem = _phase_problem(phase)
     if problem:
         raise _phase_error(text, problem)
@@ -115,7 +136,9 @@ def _positive_number(text: str) -> float | None:
 
 def _phase_problem(phase: Phase) -> str | None:
     """What is wrong with a phase, however it was made (parsed or read back from a run)."""
-    if isinstance(phase.steps, bool) or not isinstance(phase.steps, int) or phase.steps < 1:
+    if phase.steps is None and phase.auto:
+        pass  # picked when the run starts
+    elif isinstance(phase.steps, bool) or not isinstance(phase.steps, int) or phase.steps < 1:
         return f"steps must be a positive whole number, not {phase.steps!r}"
     names = phase.names()
     for name in names:
@@ -147,11 +170,11 @@ class TrainSettings:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ()  # empty: peft's defaults for the architecture
-    lr: float = 5e-5
+    lr: float | None = None  # None: DEFAULT_LR of the method, filled in when made
     batch_size: int = 8
     grad_accum: int = 1
     block_size: int = 256
-    warmup: int = 20  # optimizer steps of linear warm-up
+    warmup: int | None = None  # optimizer steps of linear warm-up; None: automatic_warmup
     schedule: str = "cosine"  # "cosine", "linear" or "constant" (after warm-up), over the run
     weight_decay: float = 0.0
     seed: int = 0
@@ -170,6 +193,9 @@ class TrainSettings:
     document_start: str = "marker"
 
     def __post_init__(self) -> None:
+        if self.lr is None and self.method in DEFAULT_LR:
+            # frozen: set once, so a stored recipe holds the number it trained with
+            object.__setattr__(self, "lr", DEFAULT_LR[self.method])
         self.check()
 
     def check(self) -> None:
@@ -185,9 +211,11 @@ class TrainSettings:
             if getattr(self, name) < 1:
                 raise MarinadeError(f"{name} must be at least 1, not {getattr(self, name)}")
         for name in ("warmup", "seed", "eval_every", "save_every", "sample_every"):
+            if name == "warmup" and self.warmup is None:
+                continue
             if getattr(self, name) < 0:
                 raise MarinadeError(f"{name} must be 0 or more, not {getattr(self, name)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        if self.lr is None or not (self.lr > 0 and math.isfinite(self.lr)):
             raise MarinadeError(f"lr must be positive, not {self.lr}")
         if not 0 <= self.lora_dropout < 1:  # also catches nan
             raise MarinadeError(f"lora_dropout must be in [0, 1), not {self.lora_dropout}")
@@ -244,8 +272,14 @@ class Recipe:
         """Every corpus named, in first-seen order."""
         return list(dict.fromkeys(name for phase in self.phases for name in phase.names()))
 
+    def steps_picked(self) -> bool:
+        """False until with_automatic_steps has picked the steps of every `auto` phase."""
+        return all(phase.steps is not None for phase in self.phases)
+
     def total_steps(self) -> int:
-        return sum(phase.steps for phase in self.phases)
+        if not self.steps_picked():
+            raise MarinadeError("automatic steps are picked when the run starts")
+        return sum(phase.steps or 0 for phase in self.phases)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data: each phase as its label and its fields, for people and programs."""
@@ -256,6 +290,7 @@ class Recipe:
                 "steps": phase.steps,
                 "merge": phase.merge,
                 "lr": phase.lr,
+                "auto": phase.auto,
             }
             for phase in self.phases
         ]
@@ -279,6 +314,7 @@ class Recipe:
                 steps=phase["steps"],
                 merge=phase["merge"],
                 lr=phase["lr"],
+                auto=phase.get("auto", False),
             )
             for phase in data["phases"]
         )
@@ -287,6 +323,8 @@ class Recipe:
             for key, value in data["settings"].items()
         }
         settings.setdefault("held_out_split", "documents")  # stored before spans existed
+        settings.setdefault("lr", 5e-5)  # stored when every lr was given or this default
+        settings.setdefault("warmup", 20)
         settings.setdefault("document_start", LEGACY)  # stored before start conventions
         return cls(
             name=data["name"],
@@ -295,6 +333,50 @@ class Recipe:
             settings=TrainSettings(**settings),
             start_from=data.get("start_from"),
         )
+
+
+def automatic_steps(train_tokens: int, settings: TrainSettings) -> int:
+    """Steps for an `auto` phase: AUTO_PASSES passes over its training tokens, at least
+    AUTO_MIN_STEPS (a small corpus needs that many updates to change how samples begin
+    and end; measured in benchmarks/postable.py) and at most AUTO_MAX_STEPS."""
+    per_step = settings.batch_size * settings.grad_accum * settings.block_size
+    wanted = math.ceil(AUTO_PASSES * train_tokens / per_step)
+    return min(AUTO_MAX_STEPS, max(AUTO_MIN_STEPS, wanted))
+
+
+def with_automatic_steps(recipe: Recipe, train_tokens: dict[str, int]) -> Recipe:
+    """`recipe` with the steps of its `auto` phases picked from each corpus's training
+    tokens (a merge or mixture: their sum)."""
+    phases = tuple(
+        phase
+        if phase.steps is not None
+        else replace(
+            phase,
+            steps=automatic_steps(sum(train_tokens[n] for n in phase.names()), recipe.settings),
+        )
+        for phase in recipe.phases
+    )
+    return replace(recipe, phases=phases)
+
+
+def describe_automatic_steps(recipe: Recipe, train_tokens: dict[str, int]) -> list[str]:
+    """One line per `auto` phase of a picked recipe: its steps and the passes they make."""
+    per_step = recipe.settings.batch_size * recipe.settings.grad_accum * recipe.settings.block_size
+    lines = []
+    for number, phase in enumerate(recipe.phases, 1):
+        if phase.auto and phase.steps is not None:
+            tokens = sum(train_tokens[n] for n in phase.names())
+            passes = phase.steps * per_step / max(1, tokens)
+            lines.append(
+                f"phase {number} ({phase.request()}): {phase.steps} steps, about {passes:.1f} "
+                f"passes over its {tokens:,} training tokens"
+            )
+    return lines
+
+
+def automatic_warmup(total_steps: int) -> int:
+    """Warm-up when none is given: a tenth of the run, at most DEFAULT_WARMUP steps."""
+    return min(DEFAULT_WARMUP, max(1, total_steps // 10))
 
 
 def phase_of(recipe: Recipe, step: int) -> int:
@@ -402,7 +484,9 @@ def build_recipe(
         for key, value in flag_values.items()
     }
     parsed = tuple(parse_phase(text) for text in phase_texts)  # a bad phase is told first
-    settings = replace(TrainSettings(**file_values.get("training", {})), **flags)
+    # made once from file and flags together: a default that depends on another setting
+    # (lr on method) is filled in from the final values
+    settings = TrainSettings(**{**file_values.get("training", {}), **flags})
     recipe = Recipe(
         name=name,
         model=model or file_values.get("model") or DEFAULT_MODEL,
@@ -418,9 +502,13 @@ __all__ = [
     "Phase",
     "Recipe",
     "TrainSettings",
+    "automatic_steps",
+    "automatic_warmup",
     "build_recipe",
+    "describe_automatic_steps",
     "load_recipe",
     "parse_phase",
     "phase_ends",
     "phase_of",
+    "with_automatic_steps",
 ]
