@@ -130,7 +130,7 @@ def test_plan_keeps_different_base_models_apart():
         ({"recipes": [{"name": "a"}], "temperatures": [0.8, "hot"]}, "'hot' is not a number"),
         ({"recipes": [{"name": "a"}], "colour": 1}, "unknown key 'colour'"),
         ({"recipes": []}, "at least one"),
-        ({"recipes": [{"name": "a", "phases": ["mine"]}]}, "recipe a:"),
+        ({"recipes": [{"name": "a", "phases": ["mine:0"]}]}, "recipe a:"),
         ({"recipes": [{"name": "a", "phases": ["m:1"], "run": "r"}]}, "not both"),
         ({"recipes": [{"name": "a"}, {"name": "a"}]}, "two recipes are named 'a'"),
         ({"recipes": [{"name": "a"}], "training": {"lr": "fast"}}, "lr in [training]"),
@@ -519,3 +519,32 @@ def test_each_cell_is_checked_as_it_is_sampled(
     samples = store.experiment_samples("grid")
     assert len(samples) == 3 * 2 * 2 and all(s["tags"] is not None for s in samples)
     assert len(built) == 1  # every recipe trained on admired and mine: one index for six cells
+
+
+def test_dropped_samples_are_recorded_and_not_drawn_again(cli, store, tiny_model, tmp_path):
+    grid = tmp_path / "drops.toml"
+    grid.write_text(
+        f"""
+name = "drops"
+temperatures = [1.0]
+samples_per_cell = 8
+max_new_tokens = 6
+[[recipes]]
+name = "base"
+model = "{tiny_model}"
+"""
+    )  # no prompts: whole sentences on; a random tiny model rarely ends a sentence
+    assert cli("experiment", "run", str(grid)).exit_code == 0
+    kept = store.experiment_samples("drops")
+    drops = store.cell_drop_count("drops")
+    dropped = sum(drops.values())
+    assert dropped > 0 and len(kept) + dropped == 8
+    report = json_lines(cli("experiment", "report", "drops", "--json").stdout)
+    assert [cell["dropped"] for cell in report] == [dropped]
+
+    result = cli("experiment", "run", str(grid))  # again: nothing is drawn again
+    assert result.exit_code == 0, result.stderr
+    assert len(store.experiment_samples("drops")) == len(kept)
+    assert sum(store.cell_drop_count("drops").values()) == dropped
+    assert cli("experiment", "rm", "drops", "--yes").exit_code == 0
+    assert store.cell_drop_count("drops") == {}

@@ -37,7 +37,7 @@ class Cell:
     copied: int = 0
     fragment: int = 0  # samples tagged "fragment" (begins mid-sentence)
     cut: int = 0  # samples tagged "cut" (ends mid-clause)
-    dropped: int = 0  # whole sentences: planned samples not stored (or not sampled yet)
+    dropped: int = 0  # whole sentences: samples drawn and dropped for want of a sentence end
     rate: float | None = None  # accepted / rated
     ci_low: float = 0.0
     ci_high: float = 1.0
@@ -45,19 +45,26 @@ class Cell:
     fragment_rate: float | None = None
     cut_rate: float | None = None
 
-    def finish(self, planned: int = 0) -> None:
+    def finish(self, dropped: int | None = None, planned: int = 0) -> None:
+        """Rates and shares from the counts. `dropped`: as recorded (cell_drops); None for
+        an experiment sampled before drops were recorded: the planned samples not stored."""
         self.rate = self.accepted / self.rated if self.rated else None
         self.ci_low, self.ci_high = wilson_interval(self.accepted, self.rated)
         share = (lambda count: count / self.samples) if self.samples else (lambda count: None)
         self.copied_rate = share(self.copied)
         self.fragment_rate = share(self.fragment)
         self.cut_rate = share(self.cut)
-        self.dropped = max(0, planned - self.samples)
+        self.dropped = max(0, planned - self.samples) if dropped is None else dropped
 
 
-def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
+def cells(
+    spec: dict[str, Any],
+    rows: list[dict[str, Any]],
+    drops: dict[tuple[str, float, float | None], int] | None = None,
+) -> list[Cell]:
     """One cell per recipe x temperature x top-p of the spec (in its order), counted from
-    the experiment's samples (each with recipe, temperature, top_p, rating, tags)."""
+    the experiment's samples (each with recipe, temperature, top_p, rating, tags) and the
+    samples whole sentences dropped per cell (store.cell_drop_count)."""
     table = {
         (recipe["name"], float(temperature), float(top_p)): Cell(recipe["name"], temperature, top_p)
         for recipe in spec["recipes"]
@@ -77,17 +84,22 @@ def cells(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Cell]:
         cell.copied += "copied" in tags
         cell.fragment += "fragment" in tags
         cell.cut += "cut" in tags
-    # whole sentences store no sample without a sentence end: the rest were dropped
+    # whole sentences store no sample without a sentence end; an experiment sampled before
+    # drops were recorded counts the planned samples it does not have as dropped
     planned = spec["samples_per_cell"] * len(spec["prompts"]) if spec.get("whole_sentences") else 0
-    for cell in table.values():
-        cell.finish(planned)
+    recorded: dict[tuple[str, float, float], int] = {}
+    for (recipe, temperature, top_p), count in (drops or {}).items():
+        key = (recipe, float(temperature), 1.0 if top_p is None else float(top_p))
+        recorded[key] = recorded.get(key, 0) + count
+    for key, cell in table.items():
+        cell.finish(recorded.get(key, 0) if drops else None, planned)
     return list(table.values())
 
 
 def experiment_cells(store: Store, name: str) -> tuple[dict[str, Any], list[Cell]]:
     """An experiment's spec, as stored with it, and its cells counted from its samples now."""
     spec = json.loads(store.experiment(name)["spec"])
-    return spec, cells(spec, store.experiment_samples(name))
+    return spec, cells(spec, store.experiment_samples(name), store.cell_drop_count(name))
 
 
 def best_cell(table: list[Cell]) -> Cell | None:

@@ -117,6 +117,7 @@ class CurationStore(SampleStore):
             count = self.db.conn.execute(
                 "delete from samples where experiment = ?", [name]
             ).rowcount
+            self.db.conn.execute("delete from cell_drops where experiment = ?", [name])
             self.db.conn.execute("delete from experiments where name = ?", [name])
         return count
 
@@ -128,13 +129,41 @@ class CurationStore(SampleStore):
         top_p: float | None,
         prompt: str | None,
     ) -> set[int]:
-        """Seeds already sampled for one cell (and prompt) of an experiment."""
+        """Seeds already sampled for one cell (and prompt) of an experiment: stored, or
+        dropped by whole sentences (add_cell_drops)."""
         rows = self.db.conn.execute(
             "select seed from samples where experiment = ? and recipe = ? and temperature = ?"
-            " and top_p is ? and prompt is ?",
-            [experiment, recipe, temperature, top_p, prompt],
+            " and top_p is ? and prompt is ?"
+            " union select seed from cell_drops where experiment = ? and recipe = ?"
+            " and temperature = ? and top_p is ? and prompt is ?",
+            [experiment, recipe, temperature, top_p, prompt] * 2,
         )
         return {seed for (seed,) in rows}
+
+    def add_cell_drops(
+        self,
+        experiment: str,
+        recipe: str,
+        temperature: float,
+        top_p: float | None,
+        prompt: str | None,
+        seeds: list[int],
+    ) -> None:
+        """Record seeds of a cell whose samples were dropped, so they are not drawn again."""
+        with self.transaction():
+            self.db.conn.executemany(
+                "insert into cell_drops values (?, ?, ?, ?, ?, ?)",
+                [(experiment, recipe, temperature, top_p, prompt, seed) for seed in seeds],
+            )
+
+    def cell_drop_count(self, experiment: str) -> dict[tuple[str, float, float | None], int]:
+        """Dropped samples per (recipe, temperature, top_p) of an experiment."""
+        rows = self.db.conn.execute(
+            "select recipe, temperature, top_p, count(*) from cell_drops where experiment = ?"
+            " group by recipe, temperature, top_p",
+            [experiment],
+        )
+        return {(recipe, t, p): n for recipe, t, p, n in rows}
 
     def experiment_samples(self, experiment: str) -> list[dict[str, Any]]:
         """An experiment's samples with their rating and automatic checks, oldest first."""

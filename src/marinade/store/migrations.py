@@ -359,3 +359,15 @@ def m010_run_deterministic(db: sqlite_utils.Database) -> None:
     # 1 where the same seed and settings are known to give the same run (a CPU: measured),
     # 0 where that has not been shown (a GPU); null for runs from before.
     db.table("runs").add_column("deterministic", int)
+
+
+@migration
+def m011_cell_drops(db: sqlite_utils.Database) -> None:
+    # seeds of an experiment cell whose sample whole sentences dropped (no sentence end):
+    # a resumed or repeated `experiment run` does not draw them again
+    db.execute(
+        "create table cell_drops (experiment text not null, recipe text not null,"
+        " temperature real not null, top_p real, prompt text, seed integer not null)"
+    )
+    db.execute("create index cell_drops_cell on cell_drops (experiment, recipe, temperature)")
+
