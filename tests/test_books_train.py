@@ -52,9 +52,7 @@ def test_a_gutenberg_book_imports_and_trains(cli, tmp_path, tiny_model):
     assert "run quayrun: finished" in result.stdout
 
 
-def test_an_old_etext_without_markers_imports_with_a_warning_and_trains(
-    cli, tmp_path, tiny_model
-):
+def test_an_old_etext_without_markers_imports_with_a_warning_and_trains(cli, tmp_path, tiny_model):
     body = "CHAPTER I\n\n" + wrap(CHAPTER_ONE) + "\n\nCHAPTER II\n\n" + wrap(CHAPTER_TWO)
     path = write_book(tmp_path / "quay10.txt", OLD_ETEXT_HEADER + body + "\n")
     imported = cli("corpus", "import", str(path), "--name", "old")

@@ -302,9 +302,7 @@ def test_experiment_run_resume_and_report(cli, store, corpora, tiny_model, tmp_p
     assert cli("experiment", "run", str(grid)).exit_code == 0
     again = store.experiment_samples("grid")
     assert len(again) == len(samples)
-    assert {name: run.updated_at for name, run in ((r.name, r) for r in store.runs())} == (
-        updated
-    )
+    assert {name: run.updated_at for name, run in ((r.name, r) for r in store.runs())} == (updated)
     remade = next(s for s in again if s["id"] not in {x["id"] for x in samples})
     assert (remade["recipe"], remade["temperature"], remade["seed"]) == (
         samples[0]["recipe"],

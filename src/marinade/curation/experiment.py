@@ -260,9 +260,7 @@ def _sample_recipe(
                     kept = {row["seed"] for row in stored}
                     dropped = [seed for seed in chunk if seed not in kept]
                     if dropped:
-                        store.add_cell_drops(
-                            spec.name, recipe, temperature, top_p, prompt, dropped
-                        )
+                        store.add_cell_drops(spec.name, recipe, temperature, top_p, prompt, dropped)
                     done += len(chunk)
                     if on_cell:
                         on_cell(CellProgress(label, done, total))

@@ -370,4 +370,3 @@ def m011_cell_drops(db: sqlite_utils.Database) -> None:
         " temperature real not null, top_p real, prompt text, seed integer not null)"
     )
     db.execute("create index cell_drops_cell on cell_drops (experiment, recipe, temperature)")
-
