@@ -88,8 +88,8 @@ def cells(
     # drops were recorded counts the planned samples it does not have as dropped
     planned = spec["samples_per_cell"] * len(spec["prompts"]) if spec.get("whole_sentences") else 0
     recorded: dict[tuple[str, float, float], int] = {}
-    for (recipe, temperature, top_p), count in (drops or {}).items():
-        key = (recipe, float(temperature), 1.0 if top_p is None else float(top_p))
+    for (recipe, temperature, drawn_top_p), count in (drops or {}).items():
+        key = (recipe, float(temperature), 1.0 if drawn_top_p is None else float(drawn_top_p))
         recorded[key] = recorded.get(key, 0) + count
     for key, cell in table.items():
         cell.finish(recorded.get(key, 0) if drops else None, planned)

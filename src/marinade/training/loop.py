@@ -92,7 +92,7 @@ def lr_factor(recipe: Recipe, step: int) -> float:
             factor = 1.0
     phase = recipe.phases[phase_of(recipe, step) - 1]
     if phase.lr is not None:
-        factor *= phase.lr / settings.lr
+        factor *= phase.lr / settings.peak_lr
     return factor
 
 
@@ -265,7 +265,7 @@ def train(
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         parameters,
-        lr=settings.lr,
+        lr=settings.peak_lr,
         weight_decay=settings.weight_decay,
         fused=True,  # one kernel for all parameters, on the CPU too (torch >= 2.4)
     )

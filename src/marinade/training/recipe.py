@@ -198,6 +198,12 @@ class TrainSettings:
             object.__setattr__(self, "lr", DEFAULT_LR[self.method])
         self.check()
 
+    @property
+    def peak_lr(self) -> float:
+        """The learning rate as a number (__post_init__ fills in the method's default)."""
+        assert self.lr is not None
+        return self.lr
+
     def check(self) -> None:
         """A one-line MarinadeError for the first bad field. It runs when the settings are
         made (dataclasses.replace included), so settings that exist are valid."""
@@ -383,7 +389,7 @@ def phase_of(recipe: Recipe, step: int) -> int:
     """The 1-based phase that optimizer step `step` (0-based) belongs to."""
     end = 0
     for index, phase in enumerate(recipe.phases, 1):
-        end += phase.steps
+        end += phase.steps or 0
         if step < end:
             return index
     return len(recipe.phases)
@@ -393,7 +399,7 @@ def phase_ends(recipe: Recipe) -> list[int]:
     """The optimizer steps done when each phase ends."""
     ends, total = [], 0
     for phase in recipe.phases:
-        total += phase.steps
+        total += phase.steps or 0
         ends.append(total)
     return ends
 
