@@ -23,7 +23,7 @@ from marinade.generation import generate_samples
 from marinade.home import open_home
 from marinade.models import load_model
 from marinade.sample_settings import Completion, SampleSettings
-from marinade.sampling import encode_prompt, whole_sentences
+from marinade.sampling import encode_prompt, sample, whole_sentences
 from marinade.training.data import load_streams
 from marinade.training.loop import train
 from marinade.training.recipe import Recipe, build_recipe
@@ -213,3 +213,35 @@ def test_the_report_shows_fragment_and_cut_shares_and_what_was_dropped():
     assert (cell.fragment_rate, cell.cut_rate, cell.dropped) == (0.5, 0.25, 1)
     [raw] = cells({**spec, "whole_sentences": False}, rows)
     assert raw.dropped == 0
+
+
+def test_a_sample_ends_where_the_model_starts_the_next_document(tiny_model, tmp_path):
+    """A model trained with a start mark may begin the next document (the mark) without
+    ending this one: the sample ends there, the mark not in its text. The model here is
+    a real GPT-2 whose weights make it a bigram chain: prompt -> q -> mark."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    marks = start_ids(tokenizer, "marker")
+    config = GPT2Config.from_pretrained(tiny_model, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(config).eval()
+    prompt = tokenizer("tea", add_special_tokens=False)["input_ids"]
+    q = tokenizer(" rain", add_special_tokens=False)["input_ids"][0]
+    chain = [prompt[-1], q, *marks]
+    with torch.no_grad():
+        model.transformer.wpe.weight.zero_()
+        for block in model.transformer.h:  # every block adds nothing to the residual
+            for layer in (block.attn.c_proj, block.mlp.c_proj):
+                layer.weight.zero_()
+                layer.bias.zero_()
+        hidden = model.transformer.ln_f(model.transformer.wte.weight)
+        model.lm_head.weight.zero_()
+        for before, after in zip(chain, chain[1:]):
+            model.lm_head.weight[after] = 4 * hidden[before]
+    settings = SampleSettings(max_new_tokens=8)
+    legacy = sample(model, tokenizer, "tea", [0], [1.0], settings)[0]
+    assert MARKER in legacy.text  # sampled as before: the mark is just text
+    [ended] = sample(model, tokenizer, "tea", [0], [1.0], settings, document_start="marker")
+    assert ended.text == " rain" and ended.finish_reason == "end_of_text"
+    assert ended.new_tokens == 1

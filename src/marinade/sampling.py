@@ -25,7 +25,7 @@ from dataclasses import replace
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from marinade.document_start import LEGACY, end_token_ids, sample_start_ids
+from marinade.document_start import LEGACY, end_token_ids, sample_start_ids, start_ids
 from marinade.sample_settings import (
     Completion,
     SampleSettings,
@@ -125,7 +125,9 @@ def sample(
     for start in range(0, len(rows), size):
         chunk = rows[start : start + size]
         completions.extend(
-            _sample_batch(model, tokenizer, prompt_ids, chunk, settings, on_progress)
+            _sample_batch(
+                model, tokenizer, prompt_ids, chunk, settings, on_progress, document_start
+            )
         )
     return completions
 
@@ -241,12 +243,18 @@ def _sample_batch(
     rows: Sequence[tuple[int, float]],
     settings: SampleSettings,
     on_progress: Callable[[int], None] | None,
+    document_start: str = LEGACY,
 ) -> list[Completion]:
     device = model.device
     steps = settings.token_cap()
     uniforms = _row_uniforms([seed for seed, _ in rows], steps).to(device)
     temperatures = torch.tensor([t for _, t in rows], dtype=torch.float32, device=device)
-    end_ids = torch.tensor(sorted(end_token_ids(tokenizer)), device=device)
+    # the start of the next document ends this one too: a model trained with a start
+    # mark may begin the next document without ending this one (end-of-text)
+    next_start = start_ids(tokenizer, document_start)
+    ends = end_token_ids(tokenizer) | (set(next_start) if len(next_start) == 1 else set())
+    end_ids = torch.tensor(sorted(ends), device=device)
+    marks = next_start if len(next_start) > 1 else []
 
     cache = DynamicCache(config=model.config)
     prompt = torch.tensor([prompt_ids], device=device)
@@ -270,6 +278,10 @@ def _sample_batch(
                 reasons[row] = "end_of_text"
                 continue
             tokens[row].append(token)
+            if marks and tokens[row][-len(marks) :] == marks:
+                del tokens[row][-len(marks) :]
+                reasons[row] = "end_of_text"
+                continue
             if settings.stop and settings.stop in tokenizer.decode(tokens[row]):
                 reasons[row] = "stop"
                 continue
