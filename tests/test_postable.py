@@ -237,7 +237,7 @@ def test_a_sample_ends_where_the_model_starts_the_next_document(tiny_model, tmp_
                 layer.bias.zero_()
         hidden = model.transformer.ln_f(model.transformer.wte.weight)
         model.lm_head.weight.zero_()
-        for before, after in zip(chain, chain[1:]):
+        for before, after in zip(chain, chain[1:], strict=False):
             model.lm_head.weight[after] = 4 * hidden[before]
     settings = SampleSettings(max_new_tokens=8)
     legacy = sample(model, tokenizer, "tea", [0], [1.0], settings)[0]
