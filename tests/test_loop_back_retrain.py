@@ -107,9 +107,9 @@ def test_retrain_runs_the_recipe_as_a_new_run_keeping_the_old(
 
 def test_a_bad_recipe_changes_nothing(cli, store, posted, tmp_path):
     recipe = tmp_path / "bad.toml"
-    recipe.write_text('phases = ["accepted"]\n')
+    recipe.write_text('phases = ["accepted:0"]\n')
     result = cli("retrain", "tweetbot", "--recipe", str(recipe))
-    assert result.exit_code == 1 and "number of steps is missing" in result.stderr
+    assert result.exit_code == 1 and "bad phase 'accepted:0'" in result.stderr
     with pytest.raises(MarinadeError):
         store.corpus("accepted")
 

@@ -329,3 +329,40 @@ def test_ctrl_c_in_a_real_process_saves_a_checkpoint(store, trained_home, tiny_m
     assert run.status == "interrupted" and 3 <= run.steps_done < 100000
     [last] = [c for c in store.checkpoints("stopped") if c.name == "last"]
     assert last.step == run.steps_done
+
+
+def test_a_first_run_picks_its_steps_and_resumes_with_them(cli, trained_home, tiny_model, store):
+    """`--phase mine` alone: the steps come from the corpus's size, printed and stored;
+    an interrupted automatic run resumes with the steps it picked."""
+    from marinade.training.recipe import automatic_steps
+
+    args = ["--model", str(tiny_model), "--phase", "mine", "--batch-size", "2"]
+    result = cli("train", "first", *args, "--block-size", "32", "--eval-every", "0")
+    assert result.exit_code == 0, result.stderr
+    tokens = json.loads(store.run("first").corpus_split)["mine"]["train_tokens"]
+    steps = automatic_steps(tokens, store_settings(store, "first"))
+    assert steps >= 30  # a small corpus: the floor
+    assert f"phase 1 (mine:auto): {steps} steps, about" in result.stderr
+    assert f"run first: finished at step {steps}/{steps}" in result.stdout
+    shown = json.loads(cli("runs", "show", "first", "--json").stdout)
+    assert shown["phases"][0]["steps"] == steps
+    assert shown["phases"][0]["auto"] is True
+    settings = shown["settings"]
+    assert (settings["method"], settings["lr"], settings["warmup"]) == ("full", 5e-5, None)
+    assert "(picked from the corpus's size)" in cli("runs", "show", "first").stdout
+
+    def stop_at_five(report):
+        if report.step == 5:
+            raise KeyboardInterrupt
+
+    auto = recipe(tiny_model, name="again", phases=("mine",), eval_every=0, save_every=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(store, trained_home, auto, on_step=stop_at_five)
+    resumed = train(store, trained_home, auto, resume=True)
+    assert (resumed.status, resumed.steps_done, resumed.total_steps) == ("finished", 30, 30)
+
+
+def store_settings(store, name):
+    from marinade.training.recipe import Recipe
+
+    return Recipe.from_dict(json.loads(store.run(name).recipe)).settings

@@ -243,8 +243,10 @@ def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None
         f"step {summary['steps_done']}/{summary['total_steps']}, from {summary['model']}"
     )
     for index, phase in enumerate(summary["phases"], 1):
+        picked = " (picked from the corpus's size)" if phase["auto"] else ""
         out.print(
             f"  phase {index}: {phase['label']:<30} {phase['steps_done']}/{phase['steps']} steps"
+            + picked
         )
     for corpus, split in (summary["corpora"] or {}).items():
         out.print(f"  {describe_split(corpus, split)}")

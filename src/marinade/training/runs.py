@@ -111,6 +111,7 @@ class PhaseProgress:
     corpus: str  # as `runs show` writes it: a, a+b (merged) or a=0.3,b=0.7 (mixed)
     steps: int
     steps_done: int
+    auto: bool = False  # the steps were picked from the corpus's size (automatic_steps)
 
 
 def phase_progress(run: Run) -> list[PhaseProgress]:
@@ -123,7 +124,8 @@ def phase_progress(run: Run) -> list[PhaseProgress]:
         else:
             corpus = ",".join(c if len(corpora) == 1 else f"{c}={w}" for c, w in corpora)
         done = min(phase["steps"], max(0, run.steps_done - start))
-        phases.append(PhaseProgress(phase["label"], corpus, phase["steps"], done))
+        auto = bool(phase.get("auto"))
+        phases.append(PhaseProgress(phase["label"], corpus, phase["steps"], done, auto))
         start += phase["steps"]
     return phases
 
