@@ -63,7 +63,7 @@ def train(
     lr: Annotated[
         float | None,
         typer.Option(
-            "--lr", help="Peak learning rate. \\[default: 1e-3 with lora, 5e-5 with full]"
+            "--lr", help="Peak learning rate. \\[default: 5e-5 with full, 2e-3 with lora]"
         ),
     ] = None,
     batch_size: Annotated[int | None, setting("batch_size")] = None,

@@ -48,7 +48,7 @@ METHODS = ("full", "lora")
 SCHEDULES = ("cosine", "linear", "constant")
 HELD_OUT_SPLITS = ("spans", "documents")
 # First-run defaults (issue 21), measured with benchmarks/postable.py on 200 short posts
-DEFAULT_LR = {"full": 5e-5, "lora": 1e-3}
+DEFAULT_LR = {"full": 5e-5, "lora": 2e-3}
 DEFAULT_WARMUP = 20
 AUTO_PASSES = 2
 AUTO_MIN_STEPS = 30
