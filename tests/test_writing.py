@@ -12,7 +12,7 @@ import pexpect
 import pytest
 
 from marinade.cli.write import printable
-from marinade.writing import fit_context, load_story, sentence_end
+from marinade.writing import WriteSettings, fit_context, load_story, sentence_end
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 OPENING = "The lamplighter came along the quay"
@@ -270,3 +270,10 @@ def test_a_proposal_is_never_empty_and_old_stories_propose_as_they_did(tiny_mode
     assert old.min_new_tokens == 0  # a story begun before the setting existed
     story = start_story(store, "The", str(tiny_model), old)
     assert any(not node.text for node in propose(store, story, loaded))  # this can happen
+
+
+def test_proposals_sample_on_a_little_to_reach_a_sentence_end():
+    on = WriteSettings(max_new_tokens=20).sample_settings()
+    assert on.whole_sentences and on.token_cap() > 20
+    off = WriteSettings(max_new_tokens=20, sentence=False).sample_settings()
+    assert not off.whole_sentences and off.token_cap() == 20

@@ -67,6 +67,9 @@ class WriteSettings:
             top_p=self.top_p,
             max_new_tokens=self.max_new_tokens,
             min_new_tokens=self.min_new_tokens,
+            # a proposal that has not reached a sentence end at the limit samples on a
+            # little to reach one (sampling.py); propose() keeps the first sentence
+            whole_sentences=self.sentence,
         )
 
     def to_json(self) -> str:
@@ -236,7 +239,7 @@ def propose(
     first = settings.seed + story.model_nodes()
     seeds = [first + offset for offset in range(settings.count)]
     check_seed(seeds[-1])
-    budget = context_window(loaded.model) - settings.max_new_tokens
+    budget = context_window(loaded.model) - settings.sample_settings().token_cap()
     if budget < 1:
         raise MarinadeError(
             f"--max-new-tokens {settings.max_new_tokens} leaves no room for the story in the "
@@ -256,6 +259,8 @@ def propose(
     now = now_iso()
     rows = []
     for completion in completions:
+        # a proposal with no sentence end even past the limit is still offered, as it is:
+        # the writer chooses (generate and grids drop such samples)
         text, reason = completion.text, completion.finish_reason
         end = sentence_end(text) if settings.sentence else None
         if end is not None and (end < len(text) or reason == "length"):
