@@ -13,9 +13,6 @@ elsewhere they wait for `queue retry` or `queue mark-posted`.
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +35,7 @@ from marinade.publishing.adapters import (
 from marinade.publishing.queue import final_text
 from marinade.store import Claim, QueueItem, QueueStatus, Store
 from marinade.timestamps import utc_iso, utc_now
+from marinade.workers import worker_gone, worker_id
 
 STALE_AFTER = timedelta(minutes=15)  # a claim older than this is abandoned (any host)
 DEDUPE_WINDOW = timedelta(minutes=50)  # Mastodon keeps an Idempotency-Key for an hour
@@ -56,35 +54,13 @@ class PostOutcome:
     error: str | None = None
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def _claimer_gone(claimed_by: str | None) -> bool:
-    """True when the claiming process ran on this host and no longer exists."""
-    host, _, rest = (claimed_by or "").partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def recover_abandoned(store: Store, now: datetime | None = None) -> list[int]:
     """`posting` items whose claimer died (or that are older than STALE_AFTER) -> unknown."""
     now = now or utc_now()
     recovered = []
     for item in store.posting_items():
         stale = item.claimed_at is None or item.claimed_at < utc_iso(now - STALE_AFTER)
-        if stale or _claimer_gone(item.claimed_by):
+        if stale or worker_gone(item.claimed_by):
             reason = "the process posting it stopped before recording the answer"
             if store.mark_unknown(item.id, item.claimed_by, reason, utc_iso(now)):
                 recovered.append(item.id)

@@ -3,13 +3,16 @@
 Pages are rendered by Jinja2 with autoescaping, so a sample's HTML or script shows as text.
 A key press POSTs JSON and gets back the page's changing part as HTML (or JSON when asked
 with `Accept: application/json`), which review.js swaps in. Every write reaches the store
-before the answer is sent, so closing the tab loses nothing.
+before the answer is sent, so closing the tab loses nothing. A store busy past its busy
+timeout (another process writing) answers 503, stores nothing, and review.js sends the
+same request again until it is stored.
 """
 
 from __future__ import annotations
 
 import io
 import secrets
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +33,7 @@ from marinade.review.rating_order import RatingQueue, next_ab_pair, vote
 from marinade.review.security import LocalOnly
 from marinade.review.write_tab import add_write_routes
 from marinade.store import Store
+from marinade.store.db import is_busy
 
 HERE = Path(__file__).parent
 
@@ -144,6 +148,19 @@ def create_app(
     @app.exception_handler(MarinadeError)
     def user_error(request: Request, error: MarinadeError) -> Response:
         return Response(str(error), status_code=400, media_type="text/plain")
+
+    @app.exception_handler(sqlite3.OperationalError)
+    def store_busy(request: Request, error: sqlite3.OperationalError) -> Response:
+        """Another process held the write lock past the busy timeout: nothing was stored,
+        and 503 with Retry-After tells review.js to send the same key press again."""
+        if not is_busy(error):
+            raise error
+        return Response(
+            "the store is busy (another marinade process is writing); sending again",
+            status_code=503,
+            media_type="text/plain",
+            headers={"Retry-After": "1"},
+        )
 
     @app.get("/")
     def rate_page(request: Request) -> Response:
