@@ -17,7 +17,6 @@ from marinade.errors import MarinadeError
 from marinade.store.db import Database
 
 
-
 def finished(documents: str = "documents") -> str:
     """SQL true for a document whose import is finished (an unfinished one has a worker)."""
     return (

@@ -9,9 +9,9 @@ review), a class built on `Database`, and `Store` in `__init__.py` is all of the
 - **Busy handling.** A second writer waits up to `BUSY_TIMEOUT` seconds (or
   $MARINADE_BUSY_TIMEOUT) for the write lock, then gets `sqlite3.OperationalError`
   ("database is locked"). No writer holds the lock for long (a big import commits a
-  batch at a time, see corpus/importing.py), so the wait is short; `busy_message` turns the error, where it
-  still happens, into the one line every command prints (cli/__init__.py), and the review
-  page answers 503 so that its script tries again.
+  batch at a time, see corpus/importing.py), so the wait is short; `busy_message` turns
+  the error, where it still happens, into the one line every command prints
+  (cli/__init__.py), and the review page answers 503 so that its script tries again.
 - **Migrations** (`migrations.py`) are applied on every open.
 - **Writes** are `with self.db.conn:` (the statements inside commit together, or roll
   back on an exception) or `transaction()`, which also takes the write lock first
