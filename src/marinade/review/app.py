@@ -30,7 +30,7 @@ from marinade.home import Home
 from marinade.review.model_cache import ModelCache
 from marinade.review.queue_tab import add_queue_routes
 from marinade.review.rating_order import RatingQueue, next_ab_pair, vote
-from marinade.review.security import LocalOnly
+from marinade.review.security import PageGuard
 from marinade.review.write_tab import add_write_routes
 from marinade.store import Store
 from marinade.store.db import is_busy
@@ -86,11 +86,13 @@ def create_app(
     allowed_hosts: tuple[str, ...] = (),
     home: Home | None = None,
     skip_tags: tuple[str, ...] = (),
+    token: str | None = None,
 ) -> FastAPI:
     """The review app over the store at `store_path`, limited to one experiment if given;
     the rating queue leaves out samples whose automatic checks gave one of `skip_tags`.
     Requests must name 127.0.0.1, localhost or ::1 in their Host header, or one of
-    `allowed_hosts` ("*" allows any); POSTs from other origins are refused. The co-writing
+    `allowed_hosts` (server.served_names); with a `token` (off the loopback) they must
+    carry it too; POSTs from other origins are refused (security.py). The co-writing
     page loads models (runs, cached downloads) from `home`, by default the store's folder."""
     stores = _ThreadStores(store_path)
     Store(store_path).close()  # migrate (and fail) now rather than on the first request
@@ -142,7 +144,7 @@ def create_app(
     app = FastAPI(
         title="marinade review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
-    app.add_middleware(LocalOnly, allowed_hosts=allowed_hosts)
+    app.add_middleware(PageGuard, served_hosts=allowed_hosts, token=token)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(MarinadeError)

@@ -29,9 +29,10 @@ class CorpusStore(Database):
     """Corpora, imports and documents."""
 
     def start_import(
-        self, corpus: str, path: str, format: str, options: str, now: str, worker: str
+        self, corpus: str, path: str, format: str, options: str, now: str, worker: str | None = None
     ) -> int:
-        """Record an import (inside a transaction); creates the corpus when it is new."""
+        """Record an import (inside a transaction); creates the corpus when it is new. With a
+        `worker`, its documents stay hidden until `finish_import`."""
         self.db.conn.execute(
             "insert into corpora (name, created_at, updated_at) values (?, ?, ?) "
             "on conflict(name) do update set updated_at = excluded.updated_at",

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import sqlite_utils
 
@@ -72,10 +73,10 @@ class _Connection(sqlite3.Connection):
         kind: type[BaseException] | None,
         value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         if self.depth:
             return False  # the outer transaction() commits or rolls back
-        return bool(super().__exit__(kind, value, traceback))
+        return super().__exit__(kind, value, traceback)
 
 
 def is_busy(error: BaseException) -> bool:
