@@ -31,8 +31,10 @@ from marinade.publishing.adapters import (
     Rejected,
     adapter_named,
     all_adapters,
+    exception_outcome,
 )
 from marinade.publishing.queue import final_text
+from marinade.publishing.redaction import redact
 from marinade.store import Claim, QueueItem, QueueStatus, Store
 from marinade.timestamps import utc_iso, utc_now
 from marinade.workers import worker_gone, worker_id
@@ -103,8 +105,12 @@ def post_item(store: Store, claim: Claim, worker: str, now: Callable[[], datetim
         fields = _unknown(item, now, error.reason)
     except MarinadeError:
         raise  # the account is unusable (a missing token): post_due gives the claim back
-    except Exception as error:  # a library's surprise: the request may have gone out
-        fields = _unknown(item, now, f"unexpected {error.__class__.__name__}: {error}")
+    except Exception as error:  # a library's surprise: the request may have gone out ...
+        outcome = exception_outcome(error)
+        if isinstance(outcome, Rejected):  # ... unless it could not even be made
+            fields = {"status": QueueStatus.FAILED, "error": outcome.reason}
+        else:
+            fields = _unknown(item, now, f"unexpected {error.__class__.__name__}: {error}")
     else:
         fields = {
             "status": QueueStatus.POSTED,
@@ -128,13 +134,10 @@ def post_item(store: Store, claim: Claim, worker: str, now: Callable[[], datetim
 
 
 def without_secret(reason: str, account: Account) -> str:
-    """An error reason with the account's secret blanked: a server that echoes the token
-    back in its answer must not get it into the database or the log."""
-    try:
-        secret = account.secret(required=False)
-    except MarinadeError:
-        return reason
-    return reason.replace(secret, "[secret]") if secret else reason
+    """An error reason with the account's secret (in every form it can take, and a
+    webhook's URL) blanked: a server or a library that echoes the token back must not
+    get it into the database or the log."""
+    return redact(reason, account.secrets_to_hide())
 
 
 def _unknown(item: QueueItem, now: Callable[[], datetime], reason: str) -> dict[str, Any]:
@@ -174,6 +177,7 @@ def post_due(
         try:
             outcomes.append(post_item(store, claim, worker, now))
         except MarinadeError as error:  # unusable account: give the claim back untouched
+            reason = _without_account_secret(str(error), store, item.account)
             store.finish_claim(
                 item.id,
                 worker,
@@ -181,11 +185,18 @@ def post_due(
                     "status": claim.claimed_from,  # an unknown one stays unknown
                     "attempts": item.attempts - 1,
                     "sent_at": claim.sent_at_before,
-                    "error": str(error),
+                    "error": reason,
                 },
             )
             skipped.append(item.account)
-            outcomes.append(PostOutcome(item.id, item.account, SKIPPED, error=str(error)))
+            outcomes.append(PostOutcome(item.id, item.account, SKIPPED, error=reason))
+
+
+def _without_account_secret(reason: str, store: Store, account_name: str) -> str:
+    try:
+        return without_secret(reason, get_account(store, account_name))
+    except MarinadeError:  # no such account: it has no secret to hide
+        return reason
 
 
 def dry_run(store: Store, outbox: Path, now: datetime | None = None) -> list[QueueItem]:
