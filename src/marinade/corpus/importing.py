@@ -21,9 +21,9 @@ from marinade.corpus.document import (
 from marinade.corpus.importers import detect_importer, importer_named
 from marinade.errors import MarinadeError
 from marinade.names import check_name
+from marinade.processes import worker_gone, worker_id
 from marinade.store import Store
 from marinade.timestamps import now_iso
-from marinade.workers import worker_gone, worker_id
 
 BATCH = 1000  # documents per insert, each batch one short transaction (~0.1 s)
 

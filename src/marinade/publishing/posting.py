@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from marinade.errors import MarinadeError
+from marinade.processes import worker_gone, worker_id
 from marinade.publishing.account import Account
 from marinade.publishing.accounts import get_account
 from marinade.publishing.adapters import (
@@ -37,7 +38,6 @@ from marinade.publishing.queue import final_text
 from marinade.publishing.redaction import redact
 from marinade.store import Claim, QueueItem, QueueStatus, Store
 from marinade.timestamps import utc_iso, utc_now
-from marinade.workers import worker_gone, worker_id
 
 STALE_AFTER = timedelta(minutes=15)  # a claim older than this is abandoned (any host)
 DEDUPE_WINDOW = timedelta(minutes=50)  # Mastodon keeps an Idempotency-Key for an hour
