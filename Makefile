@@ -60,6 +60,7 @@ bench: $(BIN)/marinade
 	$(BIN)/python benchmarks/corpus_import.py
 	$(BIN)/python benchmarks/training.py --steps 8 --block-size 128 --batch-size 4
 	$(BIN)/python benchmarks/review.py
+	$(BIN)/python benchmarks/store_writers.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

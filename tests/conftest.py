@@ -12,6 +12,9 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_CACHE", str(Path(__file__).parent / ".hf-cache-empty"))
 os.environ.pop("MARINADE_HOME", None)
+# the store's wait for another writer's lock, shorter than a user's 30 s: tests that hold
+# the lock on purpose (a second process writing) then end in seconds
+os.environ.setdefault("MARINADE_BUSY_TIMEOUT", "5")
 
 import pytest
 from typer.testing import CliRunner

@@ -95,21 +95,18 @@ def test_token_files_must_be_private(cli, server, tmp_path, store):
     token = tmp_path / "token"
     token.write_text(MASTODON_TOKEN + "\n")
     token.chmod(0o644)
-    cli(
-        "accounts",
-        "add",
-        "mastodon",
-        "--name",
-        "bot",
-        "--instance",
-        server.url,
-        "--token-file",
-        str(token),
-    )
+    add = ("accounts", "add", "mastodon", "--name", "bot", "--instance", server.url)
+    result = cli(*add, "--token-file", str(token))
+    assert result.exit_code == 1  # at once, not at the first post
+    assert "can be read by others (mode 644); run `chmod 600" in result.stderr
+    assert store.account("bot") is None
+    token.chmod(0o600)
+    assert cli(*add, "--token-file", str(token)).exit_code == 0
     cli("queue", "add", "--text", "hello")
+    token.chmod(0o640)  # loosened later: refused when read, and nothing is sent
     result = cli("post", "--due")
     assert result.exit_code == 1
-    assert "can be read by others (mode 644); run `chmod 600" in result.stderr
+    assert "can be read by others (mode 640); run `chmod 600" in result.stderr
     assert server.state.made == []
     token.chmod(0o600)
     assert get_account(store, "bot").secret() == MASTODON_TOKEN

@@ -265,3 +265,54 @@ def test_write_tab_start_pick_more_edit_back_and_own_words(store, page, tiny_mod
         assert (last.author, last.text) == ("user", join_text(before, "and then"))
         assert last.text.lstrip() == "and then"
         assert page.inner_text("#story-text").endswith("and then")
+
+
+def test_off_the_loopback_the_link_with_its_token_rates_in_the_browser(store, page):
+    from marinade.review.server import _interface_addresses, served_names
+
+    lan = next((a for a in _interface_addresses() if ":" not in a and a[:4] != "127."), None)
+    if lan is None:
+        pytest.skip("this machine has no non-loopback IPv4")
+    [sample] = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=1)
+    token = "browser-test-token-0123456789abcdefghijklmnop"
+    app = create_app(store.path, "grid", allowed_hosts=served_names("0.0.0.0"), token=token)
+    with running_server(app, host="0.0.0.0") as url:
+        port = url.rsplit(":", 1)[1].strip("/")
+        answer = page.request.get(f"http://{lan}:{port}/", max_redirects=0)
+        assert answer.status == 401  # no token, no page
+        page.goto(f"http://{lan}:{port}/?token={token}")
+        assert page.url == f"http://{lan}:{port}/"  # the token left the address bar
+        [cookie] = page.context.cookies()
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        press(page, "a")  # the page's own POST: cookie and Origin, from a LAN address
+        assert store.rating(sample["id"])["rating"] == "accept"
+
+
+def test_a_key_pressed_while_the_store_is_busy_is_sent_again_until_stored(
+    store, browser, monkeypatch
+):
+    from lock_holder import write_lock_held
+
+    [sample] = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=1)
+    monkeypatch.setenv("MARINADE_BUSY_TIMEOUT", "0.2")
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    with running_server(create_app(store.path, "grid")) as url:
+        page.goto(url)
+        busy_answers = []
+        page.on("response", lambda r: r.status == 503 and busy_answers.append(r.url))
+        with write_lock_held(store.path):
+            page.keyboard.press("a")
+            page.wait_for_selector("#error:not([hidden])")
+            assert "busy" in page.inner_text("#error")
+            page.wait_for_timeout(1500)  # a few tries while another process writes
+            assert store.rating(sample["id"]) is None
+        page.wait_for_selector("body[data-answers='1']", state="attached")
+        assert store.rating(sample["id"])["rating"] == "accept"
+        assert len(busy_answers) >= 2 and page.is_hidden("#error")
+    context.close()
+    # the only errors are the browser's own lines for the 503 answers
+    assert all("503" in error for error in errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,10 +10,12 @@ import typer
 from typer.core import TyperGroup
 
 from marinade.errors import MarinadeError
+from marinade.store.db import busy_message, is_busy
 
 
 class MarinadeGroup(TyperGroup):
-    """Turns a MarinadeError anywhere below into one line on stderr and exit status 1."""
+    """Turns a MarinadeError anywhere below into one line on stderr and exit status 1, and
+    so a busy store (another process held the write lock past the busy timeout)."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer vendors click
         try:
@@ -20,6 +23,17 @@ class MarinadeGroup(TyperGroup):
         except MarinadeError as error:
             typer.echo(f"Error: {error}", err=True)
             ctx.exit(1)
+        except sqlite3.OperationalError as error:
+            if not is_busy(error):
+                raise
+            typer.echo(f"Error: {busy_message(_store_path(ctx))}", err=True)
+            ctx.exit(1)
+
+
+def _store_path(ctx: typer.Context) -> str:
+    """The store the command had open, for the busy line ("the store" before it opened)."""
+    store = getattr(ctx.obj, "_store", None)
+    return str(store.path) if store is not None else "(the home's marinade.db)"
 
 
 app = typer.Typer(

@@ -89,11 +89,12 @@ def list_command(
         return
     table = Table("name", "platform", "where", "token from", "hashtag", "default", box=None)
     for account in every:
+        shown = account.public()  # a webhook's URL masked
         where = next(
             (
-                account.setting(key)
+                str(shown[key])
                 for key in ("instance", "handle", "url", "path", "api_url")
-                if account.setting(key)
+                if shown.get(key)
             ),
             "",
         )

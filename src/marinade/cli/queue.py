@@ -233,19 +233,29 @@ def export_command(
 def import_command(
     ctx: typer.Context, path: Annotated[Path, typer.Argument(help="CSV file to read.")]
 ) -> None:
-    """Update items by id and queue rows without one; all rows are checked first."""
+    """Update items by id and queue rows without one, all or nothing. A row without an id
+    whose account and text are queued already is recognised, not queued twice."""
     from marinade.publishing.spreadsheet import import_queue
 
     state: CliState = ctx.obj
     report = import_queue(state.store, path)
-    out.print(
-        f"{len(report.added)} added, {len(report.updated)} updated, {report.unchanged} unchanged"
-        + (
-            f"; {len(report.not_editable)} posted items keep their text, account and time"
-            if report.not_editable
-            else ""
+    line = f"{len(report.added)} added, {len(report.updated)} updated, {report.unchanged} unchanged"
+    if report.recognised:
+        line += (
+            f"; {len(report.recognised)} rows without an id were already queued"
+            f" (items {_ids(report.recognised)}): not added again"
         )
-    )
+    if report.not_editable:
+        line += (
+            f"; {len(report.not_editable)} items are posted or being posted"
+            f" (items {_ids(report.not_editable)}): they keep their text, account and time"
+        )
+    out.print(line, markup=False)
+
+
+def _ids(ids: list[int], most: int = 10) -> str:
+    shown = ", ".join(str(item_id) for item_id in ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 def _edit_in_editor(text: str) -> str | None:

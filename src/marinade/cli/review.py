@@ -20,10 +20,18 @@ def review(
         str,
         typer.Option(
             "--host",
-            help="Address to listen on. A non-local one shows the page (and your samples)"
-            " to the network; 0.0.0.0 also accepts any Host header.",
+            help="Address to listen on; 0.0.0.0: every IPv4 one. Off the loopback the page"
+            " needs the secret link printed at start (a token, then a cookie).",
         ),
     ] = "127.0.0.1",
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="Another name the page answers to (a proxy's, an alias); repeatable.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option("--port", help="0 picks a free port.")] = 8765,
     no_open: Annotated[
         bool, typer.Option("--no-open", help="Print the URL without opening a browser.")
@@ -44,21 +52,36 @@ def review(
     """
     from marinade.review.app import create_app
     from marinade.review.rating_order import check_skip_tags
-    from marinade.review.server import WILDCARD_HOSTS, listen, serve, url_of
+    from marinade.review.security import is_loopback, new_token
+    from marinade.review.server import listen, serve, served_names, urls_of
 
     state: CliState = ctx.obj
     store = state.store
     skip_tags = check_skip_tags(skip_tag or [])
     if experiment is not None and store.experiment_sample_count(experiment) == 0:
         raise MarinadeError(f"no samples in experiment {experiment!r}; see `marinade samples list`")
-    allowed = ("*",) if host in WILDCARD_HOSTS else (host,)
+    token = None if is_loopback(host) else new_token()
     app = create_app(
-        store.path, experiment, allowed_hosts=allowed, home=state.home, skip_tags=skip_tags
+        store.path,
+        experiment,
+        allowed_hosts=served_names(host, tuple(allow_host or ())),
+        home=state.home,
+        skip_tags=skip_tags,
+        token=token,
     )
     sock = listen(host, port)
-    url = url_of(sock, host)
-    out.print(url, markup=False)
+    urls = urls_of(sock, host, token)
+    if token is not None:
+        err.print(
+            f"Warning: the review page is open to the network on {host}: anyone with this"
+            " link can rate samples and edit, drop or retry queued posts. The link holds a"
+            " secret token, printed only now; it travels as plain http, so share it only on"
+            " a network you trust.",
+            markup=False,
+        )
+    for url in urls:
+        out.print(url, markup=False)
     if not no_open:
-        webbrowser.open(url)
+        webbrowser.open(urls[0])
     err.print("[dim]Ctrl-C stops the server; every rating is already saved.[/dim]")
     serve(app, sock)

@@ -19,11 +19,13 @@ from marinade.corpus.document import (
     Skipped,
 )
 from marinade.corpus.importers import detect_importer, importer_named
+from marinade.errors import MarinadeError
 from marinade.names import check_name
+from marinade.processes import worker_gone, worker_id
 from marinade.store import Store
 from marinade.timestamps import now_iso
 
-BATCH = 1000  # documents per insert
+BATCH = 1000  # documents per insert, each batch one short transaction (~0.1 s)
 
 
 @dataclass
@@ -51,7 +53,7 @@ def import_corpus(
 ) -> ImportReport:
     """Import `path` into corpus `name` (created if new, added to if not).
 
-    Runs in one transaction: a CorpusFormatError anywhere leaves the store
+    All or nothing (`import_records`): a CorpusFormatError anywhere leaves the store
     exactly as it was. Documents already in the corpus (same text up to
     whitespace and case) are counted as duplicates, not added again.
     """
@@ -89,14 +91,24 @@ def import_records(
     also_store: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Clean, de-duplicate and store records from any source (an archive, an API) in
-    corpus `name`, all in one transaction; `also_store` writes more inside it, knowing
-    what was kept (an exception it raises stores nothing at all)."""
+    corpus `name`, all or nothing; `also_store` writes more in the last transaction,
+    knowing what was kept (an exception it raises stores nothing at all).
+
+    The documents go in `BATCH` at a time, each batch its own short transaction, so other
+    writers (`queue add`, the review page, another import) wait a fraction of a second,
+    never for the whole import. The import is marked unfinished (its `worker`) until the
+    last transaction, and its documents are not shown until then; if it fails, or is
+    stopped, they are taken out again, and an import whose process died is taken out by
+    the next import into the same corpus."""
     options = options or ImportOptions()
     check_name(name, "corpus")
     report = ImportReport(corpus=name, path=path, format=format)
-    now = now_iso()
     with store.transaction():
-        import_id = store.start_import(name, report.path, format, json.dumps(asdict(options)), now)
+        _remove_abandoned(store, name)
+        import_id = store.start_import(
+            name, report.path, format, json.dumps(asdict(options)), now_iso(), worker_id()
+        )
+    try:
         pending: list[dict[str, Any]] = []
         for record in records:
             if isinstance(record, Notice):
@@ -114,14 +126,32 @@ def import_records(
                 continue
             pending.append(_row(document, name, import_id))
             if len(pending) >= BATCH:
-                _flush(store, pending, report)
-        _flush(store, pending, report)
-        store.finish_import(
-            import_id, report.kept, report.duplicates, json.dumps(dict(report.skipped))
-        )
-        if also_store:
-            also_store(report)
+                with store.transaction():
+                    _flush(store, pending, report)
+        with store.transaction():
+            _flush(store, pending, report)
+            store.finish_import(
+                import_id, report.kept, report.duplicates, json.dumps(dict(report.skipped))
+            )
+            if also_store:
+                also_store(report)
+    except BaseException:  # an error, Ctrl-C or SIGTERM: the store as it was before
+        store.remove_import(import_id)
+        raise
     return report
+
+
+def _remove_abandoned(store: Store, corpus: str) -> None:
+    """Take out imports into `corpus` whose process died; refuse while one is running (two
+    at once would each count the other's documents as duplicates)."""
+    for unfinished in store.unfinished_imports(corpus):
+        if not worker_gone(unfinished["worker"]):
+            raise MarinadeError(
+                f"corpus {corpus} is being imported into by another process"
+                f" ({unfinished['worker']}, from {unfinished['path']}); run this import"
+                " when that one is done"
+            )
+        store.remove_import(unfinished["id"])
 
 
 def _row(document: Document, corpus: str, import_id: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ What one account is, and how its secret is read, is account.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ def add_account(
     if hashtag is not None and not hashtag.startswith("#"):
         settings["hashtag"] = "#" + hashtag
     account = Account(name, platform, settings, default)
+    check_token_now(account)
     store.save_account(
         {
             "name": name,
@@ -84,6 +86,17 @@ def add_account(
         }
     )
     return account
+
+
+def check_token_now(account: Account) -> None:
+    """Refuse, when the account is added, a token that posting would refuse: a token file
+    others can read, or that is missing, empty or holds a character a header cannot
+    carry; so too a token in an environment variable that is set now (one that is not
+    may be set where the scheduler runs)."""
+    if account.setting("token_file"):
+        account.secret()
+    elif account.setting("token_env") and os.environ.get(account.setting("token_env"), "").strip():
+        account.secret()
 
 
 def accounts(store: Store) -> list[Account]:

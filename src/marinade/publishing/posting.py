@@ -13,9 +13,6 @@ elsewhere they wait for `queue retry` or `queue mark-posted`.
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from marinade.errors import MarinadeError
+from marinade.processes import worker_gone, worker_id
 from marinade.publishing.account import Account
 from marinade.publishing.accounts import get_account
 from marinade.publishing.adapters import (
@@ -34,8 +32,10 @@ from marinade.publishing.adapters import (
     Rejected,
     adapter_named,
     all_adapters,
+    exception_outcome,
 )
 from marinade.publishing.queue import final_text
+from marinade.publishing.redaction import redact
 from marinade.store import Claim, QueueItem, QueueStatus, Store
 from marinade.timestamps import utc_iso, utc_now
 
@@ -56,35 +56,13 @@ class PostOutcome:
     error: str | None = None
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def _claimer_gone(claimed_by: str | None) -> bool:
-    """True when the claiming process ran on this host and no longer exists."""
-    host, _, rest = (claimed_by or "").partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def recover_abandoned(store: Store, now: datetime | None = None) -> list[int]:
     """`posting` items whose claimer died (or that are older than STALE_AFTER) -> unknown."""
     now = now or utc_now()
     recovered = []
     for item in store.posting_items():
         stale = item.claimed_at is None or item.claimed_at < utc_iso(now - STALE_AFTER)
-        if stale or _claimer_gone(item.claimed_by):
+        if stale or worker_gone(item.claimed_by):
             reason = "the process posting it stopped before recording the answer"
             if store.mark_unknown(item.id, item.claimed_by, reason, utc_iso(now)):
                 recovered.append(item.id)
@@ -127,8 +105,12 @@ def post_item(store: Store, claim: Claim, worker: str, now: Callable[[], datetim
         fields = _unknown(item, now, error.reason)
     except MarinadeError:
         raise  # the account is unusable (a missing token): post_due gives the claim back
-    except Exception as error:  # a library's surprise: the request may have gone out
-        fields = _unknown(item, now, f"unexpected {error.__class__.__name__}: {error}")
+    except Exception as error:  # a library's surprise: the request may have gone out ...
+        outcome = exception_outcome(error)
+        if isinstance(outcome, Rejected):  # ... unless it could not even be made
+            fields = {"status": QueueStatus.FAILED, "error": outcome.reason}
+        else:
+            fields = _unknown(item, now, f"unexpected {error.__class__.__name__}: {error}")
     else:
         fields = {
             "status": QueueStatus.POSTED,
@@ -152,13 +134,10 @@ def post_item(store: Store, claim: Claim, worker: str, now: Callable[[], datetim
 
 
 def without_secret(reason: str, account: Account) -> str:
-    """An error reason with the account's secret blanked: a server that echoes the token
-    back in its answer must not get it into the database or the log."""
-    try:
-        secret = account.secret(required=False)
-    except MarinadeError:
-        return reason
-    return reason.replace(secret, "[secret]") if secret else reason
+    """An error reason with the account's secret (in every form it can take, and a
+    webhook's URL) blanked: a server or a library that echoes the token back must not
+    get it into the database or the log."""
+    return redact(reason, account.secrets_to_hide())
 
 
 def _unknown(item: QueueItem, now: Callable[[], datetime], reason: str) -> dict[str, Any]:
@@ -198,6 +177,7 @@ def post_due(
         try:
             outcomes.append(post_item(store, claim, worker, now))
         except MarinadeError as error:  # unusable account: give the claim back untouched
+            reason = _without_account_secret(str(error), store, item.account)
             store.finish_claim(
                 item.id,
                 worker,
@@ -205,11 +185,18 @@ def post_due(
                     "status": claim.claimed_from,  # an unknown one stays unknown
                     "attempts": item.attempts - 1,
                     "sent_at": claim.sent_at_before,
-                    "error": str(error),
+                    "error": reason,
                 },
             )
             skipped.append(item.account)
-            outcomes.append(PostOutcome(item.id, item.account, SKIPPED, error=str(error)))
+            outcomes.append(PostOutcome(item.id, item.account, SKIPPED, error=reason))
+
+
+def _without_account_secret(reason: str, store: Store, account_name: str) -> str:
+    try:
+        return without_secret(reason, get_account(store, account_name))
+    except MarinadeError:  # no such account: it has no secret to hide
+        return reason
 
 
 def dry_run(store: Store, outbox: Path, now: datetime | None = None) -> list[QueueItem]:

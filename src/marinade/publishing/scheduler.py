@@ -15,6 +15,7 @@ from marinade.errors import MarinadeError
 from marinade.home import Home
 from marinade.publishing.posting import PostOutcome, post_due
 from marinade.store import Store
+from marinade.store.db import is_busy
 from marinade.timestamps import utc_iso, utc_now
 
 
@@ -73,6 +74,12 @@ def scheduler_pass(
             report.fetched = sum(r.import_report.kept for r in fetch_all(store))
         except MarinadeError as error:
             report.errors.append(str(error))
+        except sqlite3.OperationalError as error:
+            if not is_busy(error):
+                raise
+            report.errors.append(
+                f"fetching waits for the next pass: the database is busy ({error})"
+            )
     if plan.retrain_name and plan.retrain_recipe:
         key = f"scheduler:retrained_at:{plan.retrain_name}"
         if _due(store, key, plan.retrain_every, now()):
@@ -89,4 +96,10 @@ def scheduler_pass(
                 )
             except MarinadeError as error:
                 report.errors.append(str(error))
+            except sqlite3.OperationalError as error:
+                if not is_busy(error):
+                    raise
+                report.errors.append(
+                    f"retraining waits for the next pass: the database is busy ({error})"
+                )
     return report

@@ -8,14 +8,20 @@ runs a posted text as a formula; import removes that prefix again. A text that i
 starts with `'` before one of those (`'=1`) gets one more `'`, so it reads back as it was.
 
 Import updates the items whose `id` it finds (text, account, due time, while they are
-still editable; the extra columns always) and queues rows without an id. It checks
-every row first and changes nothing if one is wrong.
+still editable; the extra columns always) and queues rows without an id, unless an item
+of the same account and text is there already (the same sheet imported twice queues
+nothing twice). It runs in one transaction that holds the write lock from the start: a
+wrong row, a busy store or a crash part-way changes nothing, and no poster can claim an
+item between the check of its status and the update. `import_queue_rows` is that core,
+rows in and counts out, for any source of rows (a CSV file here, an online sheet).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +32,7 @@ from marinade.publishing.accounts import get_account, target_account
 from marinade.publishing.queue import EDITABLE, Entry, add_to_queue, length_problem
 from marinade.publishing.schedule import parse_time
 from marinade.store import QueueStatus, Store
+from marinade.store.db import busy_message, is_busy
 from marinade.timestamps import utc_iso, utc_now
 
 COLUMNS = ("id", "account", "status", "due_at", "text", "sample_id", "remote_id", "url", "error")
@@ -64,14 +71,22 @@ def export_queue(store: Store, path: Path) -> int:
 
 @dataclass
 class SheetImport:
+    """What a queue import did, item ids by outcome."""
+
     added: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     unchanged: int = 0
-    not_editable: list[int] = field(default_factory=list)  # posted or posting: left alone
+    # rows without an id whose account and text an item already has (the same sheet
+    # imported again): not added twice
+    recognised: list[int] = field(default_factory=list)
+    # posted, or claimed by a poster since the sheet was exported: text, account and due
+    # time left as they are (their extra columns are still updated)
+    not_editable: list[int] = field(default_factory=list)
 
 
-def import_queue(store: Store, path: Path, now: datetime | None = None) -> SheetImport:
-    now = now or utc_now()
+def read_queue_sheet(path: Path) -> list[dict[str, str]]:
+    """The rows of a queue CSV (UTF-8, a BOM allowed), each cell with the formula guard
+    `export_queue` added taken off again."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as file:
             reader = csv.DictReader(file)
@@ -88,20 +103,70 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
                 rows.append({key: restore(value or "") for key, value in row.items()})
     except FileNotFoundError:
         raise MarinadeError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise MarinadeError(f"{path}: a folder, not a CSV file") from None
     except (UnicodeDecodeError, csv.Error) as error:
         raise MarinadeError(f"{path}: not a UTF-8 CSV file: {error}") from None
+    return rows
 
+
+def import_queue(store: Store, path: Path, now: datetime | None = None) -> SheetImport:
+    """Import a queue CSV (see import_queue_rows)."""
+    return import_queue_rows(store, read_queue_sheet(path), str(path), now)
+
+
+def import_queue_rows(
+    store: Store,
+    rows: Sequence[Mapping[str, str]],
+    source: str,
+    now: datetime | None = None,
+    first_row: int = 2,
+) -> SheetImport:
+    """Apply a sheet's rows to the queue, all or nothing, in one transaction.
+
+    A row with an `id` updates that item (text, account, due time while it is editable;
+    its extra columns always); a row without one is queued, unless an item of the same
+    account and text is already there (any status: importing the same sheet twice, or
+    after some of it was posted, queues nothing twice). Each row is a mapping of column
+    name to cell, `text` required; `source` and `first_row` (the sheet's row number of
+    rows[0]) name a bad row in the one-line error, and then nothing is imported. A store
+    busy past the busy timeout is such an error too.
+    """
+    now = now or utc_now()
+    try:
+        with store.transaction():  # the write lock first: no poster claims meanwhile
+            return _apply_rows(store, rows, source, now, first_row)
+    except sqlite3.OperationalError as error:
+        if not is_busy(error):
+            raise
+        raise MarinadeError(f"{source}: {busy_message(store.path)}; nothing was imported") from None
+
+
+def _apply_rows(
+    store: Store,
+    rows: Sequence[Mapping[str, str]],
+    source: str,
+    now: datetime,
+    first_row: int,
+) -> SheetImport:
     report = SheetImport()
     updates: list[tuple[int, dict[str, Any], tuple[QueueStatus, ...]]] = []
     new_rows: list[tuple[dict[str, Any], str, datetime | None]] = []
-    for number, row in enumerate(rows, start=2):  # line 1 is the header
-        where = f"{path}, row {number}"
-        extra = {key: value for key, value in row.items() if key not in COLUMNS}
-        text = row["text"].strip()
+    seen_ids: dict[int, int] = {}  # item id -> the row that named it
+    for number, row in enumerate(rows, start=first_row):
+        where = f"{source}, row {number}"
         try:
-            due = parse_time(row["due_at"], store) if row.get("due_at", "").strip() else None
-            if row.get("id", "").strip():
+            if "text" not in row:
+                raise MarinadeError("no 'text' column")
+            extra = {key: value for key, value in row.items() if key not in COLUMNS}
+            text = (row["text"] or "").strip()
+            due_cell = (row.get("due_at") or "").strip()
+            due = parse_time(due_cell, store) if due_cell else None
+            if (row.get("id") or "").strip():
                 item_id = _whole_number(row["id"], "id")
+                if item_id in seen_ids:
+                    raise MarinadeError(f"id {item_id} is also in row {seen_ids[item_id]}")
+                seen_ids[item_id] = number
                 item = store.queue_item(item_id)
                 account = get_account(store, row.get("account") or item.account)
                 fields: dict[str, Any] = {}
@@ -138,14 +203,34 @@ def import_queue(store: Store, path: Path, now: datetime | None = None) -> Sheet
             raise MarinadeError(f"{where}: {error}; nothing was imported") from None
 
     for item_id, fields, only_status in updates:
-        store.update_queue_item(item_id, fields | {"updated_at": utc_iso(now)}, only_status)
-        report.updated.append(item_id)
+        if store.update_queue_item(item_id, fields | {"updated_at": utc_iso(now)}, only_status):
+            report.updated.append(item_id)
+        else:  # cannot happen under the write lock; reported rather than called updated
+            report.not_editable.append(item_id)
+    already = _items_by_account_and_text(store, leave_out=set(seen_ids))
     for values, account_name, due in new_rows:
         text = values.pop("text")
+        matches = already.get((account_name, text))
+        if matches:
+            report.recognised.append(matches.pop(0))
+            continue
         [item_id] = add_to_queue(store, [Entry(text)], [account_name], due, now)
         store.update_queue_item(item_id, {"extra": json.dumps(values, ensure_ascii=False)})
         report.added.append(item_id)
     return report
+
+
+def _items_by_account_and_text(
+    store: Store, leave_out: set[int]
+) -> dict[tuple[str, str], list[int]]:
+    """Queue item ids by (account, text), oldest first: what a row without an id is
+    recognised as. One item per row, so a text a sheet holds twice is queued twice; the
+    items the sheet names by id (`leave_out`) are its other rows, not these."""
+    items: dict[tuple[str, str], list[int]] = {}
+    for item in sorted(store.queue_items(), key=lambda item: item.id):
+        if item.id not in leave_out:
+            items.setdefault((item.account, item.text), []).append(item.id)
+    return items
 
 
 def _whole_number(text: str, column: str) -> int:

@@ -3,13 +3,16 @@
 Pages are rendered by Jinja2 with autoescaping, so a sample's HTML or script shows as text.
 A key press POSTs JSON and gets back the page's changing part as HTML (or JSON when asked
 with `Accept: application/json`), which review.js swaps in. Every write reaches the store
-before the answer is sent, so closing the tab loses nothing.
+before the answer is sent, so closing the tab loses nothing. A store busy past its busy
+timeout (another process writing) answers 503, stores nothing, and review.js sends the
+same request again until it is stored.
 """
 
 from __future__ import annotations
 
 import io
 import secrets
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,9 +30,10 @@ from marinade.home import Home
 from marinade.review.model_cache import ModelCache
 from marinade.review.queue_tab import add_queue_routes
 from marinade.review.rating_order import RatingQueue, next_ab_pair, vote
-from marinade.review.security import LocalOnly
+from marinade.review.security import PageGuard
 from marinade.review.write_tab import add_write_routes
 from marinade.store import Store
+from marinade.store.db import is_busy
 
 HERE = Path(__file__).parent
 
@@ -82,11 +86,13 @@ def create_app(
     allowed_hosts: tuple[str, ...] = (),
     home: Home | None = None,
     skip_tags: tuple[str, ...] = (),
+    token: str | None = None,
 ) -> FastAPI:
     """The review app over the store at `store_path`, limited to one experiment if given;
     the rating queue leaves out samples whose automatic checks gave one of `skip_tags`.
     Requests must name 127.0.0.1, localhost or ::1 in their Host header, or one of
-    `allowed_hosts` ("*" allows any); POSTs from other origins are refused. The co-writing
+    `allowed_hosts` (server.served_names); with a `token` (off the loopback) they must
+    carry it too; POSTs from other origins are refused (security.py). The co-writing
     page loads models (runs, cached downloads) from `home`, by default the store's folder."""
     stores = _ThreadStores(store_path)
     Store(store_path).close()  # migrate (and fail) now rather than on the first request
@@ -138,12 +144,25 @@ def create_app(
     app = FastAPI(
         title="marinade review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
-    app.add_middleware(LocalOnly, allowed_hosts=allowed_hosts)
+    app.add_middleware(PageGuard, served_hosts=allowed_hosts, token=token)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(MarinadeError)
     def user_error(request: Request, error: MarinadeError) -> Response:
         return Response(str(error), status_code=400, media_type="text/plain")
+
+    @app.exception_handler(sqlite3.OperationalError)
+    def store_busy(request: Request, error: sqlite3.OperationalError) -> Response:
+        """Another process held the write lock past the busy timeout: nothing was stored,
+        and 503 with Retry-After tells review.js to send the same key press again."""
+        if not is_busy(error):
+            raise error
+        return Response(
+            "the store is busy (another marinade process is writing); sending again",
+            status_code=503,
+            media_type="text/plain",
+            headers={"Retry-After": "1"},
+        )
 
     @app.get("/")
     def rate_page(request: Request) -> Response:

@@ -1,5 +1,10 @@
 """Serving the review app with uvicorn: on a socket bound first (so port 0 can pick a free
-port and the URL is known before serving starts), in the foreground or in a thread."""
+port and the URL is known before serving starts), in the foreground or in a thread.
+
+Off the loopback, `served_names` says which Host headers the page answers to (this
+machine's addresses and names on the address it listens on) and `urls_of` the links
+printed for them, each with the page's token (review/security.py).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from marinade.errors import MarinadeError
+from marinade.review.security import LOCAL_HOSTS, is_loopback
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
@@ -31,10 +37,62 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket, host: str) -> str:
+def url_of(sock: socket.socket, host: str, token: str | None = None) -> str:
+    """The page's address on `host` (127.0.0.1 for a wildcard), with its token if any."""
     port = sock.getsockname()[1]
     shown = "127.0.0.1" if host in WILDCARD_HOSTS else host
-    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+    url = f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+    return url + (f"?token={token}" if token else "")
+
+
+def _interface_addresses() -> list[str]:
+    """Every IPv4 and IPv6 address of this machine's network interfaces (psutil)."""
+    import psutil
+
+    families = (socket.AF_INET, socket.AF_INET6)
+    return [
+        address.address.split("%")[0]  # fe80::1%eth0: the zone is no part of a Host header
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family in families
+    ]
+
+
+def _machine_names() -> list[str]:
+    hostname = socket.gethostname()
+    names = [hostname, socket.getfqdn(), f"{hostname.split('.')[0]}.local"]  # .local: mDNS
+    return [name.lower() for name in dict.fromkeys(names) if name]
+
+
+def served_names(host: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The Host header names the page answers to when listening on `host`: the loopback
+    names always; a wildcard adds every interface address and this machine's names; a
+    given address or name adds itself and this machine's names. `extra`: names the user
+    allows too (a reverse proxy's, an alias in /etc/hosts)."""
+    names = [*LOCAL_HOSTS, host.lower().strip("[]")]
+    if host in WILDCARD_HOSTS:
+        names += _interface_addresses()
+    if not is_loopback(host):
+        names += _machine_names()
+    names += [name.lower() for name in extra]
+    return tuple(name for name in dict.fromkeys(names) if name not in WILDCARD_HOSTS)
+
+
+def urls_of(sock: socket.socket, host: str, token: str | None = None) -> list[str]:
+    """The links to print: on a wildcard, one per non-loopback interface address (IPv4
+    first) after the loopback one; else the one address."""
+    if host not in WILDCARD_HOSTS:
+        return [url_of(sock, host, token)]
+    addresses = [
+        address
+        for address in _interface_addresses()
+        if not is_loopback(address) and not address.startswith("fe80:")  # link-local
+    ]
+    if host == "0.0.0.0":  # IPv4 only; "::" listens on both where the system maps them
+        addresses = [address for address in addresses if ":" not in address]
+    addresses.sort(key=lambda address: ":" in address)
+    local = "::1" if host == "::" else "127.0.0.1"
+    return [url_of(sock, address, token) for address in (local, *addresses)]
 
 
 def _server(app: FastAPI) -> uvicorn.Server:
@@ -48,7 +106,8 @@ def serve(app: FastAPI, sock: socket.socket) -> None:
 
 @contextmanager
 def running_server(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve in a background thread for as long as the block runs; yields the URL."""
+    """Serve in a background thread for as long as the block runs; yields the URL (without
+    a token: the test that serves with one adds it)."""
     sock = listen(host, 0)
     server = _server(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -370,3 +370,11 @@ def m011_cell_drops(db: sqlite_utils.Database) -> None:
         " temperature real not null, top_p real, prompt text, seed integer not null)"
     )
     db.execute("create index cell_drops_cell on cell_drops (experiment, recipe, temperature)")
+
+
+@migration
+def m012_import_worker(db: sqlite_utils.Database) -> None:
+    # host:pid of the process still importing (a big import commits in chunks); null once
+    # the import is finished, and for every import from before. Documents of an import
+    # with a worker are not shown, and a worker that is gone had its import removed.
+    db.table("imports").add_column("worker", str)

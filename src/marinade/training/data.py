@@ -28,6 +28,7 @@ from marinade.document_start import LEGACY, document_end_id, start_ids
 from marinade.errors import MarinadeError
 from marinade.files import partial_file
 from marinade.store import Store
+from marinade.store.corpora import finished
 from marinade.training.recipe import HELD_OUT_SPLITS, Phase
 from marinade.training.split import Segment, split_documents, tokens_needed
 
@@ -68,7 +69,7 @@ def corpus_version(store: Store, name: str) -> str:
     """Changes whenever a document is added to or removed from the corpus."""
     digest = hashlib.sha256()
     for row in store.db.query(
-        "select dedup_key from documents where corpus = ? order by id", [name]
+        f"select dedup_key from documents where corpus = ? and {finished()} order by id", [name]
     ):
         digest.update(row["dedup_key"].encode())
     return digest.hexdigest()[:16]
@@ -110,7 +111,11 @@ def load_streams(
         cached = torch.load(path)
         return CorpusStreams(name=name, version=version, split=split, **cached)
     rows = list(
-        store.db.query("select text, dedup_key from documents where corpus = ? order by id", [name])
+        store.db.query(
+            f"select text, dedup_key from documents where corpus = ? and {finished()}"
+            " order by id",
+            [name],
+        )
     )
     end = document_end_id(tokenizer)
     start = start_ids(tokenizer, document_start)

@@ -4,7 +4,8 @@ Each module in this package defines `ADAPTER = Adapter(...)`. An adapter's `post
 sends one text and returns a `Posted`, or raises one of three exceptions that say
 what the queue should do next:
 
-- `Rejected`: the platform answered no (401, 403, 422 ...): the item is `failed`.
+- `Rejected`: the platform answered no (401, 403, 422 ...), or the request could not be
+  made (a header or URL it cannot carry): the item is `failed`.
 - `NotSent`: nothing was posted (a rate limit, a 5xx answer, no connection): retry later.
 - `OutcomeUnknown`: the request may have been posted (a timeout after sending, a
   dropped connection): the item is `unknown`, retried only where `dedupes` is true.
@@ -51,7 +52,8 @@ class PublishError(Exception):
 
 
 class Rejected(PublishError):
-    """The platform refused the post; sending it again would be refused again."""
+    """The platform refused the post, or the request could not even be made; sending it
+    again would be refused again."""
 
 
 class NotSent(PublishError):
@@ -192,7 +194,9 @@ def _moment(text: str) -> float | None:
 
 
 def exception_outcome(error: BaseException) -> PublishError:
-    """A transport error: connecting failed (nothing sent), or the answer never came."""
+    """A transport error: the request could not be made (a header or URL it cannot
+    carry: nothing sent, and it never will be), connecting failed (nothing sent), or the
+    answer never came."""
     import httpx
     import requests
 
@@ -201,6 +205,19 @@ def exception_outcome(error: BaseException) -> PublishError:
     while current is not None and len(chain) < 10:
         chain.append(current)
         current = current.__cause__ or current.__context__
+    cannot_be_made = (
+        httpx.LocalProtocolError,
+        httpx.UnsupportedProtocol,
+        httpx.InvalidURL,
+        requests.exceptions.InvalidHeader,
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        UnicodeEncodeError,  # a header value that is not ASCII
+    )
+    for link in chain:
+        if isinstance(link, cannot_be_made):
+            return Rejected(f"the request could not be made, nothing was sent: {link}")
     not_sent = (
         requests.exceptions.ConnectTimeout,
         httpx.ConnectError,

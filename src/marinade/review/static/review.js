@@ -8,25 +8,41 @@
   const error = document.getElementById("error");
   let busy = false; // one request at a time: a key pressed meanwhile is ignored
 
-  // POSTs JSON; the answer's text, or null after showing why there is none.
+  const BUSY_RETRIES = 600; // a store busy for ten minutes (a huge import) still gets the key
+
+  function pause(seconds) {
+    return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  }
+
+  // POSTs JSON; the answer's text, or null after showing why there is none. A 503 means
+  // the store was busy and nothing was stored: the same request goes again, so a key press
+  // is never lost while the tab stays open.
   async function send(url, body) {
     if (busy) return null;
     busy = true;
     document.body.classList.add("busy");
     try {
-      const response = await fetch(url, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      const text = await response.text();
-      if (!response.ok) {
-        error.textContent = text;
-        error.hidden = false;
-        return null;
+      for (let attempt = 1; ; attempt++) {
+        const response = await fetch(url, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        const text = await response.text();
+        if (response.status === 503 && attempt <= BUSY_RETRIES) {
+          error.textContent = `${text} (try ${attempt}); keep this tab open.`;
+          error.hidden = false;
+          await pause(Number(response.headers.get("Retry-After")) || 1);
+          continue;
+        }
+        if (!response.ok) {
+          error.textContent = text;
+          error.hidden = false;
+          return null;
+        }
+        error.hidden = true;
+        return text;
       }
-      error.hidden = true;
-      return text;
     } catch (failure) {
       error.textContent = `The server did not answer (${failure}); nothing was lost before this.`;
       error.hidden = false;
