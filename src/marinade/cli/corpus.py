@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,17 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from marinade.cli.common import AsJson, CliState, err, out, print_json_line, status
+from marinade.cli.common import (
+    AsJson,
+    CliState,
+    err,
+    for_stdout,
+    json_line,
+    out,
+    print_json_line,
+    printable,
+    status,
+)
 from marinade.errors import MarinadeError
 
 app = typer.Typer(
@@ -94,7 +103,7 @@ def import_command(
             on_record=lambda k: progress.advance(task, k),
         )
     for warning in report.warnings:
-        err.print(Text(f"warning: {warning}"), soft_wrap=True)
+        err.print(Text(printable(f"warning: {warning}")), soft_wrap=True)
     if as_json:
         print_json_line(report.as_dict())
         return
@@ -168,8 +177,9 @@ def show_command(
             f"kept {row['kept']}, duplicates {row['duplicates']}, skipped {row['skipped']}"
         )
     for document in documents:
-        out.rule(Text(f"{document['created_at'] or 'undated'}  {document['source']}", style="dim"))
-        out.print(Text(document["text"]))
+        heading = f"{document['created_at'] or 'undated'}  {document['source']}"
+        out.rule(Text(printable(heading), style="dim"))
+        out.print(Text(printable(document["text"])))
 
 
 @app.command("stats")
@@ -234,8 +244,10 @@ def stats_command(
     for pair in stats.near_duplicates[:5]:
         out.print(
             Text(
-                f"    {pair.similarity:.2f}  #{pair.first_id} {_short(pair.first_text)}  ~  "
-                f"#{pair.second_id} {_short(pair.second_text)}"
+                printable(
+                    f"    {pair.similarity:.2f}  #{pair.first_id} {_short(pair.first_text)}  ~  "
+                    f"#{pair.second_id} {_short(pair.second_text)}"
+                )
             )
         )
 
@@ -259,9 +271,10 @@ def export_command(
         first = True
         for document in state.store.documents(name):
             if export_format == "jsonl":
-                handle.write(json.dumps(_public(document), ensure_ascii=False) + "\n")
+                handle.write(json_line(_public(document)) + "\n")
             else:
-                handle.write(("" if first else "\n\n") + document["text"])
+                text = document["text"] if output else for_stdout(document["text"])
+                handle.write(("" if first else "\n\n") + text)
                 first = False
         if export_format == "txt" and not first:
             handle.write("\n")
