@@ -24,7 +24,7 @@ from rich.progress import (
 from typer.core import TyperGroup
 
 from marinade.errors import MarinadeError
-from marinade.home import Home, open_home
+from marinade.home import Home, loose_permissions, open_home, private_fix
 from marinade.store import Store
 
 if TYPE_CHECKING:
@@ -60,6 +60,15 @@ class CliState:
     def home(self) -> Home:
         if self._home is None:
             self._home = open_home(self.home_option)
+            loose = loose_permissions(self._home)
+            if loose:
+                err.print(
+                    f"warning: other users can read your marinade home: {loose[0]}"
+                    + (f" and {len(loose) - 1} more" if len(loose) > 1 else "")
+                    + f"; run `{private_fix(self._home)}`",
+                    markup=False,
+                    soft_wrap=True,
+                )
         return self._home
 
     @property
