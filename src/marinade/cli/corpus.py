@@ -206,13 +206,10 @@ def stats_command(
     count_tokens = None
     tokenizer_name = None
     if not no_tokens:
-        from transformers import AutoTokenizer
-
-        from marinade.models import DEFAULT_MODEL, model_folder
+        from marinade.models import DEFAULT_MODEL, load_tokenizer
 
         tokenizer_name = tokenizer or DEFAULT_MODEL
-        folder, _ = model_folder(tokenizer_name, state.home, on_status=status)
-        loaded_tokenizer = AutoTokenizer.from_pretrained(folder)
+        loaded_tokenizer, _ = load_tokenizer(tokenizer_name, state.home, on_status=status)
 
         def count_tokens(texts: list[str]) -> int:
             ids = loaded_tokenizer(texts, add_special_tokens=False)["input_ids"]
