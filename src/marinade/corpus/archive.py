@@ -57,10 +57,10 @@ class Archive:
                 self._zip = zipfile.ZipFile(path)
                 self.names = []
                 for info in self._zip.infolist():
-                    kind = stat.S_IFMT(info.external_attr >> 16)
+                    file_type = stat.S_IFMT(info.external_attr >> 16)
                     if info.is_dir():
                         continue
-                    if kind and kind != stat.S_IFREG:
+                    if file_type and file_type != stat.S_IFREG:
                         self.left_out.append((info.filename, NOT_REGULAR))
                     else:
                         self.names.append(info.filename)
