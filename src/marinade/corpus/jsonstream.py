@@ -70,7 +70,7 @@ def iter_json_array(
             chunk = _read_chunk(reader, label, f"#{count + 1}")
             if not chunk:
                 raise CorpusFormatError(
-                    label, f"#{count + 1}", f"not valid JSON: {error.msg}"
+                    label, f"#{count + 1}", f"not valid JSON (truncated?): {error.msg}"
                 ) from None
             buffer, pos = buffer[pos:] + chunk, 0
             continue
