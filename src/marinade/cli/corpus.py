@@ -67,11 +67,28 @@ def import_command(
             " lines (paragraphs), or not at all (none).",
         ),
     ] = "separators",
+    max_record_size: Annotated[
+        str,
+        typer.Option(
+            "--max-record-size",
+            help="Largest record (a post, a mail, a line, a document; a file some formats "
+            "read whole, e.g. Telegram's result.json): 64M, 1G ...",
+        ),
+    ] = "16M",
+    max_file_size: Annotated[
+        str,
+        typer.Option(
+            "--max-file-size",
+            "--max-member-size",
+            help="Largest file, or file inside a zip or tar, read (a compressed bomb stops here).",
+        ),
+    ] = "4G",
     as_json: AsJson = False,
 ) -> None:
     """Import an archive into a corpus: cleaned, de-duplicated, all or nothing."""
     from marinade.corpus.document import ImportOptions
     from marinade.corpus.importing import import_corpus
+    from marinade.corpus.limits import FILE_FLAG, RECORD_FLAG, parse_size
 
     state: CliState = ctx.obj
     options = ImportOptions(
@@ -84,6 +101,8 @@ def import_command(
         column=column,
         date_column=date_column,
         split=split,
+        max_record_bytes=parse_size(max_record_size, RECORD_FLAG),
+        max_file_bytes=parse_size(max_file_size, FILE_FLAG),
     )
     with Progress(
         SpinnerColumn(),
