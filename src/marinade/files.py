@@ -7,6 +7,13 @@ is atomic, so a crash, Ctrl-C or a full disk leaves the old one or nothing, neve
 of one, and two processes writing at once each have their own partial. `partial_file`
 and `partial_folder` are the two shapes of that; the block fills the path they give.
 
+A crash can still leave traces beside the place: a partial folder (`.NAME-xxxxxxxx`) a
+kill interrupted while it was being filled, and, between the two renames that replace a
+folder, the old one moved aside as `.old-NAME` with nothing at NAME yet.
+`in_place_or_retired` finds the folder either way; `tidy_partials`, for a writer that
+knows no one else writes there now, puts a retired folder back where its place is empty
+and removes the rest.
+
 `read_toml` is how recipe and experiment files are read: a missing file, an unreadable
 one and bad TOML are each one line that names the file. Imports nothing of marinade but
 its error type.
@@ -73,6 +80,41 @@ def partial_folder(folder: Path, replace: bool = True) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+RETIRED_PREFIX = ".old-"
+
+
+def retired_folder(folder: Path) -> Path:
+    """Where `partial_folder` moves the folder it replaces, until the new one is in."""
+    return folder.with_name(f"{RETIRED_PREFIX}{folder.name}")
+
+
+def in_place_or_retired(folder: Path) -> Path:
+    """The folder, or its retired copy when a crash came between the two renames."""
+    retired = retired_folder(folder)
+    return retired if not folder.exists() and retired.is_dir() else folder
+
+
+def tidy_partials(parent: Path) -> list[str]:
+    """After a crash, in a folder only the caller writes to now: a retired `.old-NAME`
+    goes back to NAME where NAME is missing (it is the newest complete one) and is
+    removed where NAME stands; half-filled partial folders are removed. Returns what
+    was done, one line each."""
+    if not parent.is_dir():
+        return []
+    done = []
+    entries = sorted(p for p in parent.iterdir() if p.name.startswith(".") and p.is_dir())
+    for path in entries:
+        if path.name.startswith(RETIRED_PREFIX):
+            place = parent / path.name[len(RETIRED_PREFIX) :]
+            if not place.exists():
+                os.replace(path, place)
+                done.append(f"put back {place.name} from {path.name}")
+                continue
+        shutil.rmtree(path, ignore_errors=True)
+        done.append(f"removed {path.name}")
+    return done
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:

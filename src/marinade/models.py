@@ -8,6 +8,12 @@ A name is one of:
   existing folder);
 - `gpt2`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`, `distilgpt2` or any hub id
   (`org/name`), from the Hugging Face cache or, when online, the hub.
+
+A model folder may come from anyone (a download, a run folder copied from a friend), so
+loading one never runs its code: every load passes `trust_remote_code=False`, a folder
+whose config names Python code of its own (`auto_map`) for a model type transformers
+does not know is refused in one line before transformers would ask on the terminal, and
+a pickled `pytorch_model.bin` that torch's `weights_only` loader refuses is one line too.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import pickle
 import re
 import socket
 import warnings
@@ -36,7 +43,7 @@ from transformers import (
 
 from marinade.document_start import LEGACY, read_convention
 from marinade.errors import MarinadeError
-from marinade.files import partial_file, partial_folder
+from marinade.files import in_place_or_retired, partial_file, partial_folder
 from marinade.home import Home
 from marinade.names import RUN_AT_PHASE
 from marinade.training.checkpoints import LAST, checkpoints_folder, phase_checkpoint, run_folder
@@ -96,18 +103,12 @@ def load_model(
         )
     if quantize and torch_device.type != "cpu":
         raise MarinadeError("--quantize int8 runs on the CPU only; add --device cpu")
-    try:
-        with transformers_progress(False):  # a cached load takes a second: no bar
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-            if (folder / "adapter_config.json").exists():
-                model = load_lora_merged(folder, pick_dtype(torch_device))
-            else:
-                model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(torch_device))
-    except (OSError, ValueError, KeyError) as error:
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise MarinadeError(f"cannot load a model from {folder}: {first_line}") from None
+    with loading_errors(folder, "a model"), transformers_progress(False):  # a second: no bar
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        if (folder / "adapter_config.json").exists():
+            model = load_lora_merged(folder, pick_dtype(torch_device))
+        else:
+            model = load_causal_lm(folder, dtype=pick_dtype(torch_device))
     model.to(torch_device)  # type: ignore[arg-type]  # transformers' stub of .to is too narrow
     model.eval()
     if quantize:
@@ -129,8 +130,76 @@ def load_lora_merged(folder: Path, dtype: torch.dtype) -> PreTrainedModel:
     from peft import PeftModel
 
     base_name = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
-    base = AutoModelForCausalLM.from_pretrained(base_name, dtype=dtype)
+    base = load_causal_lm(base_name, dtype=dtype)
     return PeftModel.from_pretrained(base, folder).merge_and_unload()  # type: ignore[return-value]
+
+
+def load_causal_lm(folder: Path | str, dtype: torch.dtype | None = None) -> PreTrainedModel:
+    """AutoModelForCausalLM from a folder, never running code that came with it."""
+    if Path(folder).is_dir():
+        refuse_remote_code(Path(folder))
+    extra: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
+    return AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False, **extra)
+
+
+def refuse_remote_code(folder: Path) -> None:
+    """A one-line error when the folder's model or tokenizer is Python code of its own
+    (`auto_map` in its config for a type transformers does not have): loading it would
+    mean running that code, which marinade never does."""
+    from transformers import CONFIG_MAPPING
+
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            config = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(config, dict) or not config.get("auto_map"):
+            continue
+        if name == "config.json":
+            known = config.get("model_type") in CONFIG_MAPPING
+        else:
+            import transformers
+
+            tokenizer_class = str(config.get("tokenizer_class") or "")
+            known = bool(tokenizer_class) and hasattr(transformers, tokenizer_class)
+        if not known:
+            code = ", ".join(sorted({str(v) for v in _flat_values(config["auto_map"])}))
+            raise MarinadeError(
+                f"{folder} needs code of its own to load ({name} names {code}); marinade "
+                "never runs code that comes with a model (trust_remote_code): use a model "
+                "that transformers supports as it is"
+            )
+
+
+def _flat_values(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _flat_values(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _flat_values(item)
+    elif value:
+        yield value
+
+
+@contextmanager
+def loading_errors(folder: Path, what: str) -> Iterator[None]:
+    """What loading `what` ("a model", "a tokenizer") from `folder` can raise, as one line."""
+    try:
+        yield
+    except pickle.UnpicklingError:
+        raise MarinadeError(
+            f"cannot load {what} from {folder}: its pytorch_model.bin is a pickle that "
+            "could run code when loaded, and torch's safe (weights_only) loader refused it; "
+            "use a folder with model.safetensors"
+        ) from None
+    except (OSError, ValueError, KeyError) as error:
+        if "trust_remote_code" in str(error):
+            refuse_remote_code(folder)  # says it in one line; transformers' own words if not
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise MarinadeError(f"cannot load {what} from {folder}: {first_line}") from None
 
 
 def model_folder(name: str, home: Home, on_status: Status | None = None) -> tuple[Path, str]:
@@ -141,6 +210,7 @@ def model_folder(name: str, home: Home, on_status: Status | None = None) -> tupl
     if path.is_dir():
         if not (path / "config.json").exists():
             raise MarinadeError(f"{path} is not a Hugging Face model folder: it has no config.json")
+        refuse_remote_code(path)
         return path.resolve(), str(path.resolve())
     if name.startswith(("/", "./", "../", "~")):
         raise MarinadeError(f"no model folder at {path}")
@@ -161,12 +231,13 @@ def run_checkpoint(name: str, home: Home) -> Path | None:
     if match is None or not run_folder(home, match["run"]).is_dir():
         return None
     checkpoints = checkpoints_folder(home, match["run"])
-    folder = checkpoints / (phase_checkpoint(match["phase"]) if match["phase"] else LAST)
+    named = checkpoints / (phase_checkpoint(match["phase"]) if match["phase"] else LAST)
+    folder = in_place_or_retired(named)  # a crash between the two renames of a save
     if not (folder / "config.json").exists() and not (folder / "adapter_config.json").exists():
         phases = checkpoints.glob(phase_checkpoint("*")) if checkpoints.is_dir() else []
         done = sorted(p.name for p in phases)
         raise MarinadeError(
-            f"run {match['run']} has no checkpoint {folder.name}"
+            f"run {match['run']} has no checkpoint {named.name}"
             + (f"; it has {', '.join(done)}" if done else " yet")
         )
     return folder
@@ -446,12 +517,6 @@ def load_tokenizer(
 ) -> tuple[PreTrainedTokenizerBase, str]:
     """Only a model's tokenizer, and the name to show (`marinade glyphs` needs no weights)."""
     folder, logged_name = model_folder(name or DEFAULT_MODEL, home, on_status)
-    try:
-        with transformers_progress(False):
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError, KeyError) as error:
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise MarinadeError(f"cannot load a tokenizer from {folder}: {first_line}") from None
+    with loading_errors(folder, "a tokenizer"), transformers_progress(False):
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     return tokenizer, logged_name

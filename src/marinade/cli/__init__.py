@@ -21,7 +21,9 @@ class MarinadeGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except MarinadeError as error:
-            typer.echo(f"Error: {error}", err=True)
+            from marinade.cli.common import printable  # a file name or record may hold escapes
+
+            typer.echo(f"Error: {printable(str(error))}", err=True)
             ctx.exit(1)
         except sqlite3.OperationalError as error:
             if not is_busy(error):

@@ -25,6 +25,7 @@ from marinade.cli.common import (
     DefaultCommandGroup,
     default_help,
     err,
+    for_stdout,
     id_or_newest,
     listed_model,
     listed_time,
@@ -205,4 +206,4 @@ def show(
     state: CliState = ctx.obj
     conversation = load_conversation(state.store, conversation_number(state.store, conversation_id))
     text = dialog_text(conversation.turns, conversation.settings)
-    sys.stdout.write(text + ("\n" if text else ""))
+    sys.stdout.write(for_stdout(text) + ("\n" if text else ""))

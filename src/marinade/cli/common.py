@@ -24,7 +24,7 @@ from rich.progress import (
 from typer.core import TyperGroup
 
 from marinade.errors import MarinadeError
-from marinade.home import Home, open_home
+from marinade.home import Home, loose_permissions, open_home, private_fix
 from marinade.store import Store
 
 if TYPE_CHECKING:
@@ -40,7 +40,14 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")
 
 def print_json_line(value: Any) -> None:
     """One JSON object on one line of stdout, never touched by rich."""
-    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_line(value) + "\n")
+
+
+def json_line(value: Any) -> str:
+    """`value` as JSON on one line, non-ASCII text as it is. JSON escapes C0 controls
+    itself; DEL and the C1 controls (U+009B is an escape to some terminals) are escaped
+    here too, which reads back as the same value."""
+    return C1.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 class CliState:
@@ -53,6 +60,15 @@ class CliState:
     def home(self) -> Home:
         if self._home is None:
             self._home = open_home(self.home_option)
+            loose = loose_permissions(self._home)
+            if loose:
+                err.print(
+                    f"warning: other users can read your marinade home: {loose[0]}"
+                    + (f" and {len(loose) - 1} more" if len(loose) > 1 else "")
+                    + f"; run `{private_fix(self._home)}`",
+                    markup=False,
+                    soft_wrap=True,
+                )
         return self._home
 
     @property
@@ -80,7 +96,7 @@ def write_output(text: str, output: Path | None) -> None:
     """The text to --output FILE, else to standard output; a file that cannot be written
     is a one-line error."""
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(for_stdout(text))
         return
     try:
         output.write_text(text, encoding="utf-8")
@@ -182,12 +198,20 @@ def listed_time(iso: str | None) -> str:
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+C1 = re.compile(r"[\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    """Control characters a model wrote (an escape could restyle the terminal) shown as
-    their Unicode pictures (␀, ␛, ␡); line breaks and tabs stay."""
+    """Control characters a model wrote or an archive held (an escape could restyle or
+    clear the terminal) shown as their Unicode pictures (␀, ␛, ␡); line breaks and tabs
+    stay. Every place that prints model or imported text goes through this."""
     return CONTROL.sub(_control_picture, text)
+
+
+def for_stdout(text: str) -> str:
+    """Text as data for standard output: exact into a pipe or file, printable() when
+    standard output is a terminal."""
+    return printable(text) if sys.stdout.isatty() else text
 
 
 def _control_picture(match: re.Match[str]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,17 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from marinade.cli.common import AsJson, CliState, err, out, print_json_line, status
+from marinade.cli.common import (
+    AsJson,
+    CliState,
+    err,
+    for_stdout,
+    json_line,
+    out,
+    print_json_line,
+    printable,
+    status,
+)
 from marinade.errors import MarinadeError
 
 app = typer.Typer(
@@ -58,11 +67,28 @@ def import_command(
             " lines (paragraphs), or not at all (none).",
         ),
     ] = "separators",
+    max_record_size: Annotated[
+        str,
+        typer.Option(
+            "--max-record-size",
+            help="Largest record (a post, a mail, a line, a document; a file some formats "
+            "read whole, e.g. Telegram's result.json): 64M, 1G ...",
+        ),
+    ] = "16M",
+    max_file_size: Annotated[
+        str,
+        typer.Option(
+            "--max-file-size",
+            "--max-member-size",
+            help="Largest file, or file inside a zip or tar, read (a compressed bomb stops here).",
+        ),
+    ] = "4G",
     as_json: AsJson = False,
 ) -> None:
     """Import an archive into a corpus: cleaned, de-duplicated, all or nothing."""
     from marinade.corpus.document import ImportOptions
     from marinade.corpus.importing import import_corpus
+    from marinade.corpus.limits import FILE_FLAG, RECORD_FLAG, parse_size
 
     state: CliState = ctx.obj
     options = ImportOptions(
@@ -75,6 +101,8 @@ def import_command(
         column=column,
         date_column=date_column,
         split=split,
+        max_record_bytes=parse_size(max_record_size, RECORD_FLAG),
+        max_file_bytes=parse_size(max_file_size, FILE_FLAG),
     )
     with Progress(
         SpinnerColumn(),
@@ -94,7 +122,7 @@ def import_command(
             on_record=lambda k: progress.advance(task, k),
         )
     for warning in report.warnings:
-        err.print(Text(f"warning: {warning}"), soft_wrap=True)
+        err.print(Text(printable(f"warning: {warning}")), soft_wrap=True)
     if as_json:
         print_json_line(report.as_dict())
         return
@@ -168,8 +196,9 @@ def show_command(
             f"kept {row['kept']}, duplicates {row['duplicates']}, skipped {row['skipped']}"
         )
     for document in documents:
-        out.rule(Text(f"{document['created_at'] or 'undated'}  {document['source']}", style="dim"))
-        out.print(Text(document["text"]))
+        heading = f"{document['created_at'] or 'undated'}  {document['source']}"
+        out.rule(Text(printable(heading), style="dim"))
+        out.print(Text(printable(document["text"])))
 
 
 @app.command("stats")
@@ -196,13 +225,10 @@ def stats_command(
     count_tokens = None
     tokenizer_name = None
     if not no_tokens:
-        from transformers import AutoTokenizer
-
-        from marinade.models import DEFAULT_MODEL, model_folder
+        from marinade.models import DEFAULT_MODEL, load_tokenizer
 
         tokenizer_name = tokenizer or DEFAULT_MODEL
-        folder, _ = model_folder(tokenizer_name, state.home, on_status=status)
-        loaded_tokenizer = AutoTokenizer.from_pretrained(folder)
+        loaded_tokenizer, _ = load_tokenizer(tokenizer_name, state.home, on_status=status)
 
         def count_tokens(texts: list[str]) -> int:
             ids = loaded_tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -234,8 +260,10 @@ def stats_command(
     for pair in stats.near_duplicates[:5]:
         out.print(
             Text(
-                f"    {pair.similarity:.2f}  #{pair.first_id} {_short(pair.first_text)}  ~  "
-                f"#{pair.second_id} {_short(pair.second_text)}"
+                printable(
+                    f"    {pair.similarity:.2f}  #{pair.first_id} {_short(pair.first_text)}  ~  "
+                    f"#{pair.second_id} {_short(pair.second_text)}"
+                )
             )
         )
 
@@ -259,9 +287,10 @@ def export_command(
         first = True
         for document in state.store.documents(name):
             if export_format == "jsonl":
-                handle.write(json.dumps(_public(document), ensure_ascii=False) + "\n")
+                handle.write(json_line(_public(document)) + "\n")
             else:
-                handle.write(("" if first else "\n\n") + document["text"])
+                text = document["text"] if output else for_stdout(document["text"])
+                handle.write(("" if first else "\n\n") + text)
                 first = False
         if export_format == "txt" and not first:
             handle.write("\n")

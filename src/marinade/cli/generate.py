@@ -17,6 +17,7 @@ from marinade.cli.common import (
     load_model_for,
     out,
     print_json_line,
+    printable,
     progress_bar,
     status,
 )
@@ -198,13 +199,15 @@ def compare(
                 print_json_line(row)
         return
     table = Table(
-        show_lines=True, title=Text(f"{prompt or '(unconditional)'}  · temperature {temperature}")
+        show_lines=True,
+        title=Text(f"{printable(prompt or '(unconditional)')}  · temperature {temperature}"),
     )
     table.add_column("seed", justify="right", style="dim")
     for header, _ in columns:
         table.add_column(header, ratio=1)
     for index, seed_value in enumerate(seeds):
-        table.add_row(str(seed_value), *(Text(rows[index]["text"]) for _, rows in columns))
+        texts = (Text(printable(rows[index]["text"])) for _, rows in columns)
+        table.add_row(str(seed_value), *texts)
     out.print(table)
 
 
@@ -220,6 +223,6 @@ def print_sample(row: dict[str, Any]) -> None:
     out.rule(Text(header, style="dim"), align="left")
     body = Text()
     if row.get("prompt"):
-        body.append(row["prompt"], style="bold")
-    body.append(row["text"])
+        body.append(printable(row["prompt"]), style="bold")
+    body.append(printable(row["text"]))
     out.print(body)

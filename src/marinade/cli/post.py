@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from marinade.cli.common import CliState, err, out, print_json_line, status
+from marinade.cli.common import CliState, err, out, print_json_line, printable, status
 from marinade.cli.signals import stop_requested_by_signals
 
 if TYPE_CHECKING:
@@ -35,8 +35,9 @@ def _print_outcomes(outcomes: list[PostOutcome], as_json: bool) -> int:
             )
         else:
             problems += outcome.status in (QueueStatus.FAILED, QueueStatus.UNKNOWN, SKIPPED)
+            line = f"{outcome.status} {outcome.item_id} ({outcome.account}): {outcome.error}"
             err.print(
-                f"{outcome.status} {outcome.item_id} ({outcome.account}): {outcome.error}",
+                printable(line),
                 soft_wrap=True,
                 markup=False,
             )
@@ -71,7 +72,7 @@ def post(
                 print_json_line({"id": item.id, "account": item.account, "text": item.posted_text})
             else:
                 out.print(
-                    f"would post {item.id} to {item.account}: {item.posted_text}",
+                    printable(f"would post {item.id} to {item.account}: {item.posted_text}"),
                     markup=False,
                 )
         status(f"{len(shown)} due; written to {path}; the queue is unchanged")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from marinade.cli.common import CliState, out, print_json_line
+from marinade.cli.common import CliState, out, print_json_line, printable
 from marinade.errors import MarinadeError
 from marinade.store import Store
 
@@ -120,8 +120,8 @@ def list_command(
             shown_status,
             item.due_at[:16].replace("T", " "),
             item.account,
-            Text(item.text.replace("\n", " ")[:60]),
-            Text(detail),
+            Text(printable(item.text.replace("\n", " ")[:60])),
+            Text(printable(detail)),
         )
     out.print(table)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ from rich.table import Table
 
 from marinade.cli.common import (
     CliState,
+    json_line,
     listed_model,
     listed_time,
     out,
@@ -80,11 +80,11 @@ def show_sample(
         return
     for column in SAMPLE_COLUMNS:
         if column not in ("prompt", "text"):
-            out.print(f"[dim]{column:>15}[/dim]  {escape(str(row[column]))}")
+            out.print(f"[dim]{column:>15}[/dim]  {escape(printable(str(row[column])))}")
     out.rule()
     if row["prompt"]:
-        out.print(row["prompt"], style="bold", end="", markup=False)
-    out.print(row["text"], markup=False)
+        out.print(printable(row["prompt"]), style="bold", end="", markup=False)
+    out.print(printable(row["text"]), markup=False)
 
 
 @app.command("export")
@@ -123,7 +123,7 @@ def export_samples(
     try:
         if export_format == "jsonl":
             for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.write(json_line(row) + "\n")
         else:
             writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()

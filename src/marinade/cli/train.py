@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -209,7 +210,7 @@ def train(
 def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Every training run with its status and progress."""
     state: CliState = ctx.obj
-    rows = state.store.runs()
+    rows = runs.all_runs(state.store, state.home)
     if as_json:
         for row in rows:
             print_json_line(
@@ -234,13 +235,14 @@ def list_runs(ctx: typer.Context, as_json: AsJson = False) -> None:
 @runs_app.command("show")
 def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None:
     """A run's recipe, progress, and held-out loss per corpus at each evaluation."""
-    summary = runs.run_summary(ctx.obj.store, name)
+    summary = runs.run_summary(ctx.obj.store, name, ctx.obj.home)
     if as_json:
         print_json_line(summary)
         return
     out.print(
         f"[bold]{summary['name']}[/bold]: {summary['status']}, "
         f"step {summary['steps_done']}/{summary['total_steps']}, from {summary['model']}"
+        + (f" ({escape(summary['message'])})" if summary["message"] else "")
     )
     for index, phase in enumerate(summary["phases"], 1):
         picked = " (picked from the corpus's size)" if phase["auto"] else ""

@@ -82,10 +82,14 @@ class ImportOptions:
     column: str | None = None  # CSV: the text column
     date_column: str | None = None  # CSV: an optional date column
     split: str = "separators"  # plain text: one of SPLITS
+    max_record_bytes: int = 16 << 20  # corpus/limits.py: a record, or a file read whole
+    max_file_bytes: int = 4 << 30  # a file, or a member of an archive
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise MarinadeError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
+        if self.max_record_bytes <= 0 or self.max_file_bytes <= 0:
+            raise MarinadeError("--max-record-size and --max-file-size must be positive")
 
 
 def format_dialog(turns: list[tuple[bool, str]]) -> str:

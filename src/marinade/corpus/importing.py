@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -64,12 +65,13 @@ def import_corpus(
         raise CorpusFormatError(str(path), None, "no such file or folder")
     if path.is_file() and path.stat().st_size == 0:
         raise CorpusFormatError(str(path), None, "empty file")
-    archive = Archive(path)
+    archive = Archive(path, options.max_record_bytes, options.max_file_bytes)
     try:
         importer = importer_named(format) if format else detect_importer(archive)
+        left_out = [Skipped(why, member) for member, why in archive.left_out]
         return import_records(
             store,
-            importer.read(archive, options),
+            itertools.chain(left_out, importer.read(archive, options)),
             name,
             str(path.resolve()),
             importer.name,

@@ -12,19 +12,26 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
-from marinade.corpus.document import CorpusFormatError
+from marinade.corpus.document import CorpusFormatError, ImportOptions
+from marinade.corpus.limits import RECORD_FLAG, too_big
 
 CHUNK_CHARS = 1 << 20
-# One record larger than this is corrupt, not merely split across reads.
-MAX_RECORD_CHARS = 16 << 20
+MAX_RECORD_CHARS = ImportOptions().max_record_bytes  # --max-record-size
 
 
-def iter_json_array(handle: IO[bytes], label: str, opening: re.Pattern[str]) -> Iterator[Any]:
+def iter_json_array(
+    handle: IO[bytes],
+    label: str,
+    opening: re.Pattern[str],
+    max_record: int = MAX_RECORD_CHARS,
+) -> Iterator[Any]:
     """The items of the JSON array that `opening` finds (it must end at the "["),
     decoded one at a time so that a huge file never sits in memory whole.
 
     `opening` is searched for in the first megabyte of the file. A truncated or
-    corrupt file is a CorpusFormatError naming the record ("#3") where it broke.
+    corrupt file is a CorpusFormatError naming the record ("#3") where it broke; so is
+    a record longer than `max_record` characters, and one nested too deeply for the
+    parser (JSON's own recursion).
     """
     reader = io.TextIOWrapper(handle, encoding="utf-8-sig")
     decoder = json.JSONDecoder()
@@ -52,16 +59,24 @@ def iter_json_array(handle: IO[bytes], label: str, opening: re.Pattern[str]) -> 
             continue
         try:
             item, end = decoder.raw_decode(buffer, pos)
+        except RecursionError:
+            raise CorpusFormatError(label, f"#{count + 1}", "nested too deeply") from None
         except json.JSONDecodeError as error:
-            # Usually the record goes on in the next chunk; at the end of the file
-            # (or past any sane record size) it is broken.
+            # Usually the record goes on in the next chunk; at the end of the file it is
+            # broken, and past the record limit it is too big (or broken: no matter).
+            if len(buffer) - pos > max_record:
+                problem = too_big("the record", max_record, RECORD_FLAG)
+                raise CorpusFormatError(label, f"#{count + 1}", problem) from None
             chunk = _read_chunk(reader, label, f"#{count + 1}")
-            if not chunk or len(buffer) - pos > MAX_RECORD_CHARS:
+            if not chunk:
                 raise CorpusFormatError(
-                    label, f"#{count + 1}", f"not valid JSON: {error.msg}"
+                    label, f"#{count + 1}", f"not valid JSON (truncated?): {error.msg}"
                 ) from None
             buffer, pos = buffer[pos:] + chunk, 0
             continue
+        if end - pos > max_record:
+            problem = too_big("the record", max_record, RECORD_FLAG)
+            raise CorpusFormatError(label, f"#{count + 1}", problem)
         yield item
         pos, count, want_item = end, count + 1, False
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from functools import cached_property
+from typing import IO
 
 from marinade.corpus.archive import Archive
 from marinade.corpus.document import CorpusFormatError
@@ -34,17 +35,20 @@ class RawMessage:
 
 
 def raw_messages(archive: Archive, name: str) -> Iterator[RawMessage]:
-    """The mailbox's messages, read as a stream."""
+    """The mailbox's messages, read as a stream. A message is kept up to the record limit
+    (`--max-record-size`) and the rest of it is passed over: what lies beyond is an
+    attachment, not words (the text part comes first), and memory stays bounded."""
     lines: list[bytes] = []
     header_end: int | None = None
-    index = 0
+    index = size = 0
     previous_blank = True
+    limit = archive.max_record_bytes
     with archive.open(name) as handle:
-        for line in handle:
+        for line in _lines(handle, limit):
             if previous_blank and line.startswith(b"From ") and POSTMARK.match(line):
                 if index:
                     yield RawMessage(index, lines, header_end)
-                lines, header_end, previous_blank = [], None, False
+                lines, header_end, previous_blank, size = [], None, False, 0
                 index += 1
                 continue
             if not index:
@@ -58,9 +62,22 @@ def raw_messages(archive: Archive, name: str) -> Iterator[RawMessage]:
             previous_blank = line.isspace()
             if previous_blank and header_end is None:
                 header_end = len(lines)
-            lines.append(line)
+            size += len(line)
+            if size <= limit:
+                lines.append(line)
     if index:
         yield RawMessage(index, lines, header_end)
+
+
+def _lines(handle: IO[bytes], limit: int) -> Iterator[bytes]:
+    """The stream's lines; a line longer than `limit` is cut there (the rest is read and
+    dropped), so one endless line never sits in memory."""
+    while line := handle.readline(limit):
+        if len(line) == limit and not line.endswith(b"\n"):
+            while (rest := handle.readline(limit)) and not rest.endswith(b"\n"):
+                pass
+            line += b"\n"
+        yield line
 
 
 HEADER_BLOCK = re.compile(rb"(?:[^\s:]+[ \t]*:.*\n|[ \t].*\n)*")

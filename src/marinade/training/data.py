@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -83,6 +84,18 @@ def held_out_keys(keys: list[str], fraction: float) -> set[str]:
     return set(ranked[:count])
 
 
+def _read_cache(path: Path) -> dict[str, Any] | None:
+    """A token cache, read as tensors and plain values only; a damaged or foreign one
+    (a pickle weights_only refuses) is None and is built again."""
+    import pickle
+
+    try:
+        cached = torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError):
+        return None
+    return cached if isinstance(cached, dict) else None
+
+
 def load_streams(
     store: Store,
     cache_dir: Path,
@@ -107,8 +120,8 @@ def load_streams(
     if document_start != LEGACY:
         suffix += f"-start-{document_start}"
     path = cache_dir / name / f"tokens-{tokenizer_id[:16]}-{version}-{held_out}{suffix}.pt"
-    if path.exists():
-        cached = torch.load(path)
+    cached = _read_cache(path) if path.exists() else None
+    if cached is not None:
         return CorpusStreams(name=name, version=version, split=split, **cached)
     rows = list(
         store.db.query(

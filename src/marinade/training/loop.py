@@ -25,7 +25,13 @@ import torch
 
 from marinade.errors import MarinadeError
 from marinade.home import Home
-from marinade.models import LoadedModel, load_model, quiet_transformers
+from marinade.models import (
+    LoadedModel,
+    load_causal_lm,
+    load_model,
+    loading_errors,
+    quiet_transformers,
+)
 from marinade.sampling import context_window
 from marinade.store import Run, RunStatus, Store
 from marinade.timestamps import now_iso
@@ -38,6 +44,7 @@ from marinade.training.checkpoints import (
     resumable_checkpoint,
     run_folder,
     save_checkpoint,
+    tidy_checkpoints,
 )
 from marinade.training.data import (
     CorpusStreams,
@@ -56,6 +63,7 @@ from marinade.training.recipe import (
     phase_of,
     with_automatic_steps,
 )
+from marinade.training.run_lock import training_lock
 from marinade.training.runs import record_checkpoint, resumable_recipe
 from marinade.training.split import describe_split
 from marinade.training.workers import Workers
@@ -159,7 +167,8 @@ def _trainable_model(loaded: LoadedModel, settings: TrainSettings, resume_from: 
         from peft import LoraConfig, PeftModel, get_peft_model
 
         if resume_from is not None:
-            model = PeftModel.from_pretrained(model, resume_from, is_trainable=True)
+            with loading_errors(resume_from, "the checkpoint's adapter"):
+                model = PeftModel.from_pretrained(model, resume_from, is_trainable=True)
         else:
             config = LoraConfig(
                 r=settings.lora_rank,
@@ -170,9 +179,8 @@ def _trainable_model(loaded: LoadedModel, settings: TrainSettings, resume_from: 
             )
             model = get_peft_model(model, config)
     elif resume_from is not None:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(resume_from)
+        with loading_errors(resume_from, "the checkpoint"):
+            model = load_causal_lm(resume_from)
         model.to(loaded.device)
     model.train()
     return model
@@ -223,9 +231,38 @@ def train(
     applied to the resumed part; the run's stored recipe keeps its own.
 
     Launched as several processes (`accelerate launch -m marinade train ...`), every
-    process runs this; only the main one writes the store and checkpoints."""
+    process runs this; only the main one writes the store and checkpoints, and holds
+    the run's training lock (training/run_lock.py) from the first check to the last
+    record, so that a killed run reads as interrupted and two processes never train
+    one run at once. Holding it, the main process first tidies what a killed save left
+    in the checkpoints (a `.old-last` put back, partial folders removed)."""
     workers = Workers.from_environment()
     recipe, existing = _recipe_to_train(store, recipe, resume)
+    if not workers.is_main:
+        return _train(store, home, recipe, existing, workers, resume, device,
+                      on_step, on_eval, on_status, resume_with)  # fmt: skip
+    with training_lock(home, recipe.name):
+        for line in tidy_checkpoints(home, recipe.name):
+            if on_status:
+                on_status(f"{recipe.name}: {line} (left by a run that was killed)")
+        return _train(store, home, recipe, existing, workers, resume, device,
+                      on_step, on_eval, on_status, resume_with)  # fmt: skip
+
+
+def _train(
+    store: Store,
+    home: Home,
+    recipe: Recipe,
+    existing: Run | None,
+    workers: Workers,
+    resume: bool,
+    device: str | None,
+    on_step: Listener | None,
+    on_eval: Callable[[int, dict[str, float]], None] | None,
+    on_status: Callable[[str], None] | None,
+    resume_with: dict[str, Any] | None,
+) -> Run:
+    """The training itself, once train() has the recipe (and, in the main process, the lock)."""
     settings = replace(recipe.settings, **(resume_with or {}))
     for corpus in recipe.corpora():  # before the slow part: a typo fails at once
         store.corpus(corpus)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,33 @@ from marinade.store import Run, RunStatus, Store
 from marinade.timestamps import now_iso
 from marinade.training.checkpoints import run_folder
 from marinade.training.recipe import Recipe, phase_of
+from marinade.training.run_lock import is_training
+
+GONE = "its training process is gone (killed?); --resume continues from the last checkpoint"
 
 
-def run_record(store: Store, name: str) -> Run:
-    """The run's row in the store, or an error pointing at `marinade runs list`."""
+def run_record(store: Store, name: str, home: Home | None = None) -> Run:
+    """The run's row in the store (settled, when the home is given), or an error
+    pointing at `marinade runs list`."""
     record = store.run(name)
     if record is None:
         raise MarinadeError(f"no run named {name}; see `marinade runs list`")
-    return record
+    return settled(store, home, record) if home is not None else record
+
+
+def settled(store: Store, home: Home, run: Run) -> Run:
+    """A run the store says is running whose process no longer holds its training lock
+    (killed, out of memory, a power cut) is interrupted: recorded so, and returned so."""
+    if run.status != RunStatus.RUNNING or is_training(home, run.name):
+        return run
+    interrupted = replace(run, status=RunStatus.INTERRUPTED, message=GONE, updated_at=now_iso())
+    store.save_run(interrupted)
+    return interrupted
+
+
+def all_runs(store: Store, home: Home) -> list[Run]:
+    """Every run, oldest first, each settled."""
+    return [settled(store, home, run) for run in store.runs()]
 
 
 def resumable_recipe(store: Store, name: str) -> Recipe:
@@ -130,9 +149,9 @@ def phase_progress(run: Run) -> list[PhaseProgress]:
     return phases
 
 
-def run_summary(store: Store, name: str) -> dict[str, Any]:
+def run_summary(store: Store, name: str, home: Home | None = None) -> dict[str, Any]:
     """What `runs show --json` prints: the record, phases with steps done, evals, checkpoints."""
-    run = run_record(store, name)
+    run = run_record(store, name, home)
     return {
         "name": run.name,
         "status": run.status,
@@ -173,5 +192,7 @@ def export_run(store: Store, home: Home, name: str, folder: Path) -> None:
 def remove_run(store: Store, home: Home, name: str) -> None:
     """Delete a run: its record, evaluations, checkpoint records and checkpoint folders."""
     run_record(store, name)
+    if is_training(home, name):
+        raise MarinadeError(f"run {name} is being trained right now; stop it first")
     store.delete_run(name)
     shutil.rmtree(run_folder(home, name), ignore_errors=True)

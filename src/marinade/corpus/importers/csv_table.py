@@ -32,6 +32,7 @@ from itertools import chain
 from marinade.corpus.archive import Archive
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.limits import RECORD_FLAG, limited_lines, too_big
 from marinade.timestamps import utc_iso
 
 SUFFIXES = (".csv", ".tsv")
@@ -108,15 +109,24 @@ def _rows(archive: Archive, name: str, handle: io.TextIOWrapper) -> Iterator[lis
     """The table's rows, header first; undecodable or broken CSV is a CorpusFormatError."""
     label = archive.label(name)
     row_number = 1
+    limit = archive.max_record_bytes
+    csv.field_size_limit(limit)  # a cell of a quoted many-line text stops here
+    lines = limited_lines(handle, limit, label)
     try:
-        header_line = handle.readline()
+        header_line = next(lines, "")
         delimiter = _delimiter(name, header_line)
-        for row in csv.reader(chain([header_line], handle), delimiter=delimiter, strict=True):
+        for row in csv.reader(chain([header_line], lines), delimiter=delimiter, strict=True):
+            if sum(map(len, row)) > limit:
+                problem = too_big("the row", limit, RECORD_FLAG)
+                raise CorpusFormatError(label, f"row {row_number}", problem)
             yield row
             row_number += 1
     except UnicodeDecodeError as error:
         raise CorpusFormatError(label, f"row {row_number}", f"not UTF-8 text: {error}") from None
     except csv.Error as error:
+        if "field limit" in str(error):
+            problem = too_big("a cell", limit, RECORD_FLAG)
+            raise CorpusFormatError(label, f"row {row_number}", problem) from None
         raise CorpusFormatError(label, f"row {row_number}", f"broken CSV: {error}") from None
 
 

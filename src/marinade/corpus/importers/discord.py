@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -29,10 +28,12 @@ from marinade.corpus.document import (
     format_dialog,
 )
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.jsonstream import iter_json_array
 from marinade.timestamps import utc_iso
 
 MESSAGES_FILE = re.compile(r"(?:^|/)c?\d+/messages\.(?:csv|json)$")
 COLUMNS = ("ID", "Timestamp", "Contents")
+JSON_LIST = re.compile(r"\A\s*\[")
 # Discord's own markup: user/role/channel mentions and timestamps go, custom emoji keep their name.
 MENTION = re.compile(r"<(?:@[!&]?|#)\d+>|<t:-?\d+(?::[a-zA-Z])?>")
 CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")
@@ -86,19 +87,14 @@ def _csv_rows(archive: Archive, name: str) -> Iterator[dict[str, Any]]:
 
 
 def _json_rows(archive: Archive, name: str) -> Iterator[dict[str, Any]]:
+    """The messages of a messages.json, streamed one at a time (corpus/jsonstream.py)."""
     label = archive.label(name)
-    try:
-        rows = json.loads(archive.read_text(name))
-    except json.JSONDecodeError as error:
-        raise CorpusFormatError(
-            label, None, f"invalid JSON (truncated?) at line {error.lineno} column {error.colno}"
-        ) from None
-    if not isinstance(rows, list):
-        raise CorpusFormatError(label, None, "expected a list of messages")
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise CorpusFormatError(label, f"#{index}", "a message is not a JSON object")
-        yield row
+    with archive.open(name) as handle:
+        rows = iter_json_array(handle, label, JSON_LIST, archive.max_record_bytes)
+        for index, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise CorpusFormatError(label, f"#{index}", "a message is not a JSON object")
+            yield row
 
 
 def _moment(row: dict[str, Any], label: str, record: str) -> datetime:

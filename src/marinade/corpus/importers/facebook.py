@@ -93,7 +93,9 @@ def read(archive: Archive, options: ImportOptions) -> Records:
     for name in files:
         label = archive.label(name)
         with archive.open(name) as handle:
-            for index, item in enumerate(iter_json_array(handle, label, POSTS_ARRAY), 1):
+            for index, item in enumerate(
+                iter_json_array(handle, label, POSTS_ARRAY, archive.max_record_bytes), 1
+            ):
                 yield _record(item, f"#{index}", f"facebook:{name}", label)
 
 

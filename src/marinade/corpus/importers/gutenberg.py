@@ -49,6 +49,7 @@ from marinade.corpus.document import (
     Skipped,
 )
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.limits import limited_lines
 
 HEAD_BYTES = 32 * 1024  # the header and old "small print" licences fit in this
 MAX_CHARS = 16_000  # a longer chapter, or a book without headings, is cut about here
@@ -200,15 +201,15 @@ class _Book:
     """One book's lines: the header read for its language, then the body, noting
     whether the END line came (old e-texts have none; a newer book without one is cut)."""
 
-    def __init__(self, label: str, handle: io.TextIOWrapper):
-        self.label, self.handle = label, handle
+    def __init__(self, label: str, handle: io.TextIOWrapper, max_line: int):
+        self.label, self.handle, self.max_line = label, handle, max_line
         self.language: str | None = None
         self.line_number = 0
         self.ended = False
 
     def _lines(self) -> Iterator[str]:
         try:
-            for line in self.handle:
+            for line in limited_lines(self.handle, self.max_line, self.label):
                 self.line_number += 1
                 yield line
         except UnicodeDecodeError as error:
@@ -274,7 +275,8 @@ def _read_book(archive: Archive, name: str) -> Records:
     stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     encoding = _encoding(archive.head(name, HEAD_BYTES))
     with archive.open(name) as raw:
-        book = _Book(label, io.TextIOWrapper(raw, encoding=encoding, newline=None))
+        text = io.TextIOWrapper(raw, encoding=encoding, newline=None)
+        book = _Book(label, text, archive.max_record_bytes)
         for number, (front_matter, paragraphs) in enumerate(_sections(_blocks(book.body()))):
             record_id = f"{stem}#{number}"
             if front_matter and not _has_prose(paragraphs):

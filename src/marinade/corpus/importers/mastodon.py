@@ -44,7 +44,9 @@ def read(archive: Archive, options: ImportOptions) -> Records:
     for name in names:
         label = archive.label(name)
         with archive.open(name) as handle:
-            for index, item in enumerate(iter_json_array(handle, label, ORDERED_ITEMS), 1):
+            for index, item in enumerate(
+                iter_json_array(handle, label, ORDERED_ITEMS, archive.max_record_bytes), 1
+            ):
                 yield _activity(item, f"mastodon:{name}", label, index)
 
 

@@ -152,7 +152,7 @@ def _read_messages(archive: Archive, names: list[str], owner: Owner, me: str | N
                 yield Skipped("draft", headers.record)
                 continue
             moment = _moment(headers, label)
-            body = own_words(message.lines)
+            body = _own_words(message.lines, label, headers.record)
             if body is None or not body[0]:
                 reason = "no text part" if body is None else "only quoted text"
                 yield Skipped(reason, headers.record)
@@ -246,7 +246,7 @@ def _read_dialogs(archive: Archive, names: list[str], owner: Owner, me: str | No
                 continue
             mine = owner.wrote(headers)
             moment = _moment(headers, label) if mine else _lenient_moment(headers)
-            body = own_words(message.lines)
+            body = _own_words(message.lines, label, headers.record)
             if body is None or not body[0]:
                 reason = "no text part" if body is None else "only quoted text"
                 yield Skipped(reason, headers.record)
@@ -267,6 +267,15 @@ def _read_dialogs(archive: Archive, names: list[str], owner: Owner, me: str | No
             source=first.source,
             record_id=first.record_id,
         )
+
+
+def _own_words(lines: list[bytes], label: str, record: str) -> tuple[str, bool] | None:
+    """mail_text.own_words, with MIME parts nested past Python's recursion limit (the
+    email package parses them recursively) as one line naming the message."""
+    try:
+        return own_words(lines)
+    except RecursionError:
+        raise CorpusFormatError(label, record, "MIME parts nested too deeply") from None
 
 
 def read(archive: Archive, options: ImportOptions) -> Records:

@@ -27,12 +27,17 @@ is Skipped, but an empty file given on its own is an error.
 from __future__ import annotations
 
 import codecs
+import io
+import itertools
 import re
+from collections.abc import Iterator
 from datetime import datetime
+from typing import IO
 
 from marinade.corpus.archive import Archive
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.limits import RECORD_FLAG, limited_lines, too_big
 from marinade.timestamps import utc_iso
 
 HEAD_BYTES = 4096
@@ -54,10 +59,12 @@ def _is_text_name(name: str) -> bool:
 
 
 def _looks_like_text(head: bytes, whole: bool) -> bool:
-    """UTF-8 (or BOM-marked UTF-16) without NULs; a character cut by `head` is fine."""
-    if head.startswith(UTF16_BOMS):
-        return True
-    if b"\x00" in head:
+    """UTF-8 without NULs, or UTF-16 (with its BOM or without); a character cut by `head`
+    is fine."""
+    try:
+        if _encoding(head, "") != "utf-8-sig":
+            return True
+    except CorpusFormatError:
         return False
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=whole)
@@ -119,74 +126,143 @@ def _strip_markdown(text: str) -> str:
     return MD_EMPHASIS.sub(r"\2", text)
 
 
-def _pieces(text: str, split: str) -> list[str]:
-    """The text cut as `split` says (see the module's docstring); empty pieces dropped."""
-    if split == "none":
-        pieces = [text]
-    elif split == "paragraphs":
-        pieces = re.split(r"\n[ \t]*\n", text)
-    else:
-        pieces = _separated(text)
-    return [p.strip("\n") for p in pieces if p.strip()]
+def _encoding(head: bytes, label: str) -> str:
+    """The text's encoding from its first bytes: UTF-16 by its BOM, or without one by
+    where its NULs fall (ASCII letters in UTF-16 have a NUL beside every byte); else
+    UTF-8. Other NUL bytes mean it is not text."""
+    if head.startswith(UTF16_BOMS):
+        return "utf-16"
+    if b"\x00" not in head:
+        return "utf-8-sig"
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) >= len(odd) * 0.3 and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) >= len(even) * 0.3 and odd.count(0) == 0:
+        return "utf-16-be"
+    raise CorpusFormatError(label, None, "not text: it holds NUL bytes (a binary file?)")
 
 
-def _separated(text: str) -> list[str]:
-    """The text cut at "%" lines and at "---" lines that follow a blank line."""
-    pieces: list[str] = []
+def _is_boundary(line: str, split: str, previous_blank: bool) -> bool:
+    """Whether `line` ends a piece as `split` says (see the module's docstring)."""
+    stripped = line.strip()
+    if split == "paragraphs":
+        return not line.strip(" \t\n")
+    if split == "separators":
+        return stripped == "%" or (stripped == "---" and previous_blank)
+    return False
+
+
+def _stream_pieces(lines: Iterator[str], split: str, limit: int, label: str) -> Iterator[str]:
+    """The pieces of a text read line by line, each at most `limit` characters: the
+    text as `split` cuts it, empty pieces dropped, never more than a piece in memory."""
     piece: list[str] = []
-    previous_blank = True
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped == "%" or (stripped == "---" and previous_blank):
-            pieces.append("\n".join(piece))
-            piece = []
+    size, number, previous_blank = 0, 0, True
+    for line in lines:
+        if _is_boundary(line, split, previous_blank):
+            text = "".join(piece).strip("\n")
+            if text.strip():
+                number += 1
+                yield text
+            piece, size = [], 0
         else:
             piece.append(line)
-        previous_blank = not stripped
-    pieces.append("\n".join(piece))
-    return pieces
+            size += len(line)
+            if size > limit:
+                where = f"piece {number + 1}" if split != "none" else None
+                problem = too_big("the document", limit, RECORD_FLAG)
+                raise CorpusFormatError(label, where, problem)
+        previous_blank = not line.strip()
+    text = "".join(piece).strip("\n")
+    if text.strip():
+        yield text
 
 
-def _decode(data: bytes, label: str) -> str:
-    try:
-        return data.decode("utf-16" if data.startswith(UTF16_BOMS) else "utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise CorpusFormatError(label, None, f"not UTF-8 text (line {line}): {error}") from None
+def _front_matter(lines: Iterator[str]) -> tuple[dict[str, str], Iterator[str]]:
+    """Markdown front matter's fields from the first lines, and the lines after it (all
+    of them when there is none). Front matter is short: at most 1000 lines are looked at."""
+    head: list[str] = []
+    for line in lines:
+        head.append(line)
+        closing = len(head) > 1 and line.strip() in ("---", "...")
+        if not head[0].startswith("---") or closing or len(head) >= 1000:
+            break
+    fields, rest = _split_front_matter("".join(head))
+    return fields, itertools.chain(io.StringIO(rest) if fields else head, lines)
 
 
 def _read_file(archive: Archive, name: str, split: str) -> Records:
     label = archive.label(name)
-    data = archive.read_bytes(name)
-    if not data:
-        if not archive.is_container:
-            raise CorpusFormatError(label, None, "empty file")
-        yield Skipped("empty file", name)
+    with archive.open(name) as handle:
+        head = handle.peek(HEAD_BYTES)[:HEAD_BYTES]  # type: ignore[attr-defined]
+        if not head:
+            if not archive.is_container:
+                raise CorpusFormatError(label, None, "empty file")
+            yield Skipped("empty file", name)
+            return
+        lines = _text_lines(handle, _encoding(head, label), archive.max_record_bytes, label)
+        fields: dict[str, str] = {}
+        markdown = name.lower().endswith(MARKDOWN_SUFFIXES)
+        if markdown:
+            fields, lines = _front_matter(lines)
+        if (
+            fields.get("draft", "").lower() == "true"
+            or fields.get("published", "").lower() == "false"
+        ):
+            yield Skipped("draft", name)
+            return
+        created_at = None
+        if fields.get("date"):
+            moment = _parse_date(fields["date"])
+            if moment is None:
+                raise CorpusFormatError(
+                    label, None, f"invalid date in front matter: {fields['date']}"
+                )
+            created_at = utc_iso(moment)
+
+        def document(piece: str, record_id: str) -> Document:
+            return Document(
+                text=_strip_markdown(piece) if markdown else piece,
+                created_at=created_at,
+                source=f"text:{name}",
+                record_id=record_id,
+            )
+
+        # the first piece waits for the second: a file of one piece is named by the file
+        pieces = _stream_pieces(lines, split, archive.max_record_bytes, label)
+        first = next(pieces, None)
+        if first is None:
+            yield Skipped("no text", name)
+            return
+        second = next(pieces, None)
+        if second is None:
+            yield document(first, name)
+            return
+        yield document(first, f"{name}#1")
+        yield document(second, f"{name}#2")
+        for number, piece in enumerate(pieces, start=3):
+            yield document(piece, f"{name}#{number}")
+
+
+def _text_lines(handle: IO[bytes], encoding: str, limit: int, label: str) -> Iterator[str]:
+    """The text's lines, "\n"-terminated whatever the file used (\r\n, \r), each at most
+    `limit` long. UTF-8 is decoded line by line, so an error names its line."""
+    if encoding.startswith("utf-16"):
+        text = io.TextIOWrapper(handle, encoding=encoding, newline=None)
+        try:
+            yield from limited_lines(text, limit, label)
+        except UnicodeDecodeError as error:
+            raise CorpusFormatError(label, None, f"not UTF-16 text: {error}") from None
         return
-    text = _decode(data, label).replace("\r\n", "\n").replace("\r", "\n")
-    fields: dict[str, str] = {}
-    markdown = name.lower().endswith(MARKDOWN_SUFFIXES)
-    if markdown:
-        fields, text = _split_front_matter(text)
-    if fields.get("draft", "").lower() == "true" or fields.get("published", "").lower() == "false":
-        yield Skipped("draft", name)
-        return
-    created_at = None
-    if fields.get("date"):
-        moment = _parse_date(fields["date"])
-        if moment is None:
-            raise CorpusFormatError(label, None, f"invalid date in front matter: {fields['date']}")
-        created_at = utc_iso(moment)
-    pieces = _pieces(text, split)
-    if not pieces:
-        yield Skipped("no text", name)
-    for number, piece in enumerate(pieces, start=1):
-        yield Document(
-            text=_strip_markdown(piece) if markdown else piece,
-            created_at=created_at,
-            source=f"text:{name}",
-            record_id=name if len(pieces) == 1 else f"{name}#{number}",
-        )
+    for number, raw in enumerate(limited_lines(handle, limit, label), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            problem = f"not UTF-8 text (line {number}): {error}"
+            raise CorpusFormatError(label, None, problem) from None
+        if "\r" in line:
+            yield from line.replace("\r\n", "\n").replace("\r", "\n").splitlines(keepends=True)
+        else:
+            yield line
 
 
 def read(archive: Archive, options: ImportOptions) -> Records:

@@ -22,6 +22,7 @@ from typing import Any
 from marinade.corpus.archive import Archive
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.limits import limited_lines
 from marinade.timestamps import utc_iso
 
 FILES = {"posts.csv": "t3_", "comments.csv": "t1_"}  # Reddit's "fullname" prefixes
@@ -106,7 +107,9 @@ def _rows(archive: Archive, name: str, label: str) -> Iterator[tuple[str, dict[s
     """(record name, row) pairs, streamed; the record name gives the id and the line."""
     with archive.open(name) as handle:
         text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-        reader = csv.DictReader(text, strict=True)
+        csv.field_size_limit(archive.max_record_bytes)
+        lines = limited_lines(text, archive.max_record_bytes, label)
+        reader = csv.DictReader(lines, strict=True)
         start = 2
         try:
             reader.fieldnames = [c.strip().lower() for c in reader.fieldnames or []]

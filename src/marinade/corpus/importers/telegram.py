@@ -9,7 +9,8 @@ string or a list of strings and entity objects ({"type", "text"}).
 
 The owner is the user named by `--me` (display name or "user<id>"), else
 `personal_information.user_id`. The stdlib JSON parser reads the whole file
-into memory; records are still yielded one at a time.
+into memory, so the file counts as one record (`--max-record-size`, 16 MiB by
+default); records are still yielded one at a time.
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ def _load(archive: Archive, name: str) -> dict[str, Any]:
         raise CorpusFormatError(
             label, None, f"invalid JSON (truncated?) at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise CorpusFormatError(label, None, "JSON nested too deeply") from None
     if not isinstance(export, dict):
         raise CorpusFormatError(label, None, "not a Telegram export (expected a JSON object)")
     return export

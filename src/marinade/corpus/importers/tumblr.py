@@ -20,9 +20,10 @@ cleaning to drop.
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from bs4 import BeautifulSoup, Tag
 from marinade.corpus.archive import Archive
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.limits import RECORD_FLAG, too_big
 from marinade.timestamps import utc_iso
 
 JSON_POST = re.compile(r"(?:^|/)json/(\d+)\.json$")
@@ -83,10 +85,25 @@ def _inner_zips(archive: Archive) -> list[str]:
 
 
 def _open_inner(archive: Archive, name: str) -> zipfile.ZipFile:
+    """The inner zip, copied to a temporary file (it may be larger than memory should
+    hold) through the archive's bounded stream."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    with archive.open(name) as handle:
+        shutil.copyfileobj(handle, spool, 1 << 20)
+    spool.seek(0)
     try:
-        return zipfile.ZipFile(io.BytesIO(archive.read_bytes(name)))
+        return zipfile.ZipFile(spool)
     except zipfile.BadZipFile as error:
         raise CorpusFormatError(archive.label(name), None, f"not a zip file: {error}") from None
+
+
+def _read_inner(inner: zipfile.ZipFile, name: str, limit: int, label: str) -> bytes:
+    """A post file of the inner zip, at most `limit` bytes whatever it claims."""
+    with inner.open(name) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise CorpusFormatError(label, None, too_big("the post file", limit, RECORD_FLAG))
+    return data
 
 
 def detect(archive: Archive) -> bool:
@@ -157,7 +174,7 @@ def _html_files(archive: Archive) -> Iterator[tuple[str, str, bytes]]:
             for name in _official_names(inner.namelist()):
                 label = f"{archive.label(outer)}:{name}"
                 try:
-                    data = inner.read(name)
+                    data = _read_inner(inner, name, archive.max_record_bytes, label)
                 except (zipfile.BadZipFile, EOFError, OSError) as error:
                     raise CorpusFormatError(label, None, f"cannot read: {error}") from None
                 yield f"{outer}/{name}", label, data
@@ -284,6 +301,8 @@ def _json_post(data: bytes, member: str, label: str) -> Document | Skipped:
         post = json.loads(data)
     except ValueError as error:
         raise CorpusFormatError(label, stem, f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise CorpusFormatError(label, stem, "nested too deeply") from None
     if not isinstance(post, dict):
         raise CorpusFormatError(label, stem, "not a Tumblr post object")
     record_id = str(post.get("id_string") or post.get("id") or stem)

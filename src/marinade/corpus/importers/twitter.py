@@ -72,7 +72,9 @@ def read(archive: Archive, options: ImportOptions) -> Records:
         is_community = name.rsplit("/", 1)[-1].lower().startswith("community-")
         label = archive.label(name)
         with archive.open(name) as handle:
-            for index, item in enumerate(iter_json_array(handle, label, YTD_OPENING), 1):
+            for index, item in enumerate(
+                iter_json_array(handle, label, YTD_OPENING, archive.max_record_bytes), 1
+            ):
                 tweet = item.get("tweet", item) if isinstance(item, dict) else None
                 if not isinstance(tweet, dict):
                     yield Skipped("not a tweet record", f"{label} #{index}")
@@ -218,7 +220,9 @@ def _read_long_posts(archive: Archive) -> LongPosts:
     for name in archive.find("note-tweet.js") if archive.is_container else []:
         label = archive.label(name)
         with archive.open(name) as handle:
-            for index, item in enumerate(iter_json_array(handle, label, YTD_OPENING), 1):
+            for index, item in enumerate(
+                iter_json_array(handle, label, YTD_OPENING, archive.max_record_bytes), 1
+            ):
                 note = item.get("noteTweet") if isinstance(item, dict) else None
                 if not isinstance(note, dict):
                     continue
@@ -257,7 +261,9 @@ def _circle_tweet_ids(archive: Archive) -> set[str]:
     ids = set()
     for name in archive.find("twitter-circle-tweet.js") if archive.is_container else []:
         with archive.open(name) as handle:
-            for item in iter_json_array(handle, archive.label(name), YTD_OPENING):
+            for item in iter_json_array(
+                handle, archive.label(name), YTD_OPENING, archive.max_record_bytes
+            ):
                 tweet = item.get("tweet", item) if isinstance(item, dict) else None
                 if isinstance(tweet, dict) and (tweet.get("id_str") or tweet.get("id")):
                     ids.add(str(tweet.get("id_str") or tweet.get("id")))

@@ -33,6 +33,7 @@ from marinade.corpus.archive import Archive
 from marinade.corpus.chat import ChatMessage, conversations, dialog_document
 from marinade.corpus.document import CorpusFormatError, Document, ImportOptions, Skipped
 from marinade.corpus.importers import Importer, Records
+from marinade.corpus.limits import limited_lines
 from marinade.timestamps import utc_iso
 
 _DATE = r"(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4})"
@@ -94,7 +95,8 @@ def detect(archive: Archive) -> bool:
 def _lines(archive: Archive, name: str) -> Iterator[tuple[int, str]]:
     """Numbered lines of the file; bad UTF-8 names the line."""
     with archive.open(name) as handle:
-        for number, raw in enumerate(handle, start=1):
+        lines = limited_lines(handle, archive.max_record_bytes, archive.label(name))
+        for number, raw in enumerate(lines, start=1):
             try:
                 yield number, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as error:
