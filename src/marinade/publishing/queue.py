@@ -33,8 +33,11 @@ RETRYABLE = (QueueStatus.FAILED, QueueStatus.UNKNOWN)  # the user says whether i
 
 
 def final_text(text: str, account: Account, model_written: bool) -> str:
-    """What is posted: the text, plus the account's hashtag on model-written posts."""
+    """What is posted: the text, plus the account's hashtag on model-written posts (where
+    the platform has tags, as Tumblr does, the adapter puts it there instead)."""
     hashtag = account.setting("hashtag")
+    if adapter_named(account.platform).hashtag_as_tag:
+        return text
     if model_written and hashtag and hashtag.lower() not in text.lower():
         return f"{text.rstrip()} {hashtag}"
     return text
