@@ -118,6 +118,14 @@ def _queue_for(
                     if "over" in problem
                     else f"{entry.label()}: {problem}; nothing was queued"
                 )
+    return store.add_queue_items(new_item_rows(store, entries, targets, at, now))
+
+
+def new_item_rows(
+    store: Store, entries: list[Entry], targets: list[Account], at: datetime | None, now: datetime
+) -> list[dict[str, Any]]:
+    """The queue rows for entries already checked: due at `at`, else now, else (with
+    posting slots) at each account's next free slots."""
     schedule = get_schedule(store)
     rows: list[dict[str, Any]] = []
     for account in targets:
@@ -144,7 +152,7 @@ def _queue_for(
                     "updated_at": utc_iso(now),
                 }
             )
-    return store.add_queue_items(rows)
+    return rows
 
 
 def earlier_item(store: Store, sample_id: int | None, account: str) -> QueueItem | None:

@@ -370,3 +370,15 @@ def m011_cell_drops(db: sqlite_utils.Database) -> None:
         " temperature real not null, top_p real, prompt text, seed integer not null)"
     )
     db.execute("create index cell_drops_cell on cell_drops (experiment, recipe, temperature)")
+
+
+@migration
+def m012_sheet_links(db: sqlite_utils.Database) -> None:
+    # `queue sync`: each queue item's row in a Google Sheet ("SPREADSHEET#gid") as the
+    # last sync left both sides: state "linked" (base: its text, account, due_at, extra
+    # as the sheet then held them), "removed" (its row was deleted; the item is kept and
+    # not written again) or "dropped" (the item was dropped here; its row says so)
+    db.execute(
+        "create table sheet_links (sheet text not null, item_id integer not null,"
+        " state text not null, base text, primary key (sheet, item_id))"
+    )
