@@ -362,3 +362,29 @@ def test_the_scheduler_syncs_the_sheet_before_posting(cli, store, sheets, tmp_pa
         assert row[column("status")] == "posted"  # the second pass wrote the post back
         assert row[column("remote_id")] == platform.state.made[0].remote_id
         assert cli("scheduler", "--sync-every", "5", "--passes", "1").exit_code == 1
+
+
+def test_two_syncs_at_once_add_each_row_once(store, sheets, source, box):
+    import threading
+
+    from marinade.store import Store
+
+    sheets.state.grid().put([["text"], ["one"], ["two"]])
+    reports: list = []
+    start = threading.Barrier(2)
+
+    def run():
+        own = Store(store.path)
+        start.wait()
+        try:
+            reports.append(sync_sheet(own, source, now=lambda: NOW))
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(len(r.added) for r in reports) == [0, 2]  # the second read the ids
+    assert sorted(i.text for i in store.queue_items()) == ["one", "two"]

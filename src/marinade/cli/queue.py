@@ -284,6 +284,7 @@ def sync_command(
 ) -> None:
     """Sheet rows become queue items or updates; the queue's state is written back."""
     import dataclasses
+    import sqlite3
 
     from marinade.publishing.sheet_sync import remember_source, remembered_source, sync_sheet
     from marinade.publishing.sheets import spreadsheet_id
@@ -301,7 +302,10 @@ def sync_command(
         token_env=token_env or (None if credentials else before.token_env),
         api_url=(api_url or before.api_url).rstrip("/"),
     )
-    report = sync_sheet(state.store, source, prefer)
+    try:
+        report = sync_sheet(state.store, source, prefer)
+    except sqlite3.OperationalError as error:  # another sync or a long write holds the lock
+        raise MarinadeError(f"{state.store.path} is busy ({error}); nothing was synced") from None
     remember_source(state.store, source)  # where the credentials are; never the secret
     if as_json:
         print_json_line(report.as_dict())

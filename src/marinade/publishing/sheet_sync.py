@@ -431,8 +431,8 @@ class Planner:
         return self.plan
 
 
-def _inflight_key(sheet_key: str) -> str:
-    return f"sheet-sync:{sheet_key}:inflight"
+def _inflight_key(spreadsheet_id: str) -> str:
+    return f"sheet-sync:{spreadsheet_id}:inflight"
 
 
 def remember_source(store: Store, source: SheetSource) -> None:
@@ -458,21 +458,22 @@ def sync_sheet(
     if prefer is not None and prefer not in PREFER:
         raise MarinadeError(f"--prefer takes sheet or queue, not {prefer!r}")
     client = client or SheetClient(source)
-    sheet = client.worksheet()
-    where = f"Google Sheet {source.spreadsheet_id} ({sheet.title})"
-    columns = layout(sheet, where)
-    rows = read_rows(sheet, columns, store, where)
-    sheet_key = f"{source.spreadsheet_id}#{sheet.sheet_id}"
     # the highest id before a sync that may not finish; a mark left by one that did not
     # finish stays (its ids may be in the sheet) until a sync commits
-    inflight_text = store.publishing_value(_inflight_key(sheet_key))
+    mark = _inflight_key(source.spreadsheet_id)
+    inflight_text = store.publishing_value(mark)
     if inflight_text is None:
-        store.set_publishing_value(_inflight_key(sheet_key), str(store.max_queue_id()))
+        store.set_publishing_value(mark, str(store.max_queue_id()))
     inflight = int(inflight_text) if inflight_text else None
-    with store.transaction():  # the plan is made under the write lock: nothing moves
+    with store.transaction():  # read and planned under the write lock: a racing sync waits
+        sheet = client.worksheet()
+        where = f"Google Sheet {source.spreadsheet_id} ({sheet.title})"
+        columns = layout(sheet, where)
+        rows = read_rows(sheet, columns, store, where)
+        sheet_key = f"{source.spreadsheet_id}#{sheet.sheet_id}"
         planner = Planner(store, sheet, columns, where, prefer, inflight)
         plan = planner.run(rows, store.sheet_links(sheet_key))
-        report = _apply(store, planner, plan, sheet_key, now())
+        report = _apply(store, planner, plan, mark, sheet_key, now())
         height = max([len(sheet.rows), *(row for row, _ in plan.cells)])  # the last one written
         client.grow(sheet, height, columns.width)
         client.write(sheet, plan.cells)  # raises: the transaction rolls back
@@ -481,7 +482,7 @@ def sync_sheet(
 
 
 def _apply(
-    store: Store, planner: Planner, plan: Plan, sheet_key: str, moment: datetime
+    store: Store, planner: Planner, plan: Plan, mark: str, sheet_key: str, moment: datetime
 ) -> SyncReport:
     """The plan's queue changes, inside the sync's transaction; fills in the new rows'
     cells (their ids are known only now) and the appended rows."""
@@ -520,6 +521,6 @@ def _apply(
         next_row += 1
     for link in plan.links.values():
         store.save_sheet_link(sheet_key, link)
-    store.set_publishing_value_in_transaction(_inflight_key(sheet_key), None)
+    store.set_publishing_value_in_transaction(mark, None)
     report.rows_written = len({row for row, _ in plan.cells if 1 < row <= len(planner.sheet.rows)})
     return report
