@@ -2,8 +2,8 @@
 text post per item in the Neue Post Format, the account's hashtag as a tag.
 
 Why not pytumblr2: it sends without a timeout (a post whose answer never comes would
-hang the scheduler instead of becoming `unknown`), turns every HTTP error into a JSON
-dict without its status or headers (a 429's reset time is lost), and pulls in `future`.
+hang the scheduler instead of becoming `unknown`), returns HTTP errors as the answer's
+JSON instead of raising them, and pulls in `future`.
 Posting is one signed POST, so this file speaks the API itself.
 
 The account's secret (an environment variable or a 0600 file, never the database) holds
