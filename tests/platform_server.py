@@ -62,6 +62,7 @@ class PlatformState:
     bluesky_feed: list[dict[str, Any]] = field(default_factory=list)  # newest first
     tumblr_posts: list[dict[str, Any]] = field(default_factory=list)  # newest first
     tumblr_links: bool = True  # page by _links.next (as Tumblr does); else by offset only
+    tumblr_paging: str = "offset"  # "before": only by time (offset ignored), with no links
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_id: int = 100
 
@@ -154,7 +155,13 @@ class Handler(BaseHTTPRequestHandler):
         rows = self.state.tumblr_posts
         if query.get("type"):
             rows = [p for p in rows if p.get("original_type", p.get("type")) == query["type"]]
-        if "page_number" in query:
+        if self.state.tumblr_paging == "before":  # ignores offset, as a time-paged API would
+            before = int(query.get("before") or 10**12)
+            rows = sorted(
+                (p for p in rows if p["timestamp"] < before), key=lambda p: -p["timestamp"]
+            )
+            start = 0
+        elif "page_number" in query:
             start = int(base64.urlsafe_b64decode(query["page_number"]).decode())
         else:
             start = int(query.get("offset") or 0)

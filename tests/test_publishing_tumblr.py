@@ -334,9 +334,10 @@ def npf_post(number, text, reblog=False, kind="text"):
     return post
 
 
-@pytest.mark.parametrize("links", [True, False])
-def test_a_blogs_text_posts_are_fetched_page_by_page_then_only_the_new(store, server, links):
-    server.state.tumblr_links = links
+@pytest.mark.parametrize("paging", ["links", "offset", "before"])
+def test_a_blogs_text_posts_are_fetched_page_by_page_then_only_the_new(store, server, paging):
+    server.state.tumblr_links = paging == "links"
+    server.state.tumblr_paging = "before" if paging == "before" else "offset"
     server.state.tumblr_posts = [npf_post(i, f"Tumblr post {i}") for i in range(45, 0, -1)]
     server.state.tumblr_posts.insert(3, npf_post(100, "a reblog", reblog=True))
     server.state.tumblr_posts.insert(5, npf_post(101, "[photo]", kind="photo"))
@@ -346,7 +347,8 @@ def test_a_blogs_text_posts_are_fetched_page_by_page_then_only_the_new(store, se
         assert first.fetched == 46  # 45 text posts and the reblog; the photo post is not asked
         assert (first.import_report.kept, first.import_report.skipped["repost"]) == (45, 1)
         pages = [path for method, path in server.state.requests if "/v2/blog/" in path]
-        assert len(pages) == 3  # 20 a page
+        # 20 a page; by time, one more to find the server ignores offset and one to see the end
+        assert len(pages) == (5 if paging == "before" else 3)
         documents = list(store.documents("staff"))
         assert documents[0]["text"] == "Tumblr post 1"
         assert documents[0]["source"] == "tumblr-api:staff"

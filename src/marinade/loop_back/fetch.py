@@ -228,15 +228,26 @@ def _tumblr_posts(
             reason = f"HTTP {response.status_code} {response.reason}: {response.text[:200]}"
             raise MarinadeError(f"{where}: {reason}".replace(api_key, "[api key]"))
         page = [p for p in answer.get("posts") or [] if isinstance(p, dict)]
-        fresh = [p for p in page if _tumblr_id(p) > floor and _tumblr_id(p) not in ids]
+        unseen = [p for p in page if _tumblr_id(p) not in ids]
+        if page and not unseen and "offset" in params and "before" not in params:
+            # a server that pages only by time (`before`, which the docs prefer)
+            oldest = min(int(p.get("timestamp") or 0) for p in page)
+            params = {key: v for key, v in params.items() if key != "offset"} | {
+                "before": oldest + 1  # a post in the same second as the last one is kept
+            }
+            continue
+        fresh = [p for p in unseen if _tumblr_id(p) > floor]
         posts.extend(fresh)
         ids.update(_tumblr_id(p) for p in fresh)
-        if not fresh or len(fresh) < len(page):
+        if not fresh or len(fresh) < len(unseen):
             break  # the end, or posts fetched before (or a server repeating a page)
         offset += len(page)
         following = ((answer.get("_links") or {}).get("next") or {}).get("query_params")
         if isinstance(following, dict) and following:
             params = {**params, **following, "api_key": api_key}
+        elif "before" in params:
+            oldest = min(int(p.get("timestamp") or 0) for p in page)
+            params = {**params, "before": oldest + 1}
         elif isinstance(answer.get("total_posts"), int) and offset >= answer["total_posts"]:
             break
         else:
