@@ -1,10 +1,13 @@
-"""A real HTTP server on 127.0.0.1 that speaks the subset of the Mastodon, Bluesky and X
-APIs marinade's adapters use, plus a webhook, and counts what it is asked.
+"""A real HTTP server on 127.0.0.1 that speaks the subset of the Mastodon, Bluesky, X and
+Tumblr APIs marinade's adapters use, plus a webhook, and counts what it is asked.
 
 Posts are really "made" (kept in `made`), so tests can check that nothing was posted
 twice. Mastodon de-duplicates by Idempotency-Key, as the real server does for an hour.
 `answers` queues canned answers (status, body[, headers]) for the next create requests, and
-`delay` makes the server create the post and then answer late (a timeout).
+`delay` makes the server create the post and then answer late (a timeout). Tumblr's
+posts are checked for a valid OAuth 1.0a HMAC-SHA1 signature made with TUMBLR_KEYS, and
+its blogs' public posts are paged by `_links.next` (or by offset, with
+`tumblr_links` off).
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from typing import Any
 MASTODON_TOKEN = "good-mastodon-token"
 BLUESKY_PASSWORD = "good-app-password"
 X_TOKEN = "good-x-token"
+TUMBLR_KEYS = {
+    "consumer_key": "tumblr-consumer-key",
+    "consumer_secret": "tumblr-consumer-secret",
+    "oauth_token": "tumblr-oauth-token",
+    "oauth_token_secret": "tumblr-token-secret",
+}
 
 
 def _jwt(payload: dict[str, Any]) -> str:
@@ -36,6 +45,8 @@ class Made:
     text: str
     remote_id: str
     key: str | None = None
+    tags: list[str] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,6 +60,9 @@ class PlatformState:
     # public posts of other accounts, for `corpus fetch`: Mastodon statuses by id
     mastodon_statuses: list[dict[str, Any]] = field(default_factory=list)
     bluesky_feed: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    tumblr_posts: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    tumblr_links: bool = True  # page by _links.next (as Tumblr does); else by offset only
+    tumblr_paging: str = "offset"  # "before": only by time (offset ignored), with no links
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_id: int = 100
 
@@ -82,12 +96,85 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             return self.state.answers.pop(0) if self.state.answers else None
 
-    def _made(self, platform: str, text: str, key: str | None = None) -> str:
+    def _made(self, platform: str, text: str, key: str | None = None, **more: Any) -> str:
         with self.state.lock:
             self.state.next_id += 1
             remote_id = str(self.state.next_id)
-            self.state.made.append(Made(platform, text, remote_id, key))
+            self.state.made.append(Made(platform, text, remote_id, key, **more))
         return remote_id
+
+    def _tumblr_signed(self) -> bool:
+        """Whether the request carries TUMBLR_KEYS' OAuth 1.0a HMAC-SHA1 signature."""
+        from oauthlib.oauth1.rfc5849 import signature
+
+        headers = {"Authorization": self.headers.get("Authorization", "")}
+        url = urllib.parse.urlsplit(self.path)
+        try:
+            given = dict(
+                signature.collect_parameters(headers=headers, exclude_oauth_signature=False)
+            )
+            params = signature.collect_parameters(uri_query=url.query, headers=headers)
+        except ValueError:
+            return False
+        if given.get("oauth_consumer_key") != TUMBLR_KEYS["consumer_key"]:
+            return False
+        if given.get("oauth_token") != TUMBLR_KEYS["oauth_token"]:
+            return False
+        uri = signature.base_string_uri(f"http://{self.headers['Host']}{url.path}")
+        base = signature.signature_base_string(
+            self.command, uri, signature.normalize_parameters(params)
+        )
+        expected = signature.sign_hmac_sha1(
+            base, TUMBLR_KEYS["consumer_secret"], TUMBLR_KEYS["oauth_token_secret"]
+        )
+        return given.get("oauth_signature") == expected
+
+    def _tumblr_post(self, raw: bytes) -> None:
+        if not self._tumblr_signed():
+            meta = {"status": 401, "msg": "Unauthorized"}
+            return self._send(401, {"meta": meta, "response": [], "errors": [
+                {"title": "Unauthorized", "code": 0, "detail": "oauth_signature does not match"}
+            ]})  # fmt: skip
+        canned = self._canned()
+        if canned:
+            return self._send(*canned)
+        body = json.loads(raw)
+        lines = [block["text"] for block in body["content"] if block["type"] == "text"]
+        tags = [tag for tag in body.get("tags", "").split(",") if tag]
+        remote_id = self._made("tumblr", "\n".join(lines), tags=tags, body=body)
+        time.sleep(self.state.delay)
+        response = {"id": f"7{remote_id:0>15}", "state": "published"}
+        self._send(201, {"meta": {"status": 201, "msg": "Created"}, "response": response})
+
+    def _tumblr_blog_posts(self, blog: str, query: dict[str, str]) -> None:
+        if query.get("api_key") != TUMBLR_KEYS["consumer_key"]:
+            meta = {"status": 401, "msg": "Unauthorized"}
+            return self._send(401, {"meta": meta, "response": []})
+        if blog not in ("staff", "staff.tumblr.com", "bot"):
+            return self._send(404, {"meta": {"status": 404, "msg": "Not Found"}, "response": []})
+        rows = self.state.tumblr_posts
+        if query.get("type"):
+            rows = [p for p in rows if p.get("original_type", p.get("type")) == query["type"]]
+        if self.state.tumblr_paging == "before":  # ignores offset, as a time-paged API would
+            before = int(query.get("before") or 10**12)
+            rows = sorted(
+                (p for p in rows if p["timestamp"] < before), key=lambda p: -p["timestamp"]
+            )
+            start = 0
+        elif "page_number" in query:
+            start = int(base64.urlsafe_b64decode(query["page_number"]).decode())
+        else:
+            start = int(query.get("offset") or 0)
+        limit = min(int(query.get("limit") or 20), 20)
+        page = rows[start : start + limit]
+        answer: dict[str, Any] = {"blog": {"name": "staff"}, "posts": page}
+        answer["total_posts"] = len(rows)
+        if self.state.tumblr_links and start + limit < len(rows):
+            token = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            params = {"npf": "true", "page_number": token, "limit": str(limit)}
+            answer["_links"] = {"next": {"href": f"/v2/blog/{blog}/posts?page_number={token}",
+                                         "method": "GET", "query_params": params}}  # fmt: skip
+        self._send(200, {"meta": {"status": 200, "msg": "OK"}, "response": answer})
 
     def do_GET(self) -> None:  # noqa: N802
         url = urllib.parse.urlsplit(self.path)
@@ -103,6 +190,9 @@ class Handler(BaseHTTPRequestHandler):
             rows = [s for s in self.state.mastodon_statuses if since < int(s["id"]) < below]
             rows.sort(key=lambda s: -int(s["id"]))
             return self._send(200, rows[:limit])
+        parts = url.path.split("/")
+        if len(parts) == 5 and parts[1:3] == ["v2", "blog"] and parts[4] == "posts":
+            return self._tumblr_blog_posts(urllib.parse.unquote(parts[3]), query)
         if url.path == "/xrpc/app.bsky.actor.getProfile":
             return self._send(200, {"did": "did:plc:me", "handle": query["actor"]})
         if url.path == "/xrpc/app.bsky.feed.getAuthorFeed":
@@ -123,6 +213,8 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if path == "/api/v1/statuses":
             return self._mastodon_post(raw, auth)
+        if path.startswith("/v2/blog/") and path.endswith("/posts"):
+            return self._tumblr_post(raw)
         if path == "/xrpc/com.atproto.server.createSession":
             body = json.loads(raw)
             if body.get("password") != BLUESKY_PASSWORD:

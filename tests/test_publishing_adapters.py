@@ -55,7 +55,9 @@ def accounts(url: str) -> dict[str, Account]:
 
 
 def test_the_registry_has_every_platform():
-    assert [a.name for a in all_adapters()] == ["bluesky", "mastodon", "outbox", "webhook", "x"]
+    assert [a.name for a in all_adapters()] == [
+        "bluesky", "mastodon", "outbox", "tumblr", "webhook", "x"
+    ]  # fmt: skip
     assert [a.name for a in all_adapters() if a.dedupes] == ["mastodon"]
 
 

@@ -15,7 +15,9 @@ app = typer.Typer(help="Accounts to post to.", no_args_is_help=True)
 @app.command("add")
 def add_command(
     ctx: typer.Context,
-    platform: Annotated[str, typer.Argument(help="mastodon, bluesky, x, webhook or outbox.")],
+    platform: Annotated[
+        str, typer.Argument(help="mastodon, bluesky, tumblr, x, webhook or outbox.")
+    ],
     name: Annotated[str, typer.Option("--name", help="What the queue calls this account.")],
     instance: Annotated[
         str | None, typer.Option("--instance", help="Mastodon: https://mastodon.social")
@@ -25,7 +27,13 @@ def add_command(
         str | None, typer.Option("--service", help="Bluesky: the PDS \\[default: bsky.social]")
     ] = None,
     api_url: Annotated[
-        str | None, typer.Option("--api-url", help="X: \\[default: https://api.twitter.com]")
+        str | None,
+        typer.Option(
+            "--api-url", help="X, Tumblr: \\[default: https://api.twitter.com, api.tumblr.com]"
+        ),
+    ] = None,
+    blog: Annotated[
+        str | None, typer.Option("--blog", help="Tumblr: the blog, as in myblog.tumblr.com")
     ] = None,
     url: Annotated[str | None, typer.Option("--url", help="Webhook: where to POST.")] = None,
     path: Annotated[str | None, typer.Option("--path", help="Outbox: a JSON-lines file.")] = None,
@@ -60,6 +68,7 @@ def add_command(
         "handle": handle,
         "service": service,
         "api_url": api_url,
+        "blog": blog,
         "url": url,
         "path": path,
         "token_env": token_env,
@@ -93,7 +102,7 @@ def list_command(
         where = next(
             (
                 str(shown[key])
-                for key in ("instance", "handle", "url", "path", "api_url")
+                for key in ("instance", "handle", "blog", "url", "path", "api_url")
                 if shown.get(key)
             ),
             "",

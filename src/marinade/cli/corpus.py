@@ -334,27 +334,40 @@ def _short(text: str, width: int = 50) -> str:
 @app.command("fetch")
 def fetch_command(
     ctx: typer.Context,
-    platform: Annotated[str, typer.Argument(help="mastodon or bluesky.")],
+    platform: Annotated[str, typer.Argument(help="mastodon, bluesky or tumblr.")],
     account: Annotated[
         list[str],
-        typer.Option("--account", help="@user@instance or a Bluesky handle; repeat for several."),
+        typer.Option(
+            "--account",
+            "--blog",
+            help="@user@instance, a Bluesky handle or a Tumblr blog; repeat for several.",
+        ),
     ],
-    name: Annotated[str, typer.Option("--name", help="Corpus to fetch into (created if new).")],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Corpus to fetch into, created if new \\[default: the account's name]."
+        ),
+    ] = None,
     instance: Annotated[
         str | None,
         typer.Option(
             "--instance",
-            help="Mastodon instance or Bluesky AppView to ask \\[default: @user@HOST's, else"
-            " your Mastodon account's; public.api.bsky.app].",
+            help="Mastodon instance, Bluesky AppView or Tumblr API to ask \\[default: @user@HOST's,"
+            " else your Mastodon account's; public.api.bsky.app; api.tumblr.com].",
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Posts per account at most.")] = 400,
     as_json: AsJson = False,
 ) -> None:
     """Fetch recent public posts of accounts into a corpus; again later, only the new ones."""
-    from marinade.loop_back.fetch import fetch_posts
+    from marinade.loop_back.fetch import default_corpus_name, fetch_posts
 
     state: CliState = ctx.obj
+    if name is None:
+        if len(account) != 1:
+            raise MarinadeError("several accounts go into one corpus: give --name CORPUS")
+        name = default_corpus_name(account[0])
     for handle in account:
         report = fetch_posts(state.store, platform, handle, name, instance, limit)
         imported = report.import_report

@@ -107,11 +107,22 @@ def scheduler(
     own_corpus: Annotated[
         str | None, typer.Option("--own-corpus", help="With --retrain: as retrain's.")
     ] = None,
+    sync_sheet: Annotated[
+        str | None,
+        typer.Option(
+            "--sync-sheet", help="Sync this Google Sheet (as `queue sync` did) before posting."
+        ),
+    ] = None,
+    sync_every: Annotated[
+        float | None,
+        typer.Option("--sync-every", help="Minutes between sheet syncs \\[default: 10]."),
+    ] = None,
 ) -> None:
     """Post what is due every minute until Ctrl-C (two at once are safe); fetch, retrain."""
     from datetime import timedelta
 
     from marinade.publishing.scheduler import Plan, scheduler_pass
+    from marinade.publishing.sheets import spreadsheet_id
 
     state: CliState = ctx.obj
     plan = Plan(
@@ -120,6 +131,8 @@ def scheduler(
         retrain_recipe=recipe,
         retrain_every=timedelta(days=retrain_every) if retrain_every else None,
         retrain_own_corpus=own_corpus,
+        sync_sheet=spreadsheet_id(sync_sheet) if sync_sheet else None,
+        sync_every=timedelta(minutes=sync_every) if sync_every else None,
     )
     plan.check()
     done = 0
@@ -130,6 +143,12 @@ def scheduler(
         with stop_requested_by_signals() as stop:
             while (passes is None or done < passes) and not stop:
                 report = scheduler_pass(state.store, state.home, plan, on_status=status)
+                if report.synced is not None:
+                    from marinade.cli.queue import sync_summary
+
+                    for conflict in report.synced.conflicts:
+                        err.print(f"conflict: {conflict}", soft_wrap=True, markup=False)
+                    status(sync_summary(report.synced))
                 _print_outcomes(report.posted, as_json=False)
                 if report.fetched is not None:
                     status(f"fetched: {report.fetched} new documents")

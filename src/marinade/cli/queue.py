@@ -1,15 +1,15 @@
-"""`marinade queue add|list|edit|drop|retry|mark-posted|schedule|import|export`."""
+"""`marinade queue add|list|edit|drop|retry|mark-posted|schedule|import|export|sync`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from marinade.cli.common import CliState, out, print_json_line, printable
+from marinade.cli.common import CliState, err, out, print_json_line, printable
 from marinade.errors import MarinadeError
 from marinade.store import Store
 
@@ -256,6 +256,92 @@ def import_command(
 def _ids(ids: list[int], most: int = 10) -> str:
     shown = ", ".join(str(item_id) for item_id in ids[:most])
     return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
+
+
+@app.command("sync")
+def sync_command(
+    ctx: typer.Context,
+    sheet: Annotated[
+        str, typer.Option("--sheet", help="The Google Sheet: its id, or its address.")
+    ],
+    worksheet: Annotated[
+        str | None,
+        typer.Option("--worksheet", help="The worksheet's name \\[default: as before, the first]."),
+    ] = None,
+    credentials: Annotated[
+        str | None,
+        typer.Option(
+            "--credentials",
+            help="Service-account or OAuth (authorized-user) JSON file, mode 600"
+            " \\[default: as before, else $GOOGLE_APPLICATION_CREDENTIALS].",
+        ),
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option("--token-env", help="Variable holding such JSON, or an OAuth access token."),
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url", help="The Sheets API \\[default: https://sheets.googleapis.com]."
+        ),
+    ] = None,
+    prefer: Annotated[
+        str | None,
+        typer.Option("--prefer", help="Settle conflicts: sheet or queue \\[default: report them]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON object.")] = False,
+) -> None:
+    """Sheet rows become queue items or updates; the queue's state is written back."""
+    import dataclasses
+    import sqlite3
+
+    from marinade.publishing.sheet_sync import remember_source, remembered_source, sync_sheet
+    from marinade.publishing.sheets import spreadsheet_id
+
+    state: CliState = ctx.obj
+    before = remembered_source(state.store, spreadsheet_id(sheet))
+    if credentials and token_env:
+        raise MarinadeError("give --credentials or --token-env, not both")
+    if credentials:
+        credentials = str(Path(credentials).expanduser().resolve())
+    source = dataclasses.replace(
+        before,
+        worksheet=worksheet or before.worksheet,
+        credentials=credentials or (None if token_env else before.credentials),
+        token_env=token_env or (None if credentials else before.token_env),
+        api_url=(api_url or before.api_url).rstrip("/"),
+    )
+    try:
+        report = sync_sheet(state.store, source, prefer)
+    except sqlite3.OperationalError as error:  # another sync or a long write holds the lock
+        raise MarinadeError(f"{state.store.path} is busy ({error}); nothing was synced") from None
+    remember_source(state.store, source)  # where the credentials are; never the secret
+    if as_json:
+        print_json_line(report.as_dict())
+        return
+    for note in report.notes:
+        out.print(note, markup=False)
+    for conflict in report.conflicts:
+        err.print(f"conflict: {conflict}", soft_wrap=True, markup=False)
+    out.print(sync_summary(report), markup=False)
+
+
+def sync_summary(report: Any) -> str:
+    parts = [
+        f"{len(report.added)} added",
+        f"{len(report.updated)} updated",
+        f"{len(report.dropped)} dropped",
+        f"{len(report.appended)} rows appended",
+        f"{report.rows_written} rows written back ({report.cells_written} cells)",
+    ]
+    if report.not_editable:
+        parts.append(f"{len(report.not_editable)} posted items keep their text, account and time")
+    if report.kept:
+        parts.append(f"{len(report.kept)} posted or unknown items whose row was deleted kept")
+    if report.conflicts:
+        parts.append(f"{len(report.conflicts)} conflicts left for you")
+    return f"sheet {report.worksheet}: " + ", ".join(parts)
 
 
 def _edit_in_editor(text: str) -> str | None:

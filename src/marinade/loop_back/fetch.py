@@ -3,7 +3,10 @@ corpus, through the platform's public API, incrementally.
 
 Each (platform, account, corpus) remembers where it stopped: Mastodon the newest status
 id seen (the next fetch asks for `since_id`), Bluesky the newest post's `indexedAt`
-(its author feed has no "since", so paging stops at the first post already seen). The
+(its author feed has no "since", so paging stops at the first post already seen), Tumblr
+the newest post id (its blog's text posts, in NPF, paged by the answer's `_links.next`
+or by offset, stop at the first post already seen; the API key is your app's OAuth
+consumer key: $TUMBLR_API_KEY, else your Tumblr account's, and it is never stored). The
 mark is stored in the same transaction as the documents, so a failed fetch fetches the
 same posts again next time. Posts go through the same cleaning as imported archives.
 
@@ -14,6 +17,7 @@ made either). An existing corpus stays as it was.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,13 +28,17 @@ from marinade.corpus.document import Document, ImportOptions, Skipped
 from marinade.corpus.importing import ImportReport, import_records
 from marinade.errors import MarinadeError
 from marinade.names import check_name
+from marinade.publishing.account import Account
 from marinade.publishing.accounts import accounts
 from marinade.store import Store
 from marinade.timestamps import now_iso, utc_iso
 
-PLATFORMS = ("mastodon", "bluesky")
+PLATFORMS = ("mastodon", "bluesky", "tumblr")
 BLUESKY_PUBLIC = "https://public.api.bsky.app"  # the public AppView: no login needed
+TUMBLR_API = "https://api.tumblr.com"
+TUMBLR_KEY_VARIABLES = ("TUMBLR_API_KEY", "TUMBLR_CONSUMER_KEY")
 PAGE = 40
+TUMBLR_PAGE = 20  # the most Tumblr's /posts answers at once
 DEFAULT_LIMIT = 400  # posts per fetch at most (the first fetch of a long timeline)
 
 
@@ -167,11 +175,115 @@ def _bluesky_documents(items: list[Any], actor: str) -> Iterator[Document | Skip
         )
 
 
+def own_tumblr_account(store: Store) -> Account | None:
+    """Your Tumblr account: the only one, or the default one."""
+    mine = [account for account in accounts(store) if account.platform == "tumblr"]
+    chosen = mine if len(mine) == 1 else [account for account in mine if account.is_default]
+    return chosen[0] if chosen else None
+
+
+def tumblr_api_key(store: Store) -> str:
+    """The API key a public blog's posts are read with (the app's OAuth consumer key)."""
+    for variable in TUMBLR_KEY_VARIABLES:
+        if os.environ.get(variable, "").strip():
+            return os.environ[variable].strip()
+    mine = own_tumblr_account(store)
+    if mine is None:
+        raise MarinadeError(
+            "corpus fetch tumblr needs an API key (your Tumblr app's OAuth consumer key): "
+            "set TUMBLR_API_KEY, or add your blog with `marinade accounts add tumblr`"
+        )
+    from marinade.publishing.adapters.tumblr import keys
+
+    return keys(mine).consumer_key
+
+
+def _tumblr_posts(
+    base_url: str, blog: str, api_key: str, newest_seen: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The blog's text posts newer than the post id newest_seen, newest first, at most
+    `limit`; and the newest id."""
+    from urllib.parse import quote
+
+    import requests
+
+    url = f"{base_url}/v2/blog/{quote(blog, safe='')}/posts"
+    params: dict[str, Any] = {"api_key": api_key, "npf": "true", "type": "text"}
+    params["limit"] = min(TUMBLR_PAGE, limit)
+    floor = int(newest_seen) if newest_seen and newest_seen.isdigit() else -1
+    posts: list[dict[str, Any]] = []
+    ids: set[int] = set()
+    offset = 0
+    where = f"fetching Tumblr blog {blog} from {base_url}"
+    while len(posts) < limit:
+        try:
+            response = requests.get(url, params=params, timeout=30)
+            body = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError) as error:
+            raise MarinadeError(f"{where}: {error}".replace(api_key, "[api key]")) from None
+        if response.status_code == 404:
+            raise MarinadeError(f"{where}: no such blog (HTTP 404)")
+        answer = body.get("response") if isinstance(body, dict) else None
+        if not isinstance(answer, dict):
+            reason = f"HTTP {response.status_code} {response.reason}: {response.text[:200]}"
+            raise MarinadeError(f"{where}: {reason}".replace(api_key, "[api key]"))
+        page = [p for p in answer.get("posts") or [] if isinstance(p, dict)]
+        unseen = [p for p in page if _tumblr_id(p) not in ids]
+        if page and not unseen and "offset" in params and "before" not in params:
+            # a server that pages only by time (`before`, which the docs prefer)
+            oldest = min(int(p.get("timestamp") or 0) for p in page)
+            params = {key: v for key, v in params.items() if key != "offset"} | {
+                "before": oldest + 1  # a post in the same second as the last one is kept
+            }
+            continue
+        fresh = [p for p in unseen if _tumblr_id(p) > floor]
+        posts.extend(fresh)
+        ids.update(_tumblr_id(p) for p in fresh)
+        if not fresh or len(fresh) < len(unseen):
+            break  # the end, or posts fetched before (or a server repeating a page)
+        offset += len(page)
+        following = ((answer.get("_links") or {}).get("next") or {}).get("query_params")
+        if isinstance(following, dict) and following:
+            params = {**params, **following, "api_key": api_key}
+        elif "before" in params:
+            oldest = min(int(p.get("timestamp") or 0) for p in page)
+            params = {**params, "before": oldest + 1}
+        elif isinstance(answer.get("total_posts"), int) and offset >= answer["total_posts"]:
+            break
+        else:
+            params = {**params, "offset": offset}
+    posts = posts[:limit]
+    newest = max((_tumblr_id(p) for p in posts), default=None)
+    return posts, str(newest) if newest is not None else newest_seen
+
+
+def _tumblr_id(post: dict[str, Any]) -> int:
+    value = str(post.get("id_string") or post.get("id") or "")
+    return int(value) if value.isdigit() else -1
+
+
+def _tumblr_documents(
+    posts: list[dict[str, Any]], blog: str, base_url: str
+) -> Iterator[Document | Skipped]:
+    from marinade.corpus.importers.tumblr import post_document
+
+    for post in reversed(posts):  # oldest first, as archives are
+        label = f"{base_url} blog {blog}"
+        yield post_document(post, f"tumblr-api:{blog}", label)
+
+
 def _utc(text: str) -> str | None:
     try:
         return utc_iso(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         return None
+
+
+def default_corpus_name(account: str) -> str:
+    """The corpus a fetch goes into when none is named: the account, as a name
+    (`@user@host` -> `user-host`, `https://staff.tumblr.com` -> `staff.tumblr.com`)."""
+    name = re.sub(r"^[a-z]+://", "", account.strip().lower()).strip("/@")
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "fetched"
 
 
 def fetch_posts(
@@ -196,6 +308,17 @@ def fetch_posts(
         source = store.fetch_source(platform, key, corpus)
         posts, cursor = _mastodon_posts(url, acct, source["cursor"] if source else None, limit)
         records = list(_mastodon_documents(posts, key))
+    elif platform == "tumblr":
+        from marinade.publishing.adapters.tumblr import blog_identifier
+
+        key = blog_identifier(account)
+        mine = own_tumblr_account(store)
+        url = (base_url or (mine and mine.setting("api_url")) or TUMBLR_API).rstrip("/")
+        source = store.fetch_source(platform, key, corpus)
+        api_key = tumblr_api_key(store)
+        cursor_before = source["cursor"] if source else None
+        posts, cursor = _tumblr_posts(url, key, api_key, cursor_before, limit)
+        records = list(_tumblr_documents(posts, key, url))
     else:
         url = (base_url or BLUESKY_PUBLIC).rstrip("/")
         key = account.lstrip("@")

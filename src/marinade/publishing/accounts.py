@@ -24,7 +24,8 @@ SETTINGS = (
     "instance",  # Mastodon: https://mastodon.social
     "service",  # Bluesky: the PDS, https://bsky.social by default
     "handle",  # Bluesky: you.bsky.social
-    "api_url",  # X: https://api.twitter.com by default (tests point it elsewhere)
+    "api_url",  # X, Tumblr: https://api.twitter.com, https://api.tumblr.com by default
+    "blog",  # Tumblr: the blog's name (myblog for myblog.tumblr.com) or custom domain
     "url",  # webhook: where to POST
     "path",  # outbox: the JSON-lines file
     "token_env",
@@ -74,6 +75,8 @@ def add_account(
     hashtag = settings.get("hashtag")
     if hashtag is not None and not hashtag.startswith("#"):
         settings["hashtag"] = "#" + hashtag
+    if adapter.check_settings is not None:
+        settings = adapter.check_settings(settings)
     account = Account(name, platform, settings, default)
     check_token_now(account)
     store.save_account(

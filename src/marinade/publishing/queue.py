@@ -33,8 +33,11 @@ RETRYABLE = (QueueStatus.FAILED, QueueStatus.UNKNOWN)  # the user says whether i
 
 
 def final_text(text: str, account: Account, model_written: bool) -> str:
-    """What is posted: the text, plus the account's hashtag on model-written posts."""
+    """What is posted: the text, plus the account's hashtag on model-written posts (where
+    the platform has tags, as Tumblr does, the adapter puts it there instead)."""
     hashtag = account.setting("hashtag")
+    if adapter_named(account.platform).hashtag_as_tag:
+        return text
     if model_written and hashtag and hashtag.lower() not in text.lower():
         return f"{text.rstrip()} {hashtag}"
     return text
@@ -115,6 +118,14 @@ def _queue_for(
                     if "over" in problem
                     else f"{entry.label()}: {problem}; nothing was queued"
                 )
+    return store.add_queue_items(new_item_rows(store, entries, targets, at, now))
+
+
+def new_item_rows(
+    store: Store, entries: list[Entry], targets: list[Account], at: datetime | None, now: datetime
+) -> list[dict[str, Any]]:
+    """The queue rows for entries already checked: due at `at`, else now, else (with
+    posting slots) at each account's next free slots."""
     schedule = get_schedule(store)
     rows: list[dict[str, Any]] = []
     for account in targets:
@@ -141,7 +152,7 @@ def _queue_for(
                     "updated_at": utc_iso(now),
                 }
             )
-    return store.add_queue_items(rows)
+    return rows
 
 
 def earlier_item(store: Store, sample_id: int | None, account: str) -> QueueItem | None:

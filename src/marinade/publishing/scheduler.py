@@ -1,6 +1,7 @@
-"""One pass of `marinade scheduler`: post what is due, and on their periods fetch the
-accounts fetched before and retrain. The loop itself is the CLI's; a pass is a function
-so that cron (`post --due`, `corpus fetch`, `retrain`) and the scheduler do the same."""
+"""One pass of `marinade scheduler`: on its period sync the Google Sheet queue, post
+what is due, and on their periods fetch the accounts fetched before and retrain. The
+loop itself is the CLI's; a pass is a function so that cron (`queue sync`, `post --due`,
+`corpus fetch`, `retrain`) and the scheduler do the same."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from marinade.store import Store
 from marinade.store.db import is_busy
 from marinade.timestamps import utc_iso, utc_now
 
+SYNC_EVERY = timedelta(minutes=10)  # `--sync-sheet` without `--sync-every`
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -26,8 +29,12 @@ class Plan:
     retrain_recipe: Path | None = None
     retrain_every: timedelta | None = None
     retrain_own_corpus: str | None = None  # retrain's --own-corpus
+    sync_sheet: str | None = None  # a spreadsheet id `queue sync` used before
+    sync_every: timedelta | None = None
 
     def check(self) -> None:
+        if self.sync_every is not None and self.sync_sheet is None:
+            raise MarinadeError("--sync-every goes with --sync-sheet ID")
         if (self.retrain_name is None) != (self.retrain_recipe is None):
             raise MarinadeError("--retrain NAME and --recipe FILE go together")
         if self.retrain_name and self.retrain_every is None:
@@ -39,6 +46,7 @@ class PassReport:
     posted: list[PostOutcome] = field(default_factory=list)
     fetched: int | None = None  # new documents, when a fetch ran
     retrained: Any = None  # the RetrainReport, when a retrain ran
+    synced: Any = None  # the SyncReport, when the sheet was synced
     errors: list[str] = field(default_factory=list)
 
 
@@ -61,6 +69,17 @@ def scheduler_pass(
     on_status: Callable[[str], None] | None = None,
 ) -> PassReport:
     report = PassReport()
+    if plan.sync_sheet and _due(
+        store, f"scheduler:synced_at:{plan.sync_sheet}", plan.sync_every or SYNC_EVERY, now()
+    ):
+        from marinade.publishing.sheet_sync import remembered_source, sync_sheet
+
+        try:  # before posting: the rows added or edited since go out on time
+            report.synced = sync_sheet(store, remembered_source(store, plan.sync_sheet), now=now)
+        except MarinadeError as error:
+            report.errors.append(str(error))
+        except sqlite3.OperationalError as error:
+            report.errors.append(f"the sheet sync waits for the next pass: busy ({error})")
     try:
         report.posted = post_due(store, now)
     except MarinadeError as error:

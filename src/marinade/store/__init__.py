@@ -10,6 +10,7 @@ queries; each area's queries are one module, named for it:
 - `writing.py`: co-written stories and chat conversations
 - `publishing.py`: accounts, the posting queue (`QueueItem`, `Claim`), fetch sources
 - `review.py`: the review page's blind order, skip and undo, A/B votes
+- `sheets.py`: each queue item's row in a Google Sheet (`queue sync`), and its writes
 
 `Store` is all of them on one connection.
 """
@@ -22,6 +23,7 @@ from marinade.store.publishing import Claim, PublishingStore, QueueItem, QueueSt
 from marinade.store.review import BLIND_PRIME, ReviewStore
 from marinade.store.runs import CheckpointRecord, Eval, Run, RunStatus, RunStore
 from marinade.store.samples import SAMPLE_COLUMNS, SampleStore
+from marinade.store.sheets import SheetLink, SheetStore
 from marinade.store.writing import WritingStore
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "EXPORT_COLUMNS",
     "SAMPLE_COLUMNS",
     "CheckpointRecord",
+    "SheetLink",
     "Claim",
     "Eval",
     "QueueItem",
@@ -42,6 +45,13 @@ __all__ = [
 # SampleStore comes last: curation and review build on it (they look samples up), and a
 # base class must follow the classes built on it.
 class Store(
-    CorpusStore, RunStore, CurationStore, WritingStore, PublishingStore, ReviewStore, SampleStore
+    CorpusStore,
+    RunStore,
+    CurationStore,
+    WritingStore,
+    PublishingStore,
+    SheetStore,
+    ReviewStore,
+    SampleStore,
 ):
     """The store of one home: `Store(path)` opens (and migrates) it; `close()` closes it."""

@@ -378,3 +378,15 @@ def m012_import_worker(db: sqlite_utils.Database) -> None:
     # the import is finished, and for every import from before. Documents of an import
     # with a worker are not shown, and a worker that is gone had its import removed.
     db.table("imports").add_column("worker", str)
+
+
+@migration
+def m013_sheet_links(db: sqlite_utils.Database) -> None:
+    # `queue sync`: each queue item's row in a Google Sheet ("SPREADSHEET#gid") as the
+    # last sync left both sides: state "linked" (base: its text, account, due_at, extra
+    # as the sheet then held them), "removed" (its row was deleted; the item is kept and
+    # not written again) or "dropped" (the item was dropped here; its row says so)
+    db.execute(
+        "create table sheet_links (sheet text not null, item_id integer not null,"
+        " state text not null, base text, primary key (sheet, item_id))"
+    )

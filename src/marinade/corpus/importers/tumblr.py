@@ -305,7 +305,15 @@ def _json_post(data: bytes, member: str, label: str) -> Document | Skipped:
         raise CorpusFormatError(label, stem, "nested too deeply") from None
     if not isinstance(post, dict):
         raise CorpusFormatError(label, stem, "not a Tumblr post object")
-    record_id = str(post.get("id_string") or post.get("id") or stem)
+    return post_document(post, f"tumblr:{member}", label, stem)
+
+
+def post_document(
+    post: dict[str, Any], source: str, label: str, fallback_id: str | None = None
+) -> Document | Skipped:
+    """One Tumblr API v2 post object (legacy or NPF, as tumblr-backup saves it and as
+    `corpus fetch tumblr` reads it) as a document; `label` names it in errors."""
+    record_id = str(post.get("id_string") or post.get("id") or fallback_id)
     if "liked_timestamp" in post:
         return Skipped("liked post (someone else's)", record_id)
     state = post.get("state", "published")
@@ -324,7 +332,7 @@ def _json_post(data: bytes, member: str, label: str) -> Document | Skipped:
     return Document(
         text=text,
         created_at=created_at,
-        source=f"tumblr:{member}",
+        source=source,
         record_id=record_id,
         is_html=True,
         is_reply=is_answer,

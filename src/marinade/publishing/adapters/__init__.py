@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from marinade.errors import MarinadeError
 from marinade.publishing.account import Account
@@ -78,6 +79,9 @@ class Adapter:
     dedupes: bool = False  # sending the same item again never makes a second post
     required: tuple[str, ...] = ()  # account settings it needs
     needs_secret: bool = True
+    hashtag_as_tag: bool = False  # the hashtag goes in the post's tags, not its text
+    # checks and normalises an account's settings at `accounts add` (raises MarinadeError)
+    check_settings: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def all_adapters() -> list[Adapter]:
