@@ -81,7 +81,10 @@ except SystemExit as stop:
     code = stop.code
 except MemoryError:
     code = "MemoryError"
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM is this program's own peak; ru_maxrss would include the parent's size at the
+# fork (Linux carries it over exec), a whole pytest process with torch loaded
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+peak = int(status["VmHWM"].split()[0]) * 1024
 print(json.dumps({"peak": peak, "code": code}))
 """
 

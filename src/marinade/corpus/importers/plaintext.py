@@ -22,6 +22,11 @@ comments, images; a link keeps its text and address).
 
 Other files in a folder are Skipped as "not text"; an empty file in a folder
 is Skipped, but an empty file given on its own is an error.
+
+A file is read line by line and cut as it goes, so memory holds one piece at a
+time: a line or a piece longer than --max-record-size is an error naming it.
+UTF-16 is recognised by its BOM, or without one by where its NUL bytes fall;
+other NUL bytes mean the file is not text.
 """
 
 from __future__ import annotations
@@ -186,8 +191,9 @@ def _front_matter(lines: Iterator[str]) -> tuple[dict[str, str], Iterator[str]]:
         closing = len(head) > 1 and line.strip() in ("---", "...")
         if not head[0].startswith("---") or closing or len(head) >= 1000:
             break
-    fields, rest = _split_front_matter("".join(head))
-    return fields, itertools.chain(io.StringIO(rest) if fields else head, lines)
+    joined = "".join(head)
+    fields, rest = _split_front_matter(joined)
+    return fields, itertools.chain(io.StringIO(rest) if rest != joined else head, lines)
 
 
 def _read_file(archive: Archive, name: str, split: str) -> Records:
