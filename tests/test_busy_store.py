@@ -44,9 +44,7 @@ def document_count(store, corpus):
     return rows[0]["documents"] if rows else None
 
 
-def test_a_big_import_lets_another_writer_in_and_shows_nothing_half_done(
-    store, home_dir, tmp_path
-):
+def test_a_big_import_lets_another_writer_in_and_shows_nothing_half_done(store, home_dir, tmp_path):
     small = tmp_path / "small.txt"
     small.write_text("a short note\n%\nanother short note\n")
     seen = {}
@@ -169,9 +167,7 @@ def test_every_writing_command_names_a_busy_store_in_one_line(cli, store, tmp_pa
     assert [row["name"] for row in store.accounts()] == ["box"]
 
 
-def test_the_review_page_answers_503_while_the_store_is_busy_and_loses_nothing(
-    store, monkeypatch
-):
+def test_the_review_page_answers_503_while_the_store_is_busy_and_loses_nothing(store, monkeypatch):
     [sample] = add_grid(store, recipes=("a",), temperatures=(0.7,), seeds=1)
     monkeypatch.setenv("MARINADE_BUSY_TIMEOUT", "0.3")  # the server's stores wait this long
     with running_server(create_app(store.path, "grid")) as url:

@@ -111,9 +111,7 @@ def test_the_same_sheet_imported_twice_queues_nothing_twice(cli, store, account,
     ) == 3
 
 
-def test_an_item_claimed_by_a_poster_since_the_export_is_reported(
-    cli, store, account, tmp_path
-):
+def test_an_item_claimed_by_a_poster_since_the_export_is_reported(cli, store, account, tmp_path):
     ids = add_to_queue(store, [Entry("first"), Entry("second")], now=NOW)
     sheet = tmp_path / "q.csv"
     export_queue(store, sheet)

@@ -19,9 +19,7 @@ from marinade.review.server import _interface_addresses, running_server, served_
 from review_helpers import add_grid
 
 TOKEN = "t0ken-for-this-test-only_0123456789abcdefABCDEF"
-LAN = next(
-    (a for a in _interface_addresses() if ":" not in a and not a.startswith("127.")), None
-)
+LAN = next((a for a in _interface_addresses() if ":" not in a and not a.startswith("127.")), None)
 needs_lan = pytest.mark.skipif(LAN is None, reason="this machine has no non-loopback IPv4")
 
 
@@ -69,9 +67,10 @@ def test_off_the_loopback_every_request_needs_the_token(store, lan_server):
     assert f"marinade-review-{port}={TOKEN}" in set_cookie
     assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie.replace("Strict", "strict")
     assert request(LAN, port, "GET", "/", headers={**host, **cookie})[0] == 200
-    assert request(LAN, port, "GET", "/", headers={**host, "Authorization": f"Bearer {TOKEN}"})[
-        0
-    ] == 200
+    assert (
+        request(LAN, port, "GET", "/", headers={**host, "Authorization": f"Bearer {TOKEN}"})[0]
+        == 200
+    )
     # the loopback address of the same server asks for it too
     assert request("127.0.0.1", port, "GET", "/")[0] == 401
 

@@ -90,6 +90,8 @@ def test_fragment_and_cut_tags_on_hand_written_samples():
     assert tags("The kettle boiled and I") == ["cut"]
     assert tags("-_ boiled and") == ["fragment", "cut"]
     assert tags("") == ["empty"]  # nothing to begin or end
+    assert tags(" The kettle boiled.") == ["fragment"]  # a stray space: it continues a text
+    assert tags("\nThe kettle boiled.") == ["fragment"]
 
 
 def test_a_prompted_sample_is_judged_with_its_prompt_in_front():

@@ -107,6 +107,9 @@ def scheduler(
     own_corpus: Annotated[
         str | None, typer.Option("--own-corpus", help="With --retrain: as retrain's.")
     ] = None,
+    ratings_steps: Annotated[
+        int | None, typer.Option("--ratings-steps", help="With --retrain: as retrain's.")
+    ] = None,
     sync_sheet: Annotated[
         str | None,
         typer.Option(
@@ -131,6 +134,7 @@ def scheduler(
         retrain_recipe=recipe,
         retrain_every=timedelta(days=retrain_every) if retrain_every else None,
         retrain_own_corpus=own_corpus,
+        retrain_ratings_steps=ratings_steps,
         sync_sheet=spreadsheet_id(sync_sheet) if sync_sheet else None,
         sync_every=timedelta(minutes=sync_every) if sync_every else None,
     )

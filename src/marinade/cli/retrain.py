@@ -31,6 +31,13 @@ def retrain(
     fetch: Annotated[
         bool, typer.Option("--fetch", help="First fetch every account fetched before.")
     ] = False,
+    ratings_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--ratings-steps",
+            help="End with a ratings phase of this many steps: what was rated since last time.",
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or mps.")] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -71,6 +78,7 @@ def retrain(
                     device=device,
                     on_status=on_status,
                     on_step=on_step,
+                    ratings_steps=ratings_steps,
                 )
         except KeyboardInterrupt as stop:
             runs = state.store.runs()  # the newest is the one retrain started, if it got there
@@ -90,6 +98,7 @@ def retrain(
                 "accepted": report.accepted,
                 "kept": report.import_report.kept,
                 "own_kept": report.own_report.kept if report.own_report else None,
+                "ratings": report.ratings,
                 "status": record.status if record else None,
                 "steps_done": record.steps_done if record else None,
             }

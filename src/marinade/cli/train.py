@@ -246,6 +246,13 @@ def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None
     )
     for index, phase in enumerate(summary["phases"], 1):
         picked = " (picked from the corpus's size)" if phase["auto"] else ""
+        counts = phase.get("ratings")
+        if counts:
+            edited = f" ({counts['edited']} edited)" if counts["edited"] else ""
+            picked += (
+                f"; {counts['accepted'] + counts['edited']} accepted{edited}, "
+                f"{counts['rejected']} rejected, {counts['held_out']} of them held out"
+            )
         out.print(
             f"  phase {index}: {phase['label']:<30} {phase['steps_done']}/{phase['steps']} steps"
             + picked
@@ -260,6 +267,16 @@ def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None
     for step, losses in sorted(by_step.items()):
         table.add_row(str(step), *(f"{losses[c]:.3f}" if c in losses else "" for c in corpora))
     out.print(table)
+    if summary["rating_evals"]:
+        ratings = Table(
+            "step", "phase", "ratings", "preference accuracy", "KL from reference", "pairs",
+            title="held-out ratings (accuracy 0.5: no preference yet)", box=None,
+        )  # fmt: skip
+        for row in summary["rating_evals"]:
+            accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+            ratings.add_row(str(row["step"]), str(row["phase"]), row["source"], accuracy,
+                            f"{row['kl']:.4f}", str(row["pairs"]))  # fmt: skip
+        out.print(ratings)
 
 
 @runs_app.command("plot")
@@ -275,9 +292,26 @@ def plot_run(
     import matplotlib.pyplot as plt
 
     summary = runs.run_summary(ctx.obj.store, name)
-    if not summary["evals"]:
+    if not summary["evals"] and not summary["rating_evals"]:
         raise MarinadeError(f"run {name} has no evaluations yet")
-    figure, axes = plt.subplots(figsize=(8, 4.5))
+    rated = summary["rating_evals"]
+    if rated:  # a second panel: what the ratings phases learnt, on the same steps
+        figure, (axes, preference) = plt.subplots(
+            2, 1, figsize=(8, 7), sharex=True, height_ratios=(3, 2)
+        )
+        for source in sorted({e["source"] for e in rated}):
+            points = [e for e in rated if e["source"] == source and e["accuracy"] is not None]
+            preference.plot([e["step"] for e in points], [e["accuracy"] for e in points],
+                            marker="o", label=f"{source}: preference accuracy")  # fmt: skip
+            points = [e for e in rated if e["source"] == source]
+            preference.plot([e["step"] for e in points], [e["kl"] for e in points], marker="x",
+                            linestyle=":", label=f"{source}: KL from reference")  # fmt: skip
+        preference.axhline(0.5, color="grey", linewidth=0.5)
+        preference.set_ylabel("held-out ratings")
+        preference.set_xlabel("optimizer step")
+        preference.legend()
+    else:
+        figure, axes = plt.subplots(figsize=(8, 4.5))
     for corpus in sorted({e["corpus"] for e in summary["evals"]}):
         points = [(e["step"], e["loss"]) for e in summary["evals"] if e["corpus"] == corpus]
         axes.plot([s for s, _ in points], [loss for _, loss in points], marker="o", label=corpus)

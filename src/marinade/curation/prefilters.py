@@ -7,8 +7,10 @@ loop       a phrase repeating itself ("and the sea and the sea and the sea")
 language   in a language the training text is not in (language.py)
 duplicate  the same words as an earlier sample of the experiment
 copied     copied_words or more words in a row copied from the training text
-fragment   begins mid-sentence: a small letter, a comma, a dash, code (sentences.py);
-           a prompted sample is judged with its prompt in front, as it would be posted
+fragment   begins mid-sentence: a small letter, a comma, a dash, code (sentences.py), or
+           a stray space (an unprompted sample that begins with a space or a line break
+           continues a text); a prompted sample is judged with its prompt in front, as
+           it would be posted
 cut        ends mid-clause, not at a sentence end (sentences.py)
 """
 
@@ -67,7 +69,8 @@ def prefilter_tags(
         tags.append("duplicate")
     if copied_words >= copied_threshold:
         tags.append("copied")
-    if tokens and not begins_cleanly(prompt + text):
+    stray_space = not prompt and text[:1].isspace()
+    if tokens and (stray_space or not begins_cleanly(prompt + text)):
         tags.append("fragment")
     if tokens and not ends_cleanly(text):
         tags.append("cut")

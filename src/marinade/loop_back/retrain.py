@@ -8,7 +8,10 @@ that corpus (`mine`, say) with the source `marinade:own-post`; your posts elsewh
 come back through `corpus fetch` of your own account, and posts of accounts you
 admire through `corpus fetch` of theirs. The recipe then runs
 as a new run, `NAME`, `NAME-2`, `NAME-3` ...: the old runs stay, to compare and to
-fall back on.
+fall back on. With `ratings_steps`, the recipe gets one more phase, `ratings:STEPS`
+(training/ratings.py), that learns from the ratings given since the last retrain of
+NAME, of any model's samples; when those lack accepted or rejected ones, the run trains
+without it and says why.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from marinade.home import Home
 from marinade.loop_back.fetch import FetchReport, fetch_all
 from marinade.names import check_name
 from marinade.store import QueueItem, Run, Store
+from marinade.training.ratings import RatingsFilter, check_examples, select_examples
+from marinade.training.recipe import RATINGS
 
 DEFAULT_CORPUS = "accepted"
 
@@ -41,6 +46,7 @@ class RetrainReport:
     fetched: list[FetchReport] = field(default_factory=list)
     own_report: ImportReport | None = None  # your own posted texts, with own_corpus
     record: Run | None = None  # the run's final record (None without training)
+    ratings: int | None = None  # rated samples its ratings phase learnt from (None: no phase)
 
 
 def next_run_name(store: Store, name: str) -> str:
@@ -169,11 +175,15 @@ def retrain(
     device: str | None = None,
     on_status: Callable[[str], None] | None = None,
     on_step: Callable[[Any], None] | None = None,
+    ratings_steps: int | None = None,
 ) -> RetrainReport:
-    """Fetch (optionally), import the model-written text, and train the recipe as a new run."""
+    """Fetch (optionally), import the model-written text, and train the recipe as a new run
+    (with `ratings_steps`, and ratings since the last retrain, a ratings phase at its end)."""
     from marinade.training.loop import train
     from marinade.training.recipe import build_recipe, load_recipe
 
+    if ratings_steps is not None and ratings_steps < 1:
+        raise MarinadeError(f"--ratings-steps must be at least 1, not {ratings_steps}")
     file_values = load_recipe(recipe_file)  # a bad recipe fails before anything changes
     fetched = fetch_all(store) if fetch else []
     run = next_run_name(store, name)
@@ -187,8 +197,44 @@ def retrain(
             f"{posted} posts and {accepted} accepted samples -> corpus {corpus}: "
             f"{report.kept} new{own}; training run {run}"
         )
-    recipe = build_recipe(run, None, [], None, file_values, {})
-    record = train(store, home, recipe, device=device, on_step=on_step, on_status=on_status)
+    phases: list[str] = list(file_values.get("phases", []))
+    selection, rated = None, None
+    if ratings_steps is not None:
+        selection, rated = _new_ratings(store, name, on_status)
+        if selection is not None:
+            phases.append(f"ratings:{ratings_steps}")
+            store.set_publishing_value(_mark_key(name, "ratings"), selection.rated_until or "")
+    recipe = build_recipe(run, None, phases, None, file_values, {})
+    record = train(
+        store, home, recipe, device=device, on_step=on_step, on_status=on_status,
+        ratings_filter=selection,
+    )  # fmt: skip
     return RetrainReport(
-        run, corpus, posted, accepted, report, fetched, record=record, own_report=own_report
+        run, corpus, posted, accepted, report, fetched, record=record, own_report=own_report,
+        ratings=rated,
+    )  # fmt: skip
+
+
+def _new_ratings(
+    store: Store, name: str, on_status: Callable[[str], None] | None
+) -> tuple[RatingsFilter | None, int | None]:
+    """The ratings given since the last retrain of `name` (any model's samples), as the
+    filter a `ratings` phase takes, and their number; (None, None) when they cannot make
+    a phase (no accepted or no rejected ones), with a line saying so."""
+    after = store.publishing_value(_mark_key(name, "ratings")) or None
+    rows = store.rated_samples(rated_after=after)
+    if not rows:
+        if on_status:
+            on_status("no ratings since the last retrain: no ratings phase this time")
+        return None, None
+    selection = RatingsFilter(
+        rated_after=after, rated_until=max(row["rated_at"] for row in rows), any_model=True
     )
+    examples = select_examples(store, RATINGS, [], selection)
+    try:
+        check_examples(f"{RATINGS} since the last retrain", examples)
+    except MarinadeError as error:
+        if on_status:
+            on_status(f"{error}: no ratings phase this time")
+        return None, None
+    return selection, len(rows)

@@ -29,6 +29,7 @@ class Plan:
     retrain_recipe: Path | None = None
     retrain_every: timedelta | None = None
     retrain_own_corpus: str | None = None  # retrain's --own-corpus
+    retrain_ratings_steps: int | None = None  # retrain's --ratings-steps
     sync_sheet: str | None = None  # a spreadsheet id `queue sync` used before
     sync_every: timedelta | None = None
 
@@ -39,6 +40,8 @@ class Plan:
             raise MarinadeError("--retrain NAME and --recipe FILE go together")
         if self.retrain_name and self.retrain_every is None:
             raise MarinadeError("--retrain needs --retrain-every DAYS")
+        if self.retrain_ratings_steps is not None and self.retrain_name is None:
+            raise MarinadeError("--ratings-steps goes with --retrain NAME")
 
 
 @dataclass
@@ -112,6 +115,7 @@ def scheduler_pass(
                     plan.retrain_recipe,
                     own_corpus=plan.retrain_own_corpus,
                     on_status=on_status,
+                    ratings_steps=plan.retrain_ratings_steps,
                 )
             except MarinadeError as error:
                 report.errors.append(str(error))

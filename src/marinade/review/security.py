@@ -88,8 +88,7 @@ def refusal(scope: Scope, served_hosts: tuple[str, ...]) -> str | None:
     host = headers.get("host", "")
     if host_name(host) not in (*LOCAL_HOSTS, *served_hosts):
         return (
-            f"this page answers only to a local Host header or a name it is served on,"
-            f" not {host!r}"
+            f"this page answers only to a local Host header or a name it is served on, not {host!r}"
         )
     if scope["method"] in SAFE_METHODS:
         return None
@@ -132,9 +131,7 @@ def _token_answer(scope: Scope, token: str) -> Response | None:
             return PlainTextResponse("this link's token is wrong", status_code=401)
         rest = urlencode([(key, value) for key, value in query if key != "token"])
         answer = RedirectResponse(scope["path"] + (f"?{rest}" if rest else ""), status_code=303)
-        answer.set_cookie(
-            cookie_name(scope), token, httponly=True, samesite="strict", path="/"
-        )
+        answer.set_cookie(cookie_name(scope), token, httponly=True, samesite="strict", path="/")
         return answer
     if _token_given(scope, token):
         return None

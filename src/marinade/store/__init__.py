@@ -21,7 +21,7 @@ from marinade.store.corpora import CorpusStore
 from marinade.store.curation import EXPORT_COLUMNS, CurationStore
 from marinade.store.publishing import Claim, PublishingStore, QueueItem, QueueStatus
 from marinade.store.review import BLIND_PRIME, ReviewStore
-from marinade.store.runs import CheckpointRecord, Eval, Run, RunStatus, RunStore
+from marinade.store.runs import CheckpointRecord, Eval, RatingEval, Run, RunStatus, RunStore
 from marinade.store.samples import SAMPLE_COLUMNS, SampleStore
 from marinade.store.sheets import SheetLink, SheetStore
 from marinade.store.writing import WritingStore
@@ -36,6 +36,7 @@ __all__ = [
     "Eval",
     "QueueItem",
     "QueueStatus",
+    "RatingEval",
     "Run",
     "RunStatus",
     "Store",

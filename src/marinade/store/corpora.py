@@ -121,8 +121,7 @@ class CorpusStore(Database):
         yield from self.db.query(
             "select id, text, created_at, source, record_id, is_reply, is_repost, language"
             f" from documents where corpus = ? and {finished()}"
-            " order by created_at is null, created_at, id"
-            + (" limit ?" if limit else ""),
+            " order by created_at is null, created_at, id" + (" limit ?" if limit else ""),
             [corpus, limit] if limit else [corpus],
         )
 

@@ -76,6 +76,41 @@ class CurationStore(SampleStore):
             rows.append(row)
         return rows
 
+    def rated_samples(
+        self,
+        experiment: str | None = None,
+        models: list[str] | None = None,
+        rated_after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rated samples (accepted or rejected), oldest first: one experiment's, or those
+        of the models named (a run's name also matches its checkpoints, RUN@PHASE), or
+        every one; with `rated_after`, only ratings given later than that time."""
+        where, args = ["1"], []
+        if experiment is not None:
+            where.append("s.experiment = ?")
+            args.append(experiment)
+        if models is not None:
+            where.append(
+                "(" + " or ".join(["s.model = ? or s.model like ? escape '\\'"] * len(models)) + ")"
+                if models
+                else "0"
+            )
+            for model in models:
+                args += [model, model.replace("_", "\\_").replace("%", "\\%") + "@%"]
+        if rated_after is not None:
+            where.append("r.rated_at > ?")
+            args.append(rated_after)
+        return [
+            dict(row)
+            for row in self.db.query(
+                "select s.id, s.prompt, s.text, s.model, s.experiment, r.rating,"
+                " r.edited_text, r.rated_at from samples s join ratings r on r.sample_id = s.id"
+                f" where r.rating in ('accept', 'reject') and {' and '.join(where)}"
+                " order by s.id",
+                args,
+            )
+        ]
+
     # experiments (grids of recipe x temperature, N samples per cell)
 
     def save_experiment(self, row: dict[str, Any]) -> None:

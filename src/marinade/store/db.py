@@ -47,9 +47,7 @@ def busy_timeout() -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise MarinadeError(
-            f"MARINADE_BUSY_TIMEOUT={value!r} is not a number of seconds"
-        ) from None
+        raise MarinadeError(f"MARINADE_BUSY_TIMEOUT={value!r} is not a number of seconds") from None
     if not seconds >= 0:
         raise MarinadeError(f"MARINADE_BUSY_TIMEOUT={value!r} must be 0 or more seconds")
     return seconds

@@ -390,3 +390,23 @@ def m013_sheet_links(db: sqlite_utils.Database) -> None:
         "create table sheet_links (sheet text not null, item_id integer not null,"
         " state text not null, base text, primary key (sheet, item_id))"
     )
+
+
+@migration
+def m015_rating_evals(db: sqlite_utils.Database) -> None:
+    # a ratings phase (training/ratings.py) measured on its held-out ratings at each
+    # evaluation: how often the model prefers an accepted sample over a rejected one
+    # (by log-prob ratio to the reference) and the KL from the reference
+    db.table("rating_evals").create(
+        {
+            "run": str,
+            "step": int,
+            "phase": int,  # the ratings phase measured (1-based)
+            "source": str,  # ratings or ratings@EXPERIMENT
+            "accuracy": float,  # null: the held-out part lacks accepted or rejected samples
+            "kl": float,
+            "pairs": int,  # accepted x rejected held-out pairs the accuracy counts
+        },
+        pk=("run", "step", "phase"),
+        foreign_keys=[("run", "runs", "name")],
+    )

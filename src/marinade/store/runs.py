@@ -93,6 +93,22 @@ class CheckpointRecord:
         return cls(**row)
 
 
+@dataclass(frozen=True)
+class RatingEval:
+    """A ratings phase measured on its held-out ratings at one step."""
+
+    step: int
+    phase: int
+    source: str
+    accuracy: float | None
+    kl: float
+    pairs: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RatingEval:
+        return cls(**row)
+
+
 class RunStore(Database):
     """Training runs, evals and checkpoint records."""
 
@@ -127,6 +143,22 @@ class RunStore(Database):
             )
         ]
 
+    def add_rating_eval(self, run: str, measured: RatingEval) -> None:
+        with self.db.conn:
+            self.db.table("rating_evals").upsert(
+                {"run": run, **asdict(measured)}, pk=("run", "step", "phase")
+            )
+
+    def rating_evals(self, run: str) -> list[RatingEval]:
+        return [
+            RatingEval.from_row(row)
+            for row in self.db.query(
+                "select step, phase, source, accuracy, kl, pairs from rating_evals"
+                " where run = ? order by step, phase",
+                [run],
+            )
+        ]
+
     def save_checkpoint_record(self, row: dict[str, Any]) -> None:
         with self.db.conn:
             self.db.table("checkpoints").upsert(row, pk=("run", "name"))
@@ -141,6 +173,6 @@ class RunStore(Database):
 
     def delete_run(self, name: str) -> None:
         with self.db.conn:
-            for table in ("evals", "checkpoints"):
+            for table in ("evals", "rating_evals", "checkpoints"):
                 self.db.conn.execute(f"delete from {table} where run = ?", [name])
             self.db.conn.execute("delete from runs where name = ?", [name])

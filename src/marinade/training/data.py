@@ -125,8 +125,7 @@ def load_streams(
         return CorpusStreams(name=name, version=version, split=split, **cached)
     rows = list(
         store.db.query(
-            f"select text, dedup_key from documents where corpus = ? and {finished()}"
-            " order by id",
+            f"select text, dedup_key from documents where corpus = ? and {finished()} order by id",
             [name],
         )
     )
@@ -270,7 +269,13 @@ def held_out_blocks(
 
 
 def phase_weights(phase: Phase, streams: dict[str, CorpusStreams]) -> list[tuple[str, float]]:
-    """A phase's sampling weights: as given, or for a merge in proportion to each corpus's size."""
+    """A phase's sampling weights: as given, or for a merge in proportion to each corpus's size.
+    Beside ratings (`mine=0.3,ratings=0.7`) the corpora's weights are scaled to add up to 1:
+    the loop weighs the corpora's loss and the ratings' loss itself."""
+    if phase.ratings_source():
+        corpora = [(name, weight) for name, weight in phase.corpora if name in streams]
+        total = sum(weight for _, weight in corpora)
+        return [(name, weight / total) for name, weight in corpora]
     if not phase.merge:
         return list(phase.corpora)
     sizes = [(name, float(len(streams[name].train))) for name, _ in phase.corpora]

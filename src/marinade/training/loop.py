@@ -35,6 +35,7 @@ from marinade.models import (
 from marinade.sampling import context_window
 from marinade.store import Run, RunStatus, Store
 from marinade.timestamps import now_iso
+from marinade.training import ratings as rated
 from marinade.training.allocator import keep_freed_memory
 from marinade.training.checkpoints import (
     LAST,
@@ -224,8 +225,12 @@ def train(
     on_eval: Callable[[int, dict[str, float]], None] | None = None,
     on_status: Callable[[str], None] | None = None,
     resume_with: dict[str, Any] | None = None,
+    ratings_filter: rated.RatingsFilter | None = None,
 ) -> Run:
     """Train (or resume) the run `recipe.name`; returns its final store record.
+
+    `ratings_filter`: which ratings a bare `ratings` phase takes (retrain's: those since
+    the last retrain); a resumed run keeps the ratings it froze when it started.
 
     `resume_with`: settings that only watch a run (training/runs.py's WATCH_ONLY),
     applied to the resumed part; the run's stored recipe keeps its own.
@@ -240,13 +245,39 @@ def train(
     recipe, existing = _recipe_to_train(store, recipe, resume)
     if not workers.is_main:
         return _train(store, home, recipe, existing, workers, resume, device,
-                      on_step, on_eval, on_status, resume_with)  # fmt: skip
+                      on_step, on_eval, on_status, resume_with, ratings_filter)  # fmt: skip
     with training_lock(home, recipe.name):
         for line in tidy_checkpoints(home, recipe.name):
             if on_status:
                 on_status(f"{recipe.name}: {line} (left by a run that was killed)")
         return _train(store, home, recipe, existing, workers, resume, device,
-                      on_step, on_eval, on_status, resume_with)  # fmt: skip
+                      on_step, on_eval, on_status, resume_with, ratings_filter)  # fmt: skip
+
+
+def _ratings_phases(
+    store: Store,
+    home: Home,
+    recipe: Recipe,
+    settings: TrainSettings,
+    resume: bool,
+    selection: rated.RatingsFilter,
+) -> dict[int, rated.RatingsData | list[rated.RatedExample]]:
+    """Each ratings phase's examples, checked before anything slow: frozen in the run
+    folder when the run starts (and read back from there on resume), so that it trains
+    on the same ratings throughout. New ones come as examples, to be tokenised."""
+    phases: dict[int, rated.RatingsData | list[rated.RatedExample]] = {}
+    folder = run_folder(home, recipe.name)
+    for number in recipe.ratings_phases():
+        data = rated.load_data(folder, number) if resume else None
+        if data is not None:
+            phases[number] = data
+            continue
+        source = recipe.phases[number - 1].ratings_source()
+        assert source is not None
+        examples = rated.select_examples(store, source, rated.lineage(store, recipe), selection)
+        rated.check_examples(source, examples)
+        phases[number] = examples
+    return phases
 
 
 def _train(
@@ -261,11 +292,16 @@ def _train(
     on_eval: Callable[[int, dict[str, float]], None] | None,
     on_status: Callable[[str], None] | None,
     resume_with: dict[str, Any] | None,
+    ratings_filter: rated.RatingsFilter | None = None,
 ) -> Run:
     """The training itself, once train() has the recipe (and, in the main process, the lock)."""
     settings = replace(recipe.settings, **(resume_with or {}))
     for corpus in recipe.corpora():  # before the slow part: a typo fails at once
         store.corpus(corpus)
+    selection = ratings_filter or rated.RatingsFilter()
+    chosen = _ratings_phases(store, home, recipe, settings, resume, selection)
+    # a ratings phase is also measured on the corpora its lineage trained on
+    measured = rated.lineage_corpora(store, recipe) if recipe.ratings_phases() else []
 
     resume_from = resumable_checkpoint(home, recipe.name) if resume else None
     loaded = load_model(recipe.start_from or recipe.model, home, device=workers.device(device))
@@ -286,13 +322,32 @@ def _train(
             settings.block_size,
             settings.document_start,
         )
-        for name in recipe.corpora()
+        for name in dict.fromkeys([*recipe.corpora(), *measured])
     }
     if on_status and workers.is_main:
         for name, streamed in streams.items():
             on_status(describe_split(name, streamed.summary()))
+    ratings = {
+        number: found
+        if isinstance(found, rated.RatingsData)
+        else rated.tokenize_examples(
+            recipe.phases[number - 1].ratings_source() or "",
+            found,
+            loaded.tokenizer,
+            settings.document_start,
+            settings.block_size,
+            selection,
+        )  # fmt: skip
+        for number, found in chosen.items()
+    }
+    if on_status and workers.is_main:
+        for number, data in ratings.items():
+            on_status(rated.describe(data, number))
     if not recipe.steps_picked():
         train_tokens = {name: len(streamed.train) for name, streamed in streams.items()}
+        for number, data in ratings.items():  # a rated sample counts as a block: passes
+            source = recipe.phases[number - 1].ratings_source() or ""
+            train_tokens[source] = len(data.train) * settings.block_size
         recipe = with_automatic_steps(recipe, train_tokens)
         if on_status and workers.is_main:
             for line in describe_automatic_steps(recipe, train_tokens):
@@ -341,13 +396,33 @@ def _train(
             store.save_run(written)
         return written
 
+    def evaluate_ratings() -> None:
+        """Each started ratings phase, measured on its held-out ratings."""
+        for number, data in ratings.items():
+            if data.reference is not None:
+                measured = rated.rating_eval(state.step, number, data, state.model, loaded.device)
+                store.add_rating_eval(recipe.name, measured)
+
     def evaluate_now() -> None:
         if workers.is_main:
             losses = evaluate(state.model, streams, settings.block_size, loaded.device, loss_of)
             at = state.step
             store.add_evals(recipe.name, at, phase_of(recipe, max(0, at - 1)), losses)
+            evaluate_ratings()
             if on_eval:
                 on_eval(at, losses)
+        workers.wait()
+
+    def start_ratings_phase(number: int) -> None:
+        """The reference's log-probabilities, from the model as the phase starts, frozen
+        with the phase's examples before its first step (every process computes them)."""
+        data = ratings[number]
+        if data.reference is None:
+            rated.compute_reference(state.model, data, loaded.device)
+            if workers.is_main:
+                rated.save_data(data, run_folder(home, recipe.name), number)
+                measured = rated.rating_eval(state.step, number, data, state.model, loaded.device)
+                store.add_rating_eval(recipe.name, measured)
         workers.wait()
 
     def checkpoint(name: str, wait: bool = True) -> None:
@@ -367,6 +442,10 @@ def _train(
     workers.wait()  # every process has checked the run is new before the main one records it
     first_step = state.step
     record(RunStatus.RUNNING, first_step)
+    if workers.is_main:  # the examples frozen now: a resumed run reads them back
+        for number, data in ratings.items():
+            rated.save_data(data, run_folder(home, recipe.name), number)
+    starts = [0, *phase_ends(recipe)[:-1]]
     total, ends = recipe.total_steps(), phase_ends(recipe)
     autocast = torch.autocast(
         "cuda", dtype=torch.bfloat16, enabled=loaded.device.startswith("cuda")
@@ -377,20 +456,39 @@ def _train(
         if state.step == 0:
             evaluate_now()  # the base model, before any training
         while state.step < total:
-            weights = phase_weights(recipe.phases[phase_of(recipe, state.step) - 1], streams)
+            number = phase_of(recipe, state.step)
+            phase = recipe.phases[number - 1]
+            if number in ratings and state.step == starts[number - 1]:
+                start_ratings_phase(number)
+            weights = phase_weights(phase, streams)
+            ratings_weight = dict(phase.corpora).get(phase.ratings_source() or "", 0.0)
             loss_sum = 0.0
             for micro in range(settings.grad_accum):
                 # each process its own micro-batches; one process: 0, 1, 2, ...
                 index = (state.step * settings.grad_accum + micro) * workers.count + workers.rank
                 torch.manual_seed(dropout_seed(settings.seed, index))
-                batch = draw_batch(
-                    streams, weights, settings.batch_size, settings.block_size, settings.seed, index
-                ).to(loaded.device)
-                with autocast:
-                    loss = loss_of(model, batch) / settings.grad_accum
+                loss = torch.zeros((), device=loaded.device)
+                if weights:
+                    batch = draw_batch(
+                        streams, weights, settings.batch_size, settings.block_size,
+                        settings.seed, index,
+                    ).to(loaded.device)  # fmt: skip
+                    with autocast:
+                        loss = loss + (1 - ratings_weight) * loss_of(model, batch)
+                    tokens_done += batch.numel()
+                if ratings_weight:
+                    data = ratings[number]
+                    picks = rated.pick_examples(data, settings.seed, index, settings.batch_size)
+                    with autocast:
+                        loss = loss + ratings_weight * rated.ratings_loss(
+                            model, data, picks, loaded.device
+                        )
+                    tokens_done += sum(
+                        len(data.contexts[i]) + len(data.completions[i]) for i in picks
+                    )
+                loss = loss / settings.grad_accum
                 workers.backward(loss)
                 loss_sum += loss.detach().item()
-                tokens_done += batch.numel()
             workers.clip_grad_norm(parameters, 1.0)
             optimizer.step()
             scheduler.step()

@@ -6,6 +6,10 @@ size) or a weighted mixture (`admired=0.3,mine=0.7`: weights add up to 1). STEPS
 `auto` or left out (`mine`): the run picks them from the phase's training tokens when it
 starts (automatic_steps), and stores the number it picked.
 
+SOURCE may also be `ratings` or `ratings@EXPERIMENT`: the owner's accept/reject ratings
+(training/ratings.py), learnt with a preference objective (KTO) instead of next-token
+loss, alone (`ratings@tweets:60`) or weighted beside corpora (`mine=0.3,ratings=0.7`).
+
 Settings resolve once, in this order: TrainSettings defaults, then a TOML recipe file,
 then the command-line flags; the result is stored with the run (Recipe.to_dict).
 A recipe file looks like this (every key optional; unknown keys are errors):
@@ -40,8 +44,10 @@ STEPS = re.compile(r"[0-9]+")
 AUTO = "auto"
 PHASE_SYNTAX = (
     "CORPUS[:STEPS[:LR]], CORPUS being name, a+b (merged) or a=0.3,b=0.7 (weighted), "
-    "STEPS a number or auto"
+    "ratings or ratings@EXPERIMENT, STEPS a number or auto"
 )
+RATINGS = "ratings"  # a phase source: rated samples, not a corpus
+RATINGS_SOURCE = re.compile(rf"{RATINGS}(?:@(?P<experiment>[\w][\w.-]*))?")
 WEIGHT_TOLERANCE = 1e-6
 DEFAULT_MODEL = "smollm2"
 METHODS = ("full", "lora")
@@ -67,6 +73,14 @@ class Phase:
 
     def names(self) -> list[str]:
         return [name for name, _ in self.corpora]
+
+    def corpus_names(self) -> list[str]:
+        """The corpora it trains on (its sources but `ratings`)."""
+        return [name for name in self.names() if not is_ratings_source(name)]
+
+    def ratings_source(self) -> str | None:
+        """Its `ratings` or `ratings@EXPERIMENT` source, if it has one."""
+        return next((name for name in self.names() if is_ratings_source(name)), None)
 
     def label(self) -> str:
         """The text form; parse_phase(phase.label()) == phase."""
@@ -134,6 +148,11 @@ def _positive_number(text: str) -> float | None:
     return value if value > 0 and math.isfinite(value) else None
 
 
+def is_ratings_source(name: str) -> bool:
+    """`ratings` or `ratings@EXPERIMENT`: a phase source that is rated samples."""
+    return RATINGS_SOURCE.fullmatch(name) is not None
+
+
 def _phase_problem(phase: Phase) -> str | None:
     """What is wrong with a phase, however it was made (parsed or read back from a run)."""
     if phase.steps is None and phase.auto:
@@ -144,12 +163,23 @@ def _phase_problem(phase: Phase) -> str | None:
     for name in names:
         if not name:
             return "a corpus name is empty"
+        if is_ratings_source(name):
+            continue
+        if name.startswith(f"{RATINGS}@"):
+            return f"{name!r}: after ratings@ comes an experiment's name"
         if not is_name(name):
             return f"corpus name {name!r} must be letters, digits, '_', '.' or '-'"
     if len(set(names)) < len(names):
         return "a corpus is named twice"
     if phase.merge and len(names) < 2:
         return "a merge needs at least two corpora"
+    ratings = [name for name in names if is_ratings_source(name)]
+    if ratings and phase.merge:
+        return (
+            "ratings cannot be merged with corpora (not documents); weigh them: a=0.3,ratings=0.7"
+        )
+    if len(ratings) > 1:
+        return "one ratings source per phase"
     if not phase.merge:
         if any(not (weight > 0 and math.isfinite(weight)) for _, weight in phase.corpora):
             return "weights must be positive"
@@ -275,8 +305,12 @@ class Recipe:
                 )
 
     def corpora(self) -> list[str]:
-        """Every corpus named, in first-seen order."""
-        return list(dict.fromkeys(name for phase in self.phases for name in phase.names()))
+        """Every corpus named, in first-seen order (ratings sources are not corpora)."""
+        return list(dict.fromkeys(name for phase in self.phases for name in phase.corpus_names()))
+
+    def ratings_phases(self) -> list[int]:
+        """The 1-based numbers of the phases that train on ratings."""
+        return [n for n, phase in enumerate(self.phases, 1) if phase.ratings_source()]
 
     def steps_picked(self) -> bool:
         """False until with_automatic_steps has picked the steps of every `auto` phase."""
@@ -352,7 +386,8 @@ def automatic_steps(train_tokens: int, settings: TrainSettings) -> int:
 
 def with_automatic_steps(recipe: Recipe, train_tokens: dict[str, int]) -> Recipe:
     """`recipe` with the steps of its `auto` phases picked from each corpus's training
-    tokens (a merge or mixture: their sum)."""
+    tokens (a merge or mixture: their sum). A ratings source counts as the tokens of
+    its rated samples to train on (training/ratings.py)."""
     phases = tuple(
         phase
         if phase.steps is not None
@@ -512,6 +547,7 @@ __all__ = [
     "automatic_warmup",
     "build_recipe",
     "describe_automatic_steps",
+    "is_ratings_source",
     "load_recipe",
     "parse_phase",
     "phase_ends",

@@ -170,10 +170,27 @@ def run_summary(store: Store, name: str, home: Home | None = None) -> dict[str, 
             "document_start": LEGACY,
             **run.recipe_dict()["settings"],
         },
-        "phases": [asdict(phase) for phase in phase_progress(run)],
+        "phases": _with_ratings(run, [asdict(phase) for phase in phase_progress(run)], home),
         "evals": [asdict(e) for e in store.evals(name)],
+        # ratings phases: held-out preference accuracy and KL from the reference
+        "rating_evals": [asdict(e) for e in store.rating_evals(name)],
         "checkpoints": [asdict(c) for c in store.checkpoints(name)],
     }
+
+
+def _with_ratings(
+    run: Run, phases: list[dict[str, Any]], home: Home | None
+) -> list[dict[str, Any]]:
+    """Each phase with, for a ratings phase whose examples are frozen, their counts."""
+    numbers = Recipe.from_dict(run.recipe_dict()).ratings_phases()
+    for number, phase in enumerate(phases, 1):
+        phase["ratings"] = None
+        if home is not None and number in numbers:
+            from marinade.training.ratings import load_data  # torch: only for such a run
+
+            data = load_data(run_folder(home, run.name), number)
+            phase["ratings"] = data.counts() if data else None
+    return phases
 
 
 def export_run(store: Store, home: Home, name: str, folder: Path) -> None:
