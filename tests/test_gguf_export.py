@@ -141,6 +141,21 @@ def test_an_exported_run_loads_back_in_transformers_with_the_same_next_tokens(
     assert stored["blk.0.attn_norm.weight"] == "F32"  # 1-D tensors stay float32
 
 
+@pytest.mark.parametrize("tensor_type", ["q4_0", "bf16"])
+def test_the_smaller_types_store_what_they_say_and_load_back(gguf_home, tmp_path, tensor_type):
+    assert export(gguf_home, "llama", tmp_path, "--type", tensor_type).exit_code == 0
+    path = tmp_path / "llama.gguf"
+    stored = {t.name: t.tensor_type.name for t in gguf.GGUFReader(path).tensors}
+    big = "Q8_0" if tensor_type == "q4_0" else "BF16"  # q4_0 keeps the embeddings at 8 bits
+    assert stored["token_embd.weight"] == stored["output.weight"] == big
+    assert stored["blk.1.ffn_down.weight"] == tensor_type.upper()
+    reference = load_model("llama", open_home(gguf_home), device="cpu")
+    ids = reference.tokenizer(TEXT, return_tensors="pt").input_ids
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name)
+    expected, got = logits(reference.model, ids), logits(back, ids)
+    assert (expected.argmax(-1) == got.argmax(-1)).float().mean().item() >= 0.8
+
+
 def test_the_file_carries_the_tokenizer_llama_cpp_needs(gguf_home, tmp_path):
     assert export(gguf_home, "llama", tmp_path, "--type", "f16").exit_code == 0
     tokenizer = load_model("llama", open_home(gguf_home), device="cpu").tokenizer

@@ -31,7 +31,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gguf
 import numpy as np
@@ -121,40 +121,39 @@ def write_gguf(
     return Exported(path, config.model_type, tensor_type, count, pre)
 
 
-def _llama_sizes(writer: gguf.GGUFWriter, config: object) -> None:
-    get = config.__dict__.get
-    rope = get("rope_parameters") or get("rope_scaling") or {}
+def _llama_sizes(writer: gguf.GGUFWriter, config: Any) -> None:
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
     if rope.get("rope_type", "default") != "default":
         raise MarinadeError(
             f"cannot write this Llama model as GGUF: its rope scaling {rope['rope_type']!r} "
             "is not one marinade writes (only plain rotary embeddings)"
         )
-    heads = get("num_attention_heads")
-    head_dim = get("head_dim") or get("hidden_size") // heads
-    writer.add_context_length(get("max_position_embeddings"))
-    writer.add_embedding_length(get("hidden_size"))
-    writer.add_block_count(get("num_hidden_layers"))
-    writer.add_feed_forward_length(get("intermediate_size"))
+    heads = int(config.num_attention_heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    theta = rope.get("rope_theta", getattr(config, "rope_theta", None) or 10000.0)
+    writer.add_context_length(int(config.max_position_embeddings))
+    writer.add_embedding_length(int(config.hidden_size))
+    writer.add_block_count(int(config.num_hidden_layers))
+    writer.add_feed_forward_length(int(config.intermediate_size))
     writer.add_head_count(heads)
-    writer.add_head_count_kv(get("num_key_value_heads") or heads)
-    writer.add_rope_freq_base(float(rope.get("rope_theta", get("rope_theta") or 10000.0)))
-    writer.add_layer_norm_rms_eps(get("rms_norm_eps"))
-    writer.add_vocab_size(get("vocab_size"))
+    writer.add_head_count_kv(int(config.num_key_value_heads or heads))
+    writer.add_rope_freq_base(float(theta))
+    writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
+    writer.add_vocab_size(int(config.vocab_size))
     writer.add_rope_dimension_count(head_dim)
-    if head_dim != get("hidden_size") // heads:
+    if head_dim != config.hidden_size // heads:
         writer.add_key_length(head_dim)
         writer.add_value_length(head_dim)
 
 
-def _gpt2_sizes(writer: gguf.GGUFWriter, config: object) -> None:
-    get = config.__dict__.get
-    writer.add_context_length(get("n_positions"))
-    writer.add_embedding_length(get("n_embd"))
-    writer.add_feed_forward_length(get("n_inner") or 4 * get("n_embd"))
-    writer.add_block_count(get("n_layer"))
-    writer.add_head_count(get("n_head"))
-    writer.add_layer_norm_eps(get("layer_norm_epsilon"))
-    writer.add_vocab_size(get("vocab_size"))
+def _gpt2_sizes(writer: gguf.GGUFWriter, config: Any) -> None:
+    writer.add_context_length(int(config.n_positions))
+    writer.add_embedding_length(int(config.n_embd))
+    writer.add_feed_forward_length(int(config.n_inner or 4 * config.n_embd))
+    writer.add_block_count(int(config.n_layer))
+    writer.add_head_count(int(config.n_head))
+    writer.add_layer_norm_eps(float(config.layer_norm_epsilon))
+    writer.add_vocab_size(int(config.vocab_size))
 
 
 def gguf_tensors(model: PreTrainedModel, arch: gguf.MODEL_ARCH) -> Iterator[tuple[str, np.ndarray]]:

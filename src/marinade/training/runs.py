@@ -229,8 +229,8 @@ def export_run_gguf(
     if temperature is None:
         temperature, why = DEFAULT_TEMPERATURE, "marinade's default (no rated experiment yet)"
     tokenizer = loaded.tokenizer
-    stops = [tokenizer.convert_ids_to_tokens(i) for i in sorted(end_token_ids(tokenizer))]
-    start = tokenizer.decode(sample_start_ids(tokenizer, loaded.document_start))
+    stops = [str(tokenizer.convert_ids_to_tokens(i)) for i in sorted(end_token_ids(tokenizer))]
+    start = str(tokenizer.decode(sample_start_ids(tokenizer, loaded.document_start)))
     if on_status:
         on_status(f"writing {paths[0]} ({tensor_type})")
     gguf_export.write_gguf(loaded.model, tokenizer, loaded.folder, paths[0], name, tensor_type)
