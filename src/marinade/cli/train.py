@@ -333,13 +333,39 @@ def export_run(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="RUN or RUN@PHASE.")],
     folder: Annotated[
-        Path, typer.Argument(help="Where to write a standalone Hugging Face folder.")
+        Path, typer.Argument(help="Where to write: a Hugging Face folder, or NAME.gguf in it.")
     ],
+    export_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="hf (a Hugging Face folder) or gguf (llama.cpp, Ollama, LM Studio)."
+        ),
+    ] = "hf",
+    tensor_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", help="With --format gguf: f32, f16, bf16, q8_0 or q4_0. \\[default: q8_0]"
+        ),
+    ] = None,
 ) -> None:
-    """Write a run's model as a standalone Hugging Face folder (LoRA merged in)."""
+    """Write a run's model (LoRA merged in) as a standalone Hugging Face folder, or as one
+    GGUF file with an Ollama Modelfile and a README beside it."""
     state: CliState = ctx.obj
-    runs.export_run(state.store, state.home, name, folder)
-    out.print(f"wrote {name} to {folder}")
+    if export_format == "hf":
+        if tensor_type is not None:
+            raise MarinadeError(
+                "--type goes with --format gguf; a Hugging Face folder keeps float32"
+            )
+        runs.export_run(state.store, state.home, name, folder)
+        out.print(f"wrote {name} to {folder}")
+    elif export_format == "gguf":
+        tensor_type = tensor_type or "q8_0"
+        paths = runs.export_run_gguf(
+            state.store, state.home, name, folder, tensor_type, on_status=status
+        )
+        out.print(f"wrote {', '.join(str(path) for path in paths)}")
+    else:
+        raise MarinadeError(f"--format must be hf or gguf, not {export_format}")
 
 
 @runs_app.command("rm")

@@ -108,6 +108,22 @@ def best_cell(table: list[Cell]) -> Cell | None:
     return max(rated, key=lambda cell: (cell.ci_low, cell.rate or 0.0)) if rated else None
 
 
+def best_temperature(ratings: list[dict[str, Any]]) -> float | None:
+    """The temperature whose accept rate's interval has the highest lower end (as in
+    best_cell), from rows of temperature, rated and accepted; None when nothing is rated."""
+    rated = [row for row in ratings if row["rated"]]
+    if not rated:
+        return None
+    best = max(
+        rated,
+        key=lambda row: (
+            wilson_interval(row["accepted"], row["rated"])[0],
+            row["accepted"] / row["rated"],
+        ),
+    )
+    return float(best["temperature"])
+
+
 def as_json(table: list[Cell]) -> list[dict[str, Any]]:
     return [asdict(cell) for cell in table]
 

@@ -245,6 +245,21 @@ class CurationStore(SampleStore):
             ).fetchone()[0]
         )
 
+    def temperature_ratings(self, model: str) -> list[dict[str, Any]]:
+        """Per temperature, how many of `model`'s experiment samples were rated and how
+        many accepted: what the person liked best, for a model exported elsewhere."""
+        return list(
+            self.db.query(
+                "select s.temperature, count(*) as rated,"
+                " sum(r.rating = 'accept') as accepted from samples s"
+                " join ratings r on r.sample_id = s.id"
+                " where s.model = ? and s.experiment is not null"
+                " and r.rating in ('accept', 'reject')"
+                " group by s.temperature order by s.temperature",
+                [model],
+            )
+        )
+
     def export_samples(
         self, experiment: str | None = None, model: str | None = None
     ) -> Iterator[dict[str, Any]]:

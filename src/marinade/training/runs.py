@@ -10,7 +10,9 @@ a model to export it imports torch then.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -213,3 +215,61 @@ def remove_run(store: Store, home: Home, name: str) -> None:
         raise MarinadeError(f"run {name} is being trained right now; stop it first")
     store.delete_run(name)
     shutil.rmtree(run_folder(home, name), ignore_errors=True)
+
+
+def export_run_gguf(
+    store: Store,
+    home: Home,
+    name: str,
+    folder: Path,
+    tensor_type: str = "q8_0",
+    on_status: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Write RUN or RUN@PHASE as FOLDER/NAME.gguf (LoRA merged in), with an Ollama
+    Modelfile and a README beside it; returns the paths written. Refuses, before loading
+    any weights, an unknown type, a folder it cannot write and files already there."""
+    from marinade import gguf_export
+    from marinade.curation.report import best_temperature
+    from marinade.document_start import end_token_ids, sample_start_ids
+    from marinade.models import load_model
+    from marinade.sample_settings import DEFAULT_TEMPERATURE
+
+    gguf_export.check_tensor_type(tensor_type)
+    run_record(store, name.split("@")[0])
+    stem = name.replace("@", "-")
+    paths = [folder / f"{stem}.gguf", folder / "Modelfile", folder / "README.md"]
+    _check_writable(folder, paths)
+    loaded = load_model(name, home, device="cpu")
+    gguf_export.check_architecture(loaded.model.config.model_type)
+    temperature = best_temperature(store.temperature_ratings(name))
+    why = "the accept rate you rated highest in its experiments"
+    if temperature is None:
+        temperature, why = DEFAULT_TEMPERATURE, "marinade's default (no rated experiment yet)"
+    tokenizer = loaded.tokenizer
+    stops = [str(tokenizer.convert_ids_to_tokens(i)) for i in sorted(end_token_ids(tokenizer))]
+    start = str(tokenizer.decode(sample_start_ids(tokenizer, loaded.document_start)))
+    if on_status:
+        on_status(f"writing {paths[0]} ({tensor_type})")
+    gguf_export.write_gguf(loaded.model, tokenizer, loaded.folder, paths[0], name, tensor_type)
+    paths[1].write_text(gguf_export.modelfile_text(paths[0].name, stops, temperature))
+    paths[2].write_text(
+        gguf_export.readme_text(name, paths[0].name, tensor_type, temperature, why, start)
+    )
+    return paths
+
+
+def _check_writable(folder: Path, paths: list[Path]) -> None:
+    """One line for a folder that is a file or cannot be written, or files already there."""
+    if folder.exists() and not folder.is_dir():
+        raise MarinadeError(f"{folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MarinadeError(f"cannot create {folder}: {error.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MarinadeError(f"cannot write in {folder}: permission denied")
+    there = [path.name for path in paths if path.exists()]
+    if there:
+        raise MarinadeError(
+            f"{folder} already has {', '.join(there)}; remove them or choose another folder"
+        )
