@@ -340,3 +340,48 @@ def test_retrain_adds_a_phase_of_only_the_new_ratings(store, rated_home, tiny_mo
     assert third.ratings is None and third.record.status == "finished"
     assert any("no ratings since the last retrain" in line for line in lines)
     assert [p["label"] for p in store.run("bot-4").recipe_dict()["phases"]] == ["mine:2"]
+
+
+def test_train_flags_choose_which_ratings(cli, store, rated_home, tiny_model):
+    others = [("Other good.", "accept")] * 3 + [("other bad", "reject")] * 3
+    lonely = rated_texts(store, others, model="lonely", at="2026-12-03T00:00:00+00:00")
+    args = ("--model", str(tiny_model), "--from", "bot", "--phase", "ratings:2",
+            "--batch-size", "2", "--block-size", "16")  # fmt: skip
+    bad = cli("train", "x", *args, "--rated-after", "yesterday")
+    assert bad.exit_code == 1 and "--rated-after 'yesterday'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    # bot's own samples were rated on 12-01, lonely's are not of bot's lineage
+    newer = cli("train", "newer", *args, "--rated-after", "2026-12-02")
+    assert newer.exit_code == 1 and "found 0 accepted and 0 rejected" in newer.stderr
+    anyone = cli("train", "any", *args, "--rated-after", "2026-12-02", "--ratings-any-model")
+    assert anyone.exit_code == 0, anyone.stderr
+    taken = {example.sample_id for example in load_data(rated_home.runs / "any", 1).examples}
+    assert taken == set(lonely)
+    assert store.run("x") is None and store.run("newer") is None
+
+
+def test_two_processes_train_ratings_like_one_with_twice_the_accumulation(
+    cli, store, rated_home, tiny_model, home_dir
+):
+    """torchrun with two processes: each draws its own rated examples, gradients are
+    averaged, and only one writes the rating evals; the same as one process accumulating."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    flags = ["--model", str(tiny_model), "--from", "bot", "--phase", "ratings:4"]
+    flags += ["--batch-size", "2", "--block-size", "32", "--warmup", "1", "--eval-every", "2"]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--nproc_per_node", "2", "-m", "marinade"]
+    command += ["--home", str(home_dir), "train", "together", *flags]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result = cli("train", "alone", *flags, "--grad-accum", "2")
+    assert result.exit_code == 0, result.stderr
+    together, alone = store.rating_evals("together"), store.rating_evals("alone")
+    assert [e.step for e in together] == [0, 2, 4] == [e.step for e in alone]
+    assert together[-1].accuracy == pytest.approx(alone[-1].accuracy, abs=1e-6)
+    assert together[-1].kl == pytest.approx(alone[-1].kl, rel=1e-2, abs=1e-5)
+    assert together[-1].kl > 0

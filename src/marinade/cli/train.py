@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,9 +15,13 @@ from marinade.cli.common import AsJson, CliState, default_help, err, out, print_
 from marinade.cli.progress import live_progress
 from marinade.cli.signals import exit_code, interrupt_on_stop_signals, stopped_by
 from marinade.errors import MarinadeError
+from marinade.timestamps import utc_iso
 from marinade.training import runs
 from marinade.training.recipe import DEFAULT_MODEL, TrainSettings, build_recipe, load_recipe
 from marinade.training.split import describe_split
+
+if TYPE_CHECKING:
+    from marinade.training.ratings import RatingsFilter
 
 runs_app = typer.Typer(
     help="Training runs: list, inspect, plot, export, remove.", no_args_is_help=True
@@ -102,8 +107,23 @@ def train(
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
     ] = None,
+    rated_after: Annotated[
+        str | None,
+        typer.Option(
+            "--rated-after",
+            help="A ratings phase takes only ratings given after this date or time (UTC).",
+        ),
+    ] = None,
+    ratings_any_model: Annotated[
+        bool,
+        typer.Option(
+            "--ratings-any-model",
+            help="A ratings phase takes every model's rated samples, not only its lineage's.",
+        ),
+    ] = False,
 ) -> None:
-    """Fine-tune a model in phases: marinate in one corpus, sear with another."""
+    """Fine-tune a model in phases: marinate in one corpus, sear with another; a phase
+    `ratings` learns from your accept/reject ratings."""
     from marinade.training.loop import train as run_training
     from marinade.training.workers import is_main_process
 
@@ -144,6 +164,7 @@ def train(
         file_values = load_recipe(recipe_file) if recipe_file else None
         recipe = build_recipe(name, model, phase or [], start_from, file_values, given)
 
+    selection = ratings_filter(rated_after, ratings_any_model)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -189,6 +210,7 @@ def train(
                     on_eval=on_eval,
                     on_status=status,
                     resume_with=resume_with,
+                    ratings_filter=selection,
                 )
         except KeyboardInterrupt as stop:
             stopped = store.run(recipe.name)
@@ -204,6 +226,24 @@ def train(
         f"run {record.name}: {record.status} at step {record.steps_done}/{record.total_steps}"
         + (f" ({record.message})" if record.message else "")
     )
+
+
+def ratings_filter(rated_after: str | None, any_model: bool) -> RatingsFilter | None:
+    """The --rated-after and --ratings-any-model flags as a filter (None: the default)."""
+    from marinade.training.ratings import RatingsFilter
+
+    if rated_after is None and not any_model:
+        return None
+    after = None
+    if rated_after is not None:
+        try:
+            after = utc_iso(datetime.fromisoformat(rated_after))
+        except ValueError:
+            raise MarinadeError(
+                f"--rated-after {rated_after!r} is not a date or time; "
+                "write it as 2026-12-01 or 2026-12-01T09:30"
+            ) from None
+    return RatingsFilter(rated_after=after, any_model=any_model)
 
 
 @runs_app.command("list")
