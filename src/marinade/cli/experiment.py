@@ -107,22 +107,40 @@ def list_experiments(
 def report(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The experiment.")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cell.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON object per cell, with its recipe's losses."),
+    ] = False,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write a heatmap of accept rates (PNG).")
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write a heatmap of accept rates (PNG), and beside it STEM-losses.png: "
+            "held-out loss against step, one panel per corpus.",
+        ),
     ] = None,
 ) -> None:
-    """Accept rate per recipe x temperature with 95% Wilson intervals; the best cell."""
+    """Accept rate per recipe x temperature with 95% Wilson intervals, the best cell, and
+    each recipe's final held-out loss per corpus beside the base model's."""
+    from dataclasses import asdict
+
+    from marinade.curation.losses import experiment_curves, plot_curves, recipe_losses
     from marinade.curation.report import as_json as cells_json
     from marinade.curation.report import best_cell, experiment_cells, plot_heatmap
 
     state: CliState = ctx.obj
     spec, table = experiment_cells(state.store, name)
-    if plot:
+    corpora, curves = experiment_curves(state.store, spec)
+    losses = {row.recipe: row for row in recipe_losses(curves)}
+    curves_plot = plot.with_name(f"{plot.stem}-losses{plot.suffix or '.png'}") if plot else None
+    if plot and curves_plot:
         plot_heatmap(table, name, plot)
+        plot_curves(corpora, curves, name, curves_plot)
     if as_json:
         for row in cells_json(table):
-            print_json_line({"experiment": name, **row})
+            recipe_loss = asdict(losses[row["recipe"]]) if row["recipe"] in losses else {}
+            recipe_loss.pop("recipe", None)
+            print_json_line({"experiment": name, **row, **recipe_loss})
         return
     several_top_p = len(spec["top_p"]) > 1
     headers = ["recipe", "temp"] + (["top-p"] if several_top_p else [])
@@ -165,8 +183,26 @@ def report(
             + (f", top-p {best.top_p:g}" if best.top_p != 1.0 else "")
             + f" ({best.accepted}/{best.rated} accepted, at least {best.ci_low:.0%} at 95%)"
         )
+    out.print(loss_table(corpora, list(losses.values())))
     if plot:
-        out.print(f"wrote {plot}")
+        out.print(f"wrote {plot} and {curves_plot}")
+
+
+def loss_table(corpora: list[str], rows: list[Any]) -> Table:
+    """Recipes down, the corpora across: final held-out loss, the base model's beside it."""
+    view = Table("recipe", "step", *(f"loss {corpus} (base)" for corpus in corpora))
+    view.title = "held-out loss per corpus at the last evaluation"
+    for row in rows:
+        cells = [f"{row.held_out_loss[c]:.3f}" if c in row.held_out_loss else "-" for c in corpora]
+        bases = [
+            f" ({row.base_held_out_loss[c]:.3f})" if c in row.base_held_out_loss else ""
+            for c in corpora
+        ]
+        step = "-" if row.held_out_step is None else str(row.held_out_step)
+        view.add_row(
+            row.recipe, step, *(cell + base for cell, base in zip(cells, bases, strict=True))
+        )
+    return view
 
 
 @app.command("rm")

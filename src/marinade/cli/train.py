@@ -104,6 +104,14 @@ def train(
         str | None,
         setting("document_start", "What marks a document's start: marker, bos or end-of-text."),
     ] = None,
+    measure: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--measure",
+            help="Also measure this corpus's held-out loss at each evaluation "
+            "(what the run forgets); repeat.",
+        ),
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
     ] = None,
@@ -148,6 +156,7 @@ def train(
         "max_minutes": max_minutes,
         "held_out": held_out,
         "document_start": document_start,
+        "measure": measure,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     resume_with: dict[str, Any] = {}

@@ -91,8 +91,11 @@ def _existing(store: Store, name: str) -> dict[str, Any] | None:
 def _recipe_of(spec: ExperimentSpec, planned: PlannedRun) -> Recipe:
     from marinade.training.recipe import build_recipe
 
+    # every run measures every corpus the grid trains on: the forgetting curves of the report
+    measure = tuple(dict.fromkeys([*spec.training.get("measure", ()), *spec.corpora()]))
+    training = {**spec.training, "measure": measure}
     return build_recipe(
-        planned.name, planned.model, list(planned.phases), planned.start_from, None, spec.training
+        planned.name, planned.model, list(planned.phases), planned.start_from, None, training
     )
 
 
@@ -106,6 +109,7 @@ WATCH_SETTINGS = frozenset(
         "sample_prompts",
         "sample_temperature",
         "max_minutes",
+        "measure",  # evaluations only: a run that measures fewer corpora is still reused
     )
 )
 

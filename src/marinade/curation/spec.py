@@ -67,6 +67,16 @@ class ExperimentSpec:
     # file's default: on when the prompts are empty (unconditional), off with prompts
     whole_sentences: bool = False
 
+    def corpora(self) -> list[str]:
+        """Every corpus a recipe of the grid trains on, in first-seen order."""
+        names = (
+            name
+            for recipe in self.recipes
+            for phase in recipe.phases
+            for name in parse_phase(phase).corpus_names()
+        )
+        return list(dict.fromkeys(names))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -89,7 +99,10 @@ class ExperimentSpec:
     def from_dict(cls, data: dict[str, Any]) -> ExperimentSpec:
         return cls(
             name=data["name"],
-            recipes=tuple(RecipeSpec(**recipe) for recipe in data["recipes"]),
+            recipes=tuple(
+                RecipeSpec(**{**recipe, "phases": tuple(recipe["phases"])})
+                for recipe in data["recipes"]
+            ),
             temperatures=tuple(data["temperatures"]),
             top_ps=tuple(data["top_p"]),
             prompts=tuple(data["prompts"]),

@@ -296,7 +296,7 @@ def _train(
 ) -> Run:
     """The training itself, once train() has the recipe (and, in the main process, the lock)."""
     settings = replace(recipe.settings, **(resume_with or {}))
-    for corpus in recipe.corpora():  # before the slow part: a typo fails at once
+    for corpus in [*recipe.corpora(), *settings.measure]:  # a typo fails at once
         store.corpus(corpus)
     selection = ratings_filter or rated.RatingsFilter()
     chosen = _ratings_phases(store, home, recipe, settings, resume, selection)
@@ -322,7 +322,7 @@ def _train(
             settings.block_size,
             settings.document_start,
         )
-        for name in dict.fromkeys([*recipe.corpora(), *measured])
+        for name in dict.fromkeys([*recipe.corpora(), *measured, *settings.measure])
     }
     if on_status and workers.is_main:
         for name, streamed in streams.items():

@@ -221,6 +221,9 @@ class TrainSettings:
     # what precedes each document in training text and an unconditional sample
     # (document_start.py); a stored recipe without this key means "end-of-text"
     document_start: str = "marker"
+    # corpora whose held-out loss is measured at each evaluation beside those the run
+    # trains on: what a run forgets ("mine" only, measured on "admired" too)
+    measure: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.lr is None and self.method in DEFAULT_LR:
@@ -266,6 +269,9 @@ class TrainSettings:
         if not 0 < self.held_out <= 0.5:
             raise MarinadeError(f"held_out must be in (0, 0.5], not {self.held_out}")
         check_document_start(self.document_start)
+        for corpus in self.measure:
+            if not is_name(corpus) or is_ratings_source(corpus):
+                raise MarinadeError(f"measure: {corpus!r} is not a corpus name")
         if self.held_out_split not in HELD_OUT_SPLITS:
             raise MarinadeError(
                 f"held_out_split must be 'spans' or 'documents', not {self.held_out_split!r}"
