@@ -69,7 +69,8 @@ def _lineage(store: Store, model: str) -> tuple[str, list[tuple[str, int | None]
     """The base model and the runs (each with the last step it contributes; None: all)
     from the first run of `model`'s lineage to `model` itself. No runs: a bare model."""
     segments: list[tuple[str, int | None]] = []
-    base, current = model, model
+    base: str = model
+    current: str | None = model
     while current:
         name, _, phase = current.partition("@")
         run = store.run(name)
