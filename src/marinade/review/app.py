@@ -30,6 +30,7 @@ from marinade.home import Home
 from marinade.review.model_cache import ModelCache
 from marinade.review.queue_tab import add_queue_routes
 from marinade.review.rating_order import RatingQueue, next_ab_pair, vote
+from marinade.review.runs_tab import add_runs_routes
 from marinade.review.security import PageGuard
 from marinade.review.write_tab import add_write_routes
 from marinade.store import Store
@@ -44,6 +45,7 @@ TABS: list[tuple[str, str]] = [
     ("/report", "Report"),
     ("/queue", "Queue"),  # review.queue_tab
     ("/write", "Write"),  # review.write_tab
+    ("/runs", "Runs"),  # review.runs_tab
 ]
 
 
@@ -134,7 +136,8 @@ def create_app(
             "results": store.ab_results(experiment),
         }
 
-    models = ModelCache(home or Home(store_path.parent))  # loads nothing until /write asks
+    home = home or Home(store_path.parent)
+    models = ModelCache(home)  # loads nothing until /write asks
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -238,4 +241,5 @@ def create_app(
 
     add_queue_routes(app, stores.get, render, experiment)
     add_write_routes(app, stores.get, render, models)
+    add_runs_routes(app, stores.get, render, home)
     return app

@@ -70,5 +70,15 @@ class SampleStore(Database):
         order = "id desc" if newest_first else "id"
         yield from self.db.table("samples").rows_where(where, args, order_by=order, limit=limit)
 
+    def training_samples(self, run: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The samples run `run` logged while it trained (--sample-every), newest first."""
+        prefix = f"{run}@step"  # the model name _log_samples gives: RUN@stepN
+        rows = self.db.query(
+            "select * from samples where origin = 'training' and substr(model, 1, ?) = ?"
+            " order by id desc limit ?",
+            [len(prefix), prefix, limit],
+        )
+        return list(rows)
+
     def count_samples(self) -> int:
         return self.db.table("samples").count

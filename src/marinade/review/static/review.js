@@ -256,7 +256,131 @@
     });
   }
 
-  const starters = { write: startWrite, stories: startStories, queue: startQueue };
+  // The runs tab. The list swaps in /runs/part every two seconds; a run's page fetches
+  // /runs/NAME/data as often and redraws its curves (SVG) and samples, without a reload,
+  // until the run is no longer training. Text goes in through textContent: samples are
+  // model output.
+  const POLL_SECONDS = 2;
+
+  async function fetchText(url, accept) {
+    try {
+      const response = await fetch(url, { headers: { Accept: accept } });
+      const text = await response.text();
+      if (!response.ok) throw new Error(text);
+      error.hidden = true;
+      return text;
+    } catch (failure) {
+      error.textContent = `Could not update the page (${failure.message}); trying again.`;
+      error.hidden = false;
+      return null;
+    }
+  }
+
+  function startRuns() {
+    setInterval(async () => {
+      const text = await fetchText("/runs/part", "text/html");
+      if (text !== null) main.innerHTML = text;
+    }, POLL_SECONDS * 1000);
+  }
+
+  const SVG = "http://www.w3.org/2000/svg";
+  const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+
+  function svgElement(name, attributes) {
+    const element = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+    return element;
+  }
+
+  function drawCurves(data) {
+    const svg = document.getElementById("curves");
+    const legend = document.getElementById("curve-legend");
+    const [width, height, left, bottom, top, right] = [720, 300, 50, 30, 10, 10];
+    svg.replaceChildren();
+    legend.replaceChildren();
+    const corpora = Object.keys(data.curves);
+    const points = corpora.flatMap((corpus) => data.curves[corpus]);
+    svg.dataset.points = String(points.length);
+    svg.dataset.lastStep = String(points.length ? Math.max(...points.map((p) => p[0])) : -1);
+    if (!points.length) return;
+    const maxStep = Math.max(data.total_steps, ...points.map((p) => p[0]), 1);
+    let low = Math.min(...points.map((p) => p[1]));
+    let high = Math.max(...points.map((p) => p[1]));
+    if (high - low < 1e-6) [low, high] = [low - 0.5, high + 0.5];
+    const x = (step) => left + ((width - left - right) * step) / maxStep;
+    const y = (loss) => top + ((height - top - bottom) * (high - loss)) / (high - low);
+    const axis = { stroke: "#888", "stroke-width": "1" };
+    svg.append(svgElement("line", { x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, ...axis }));
+    svg.append(svgElement("line", { x1: left, y1: top, x2: left, y2: height - bottom, ...axis }));
+    for (const end of data.phase_ends.slice(0, -1)) {
+      svg.append(svgElement("line", { x1: x(end), y1: top, x2: x(end), y2: height - bottom,
+        stroke: "#aaa", "stroke-dasharray": "4 4", class: "phase-end" }));
+    }
+    const labels = [[left - 4, y(high) + 4, high.toFixed(2), "end"], [left - 4, y(low), low.toFixed(2), "end"],
+      [left, height - 8, "0", "start"], [width - right, height - 8, `step ${maxStep}`, "end"]];
+    for (const [lx, ly, text, anchor] of labels) {
+      const label = svgElement("text", { x: lx, y: ly, "font-size": "11", "text-anchor": anchor, fill: "#555" });
+      label.textContent = text;
+      svg.append(label);
+    }
+    corpora.forEach((corpus, index) => {
+      const colour = COLOURS[index % COLOURS.length];
+      const line = data.curves[corpus].map(([step, loss]) => `${x(step)},${y(loss)}`).join(" ");
+      svg.append(svgElement("polyline", { points: line, fill: "none", stroke: colour,
+        "stroke-width": "2", "data-corpus": corpus, class: "curve" }));
+      const item = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = colour;
+      const last = data.curves[corpus][data.curves[corpus].length - 1];
+      item.append(swatch, `${corpus}: ${last[1].toFixed(3)} at step ${last[0]}`);
+      legend.append(item);
+    });
+  }
+
+  function showRun(data) {
+    const run = document.getElementById("run");
+    run.dataset.status = data.status;
+    run.dataset.steps = String(data.steps_done);
+    document.getElementById("run-status").textContent = data.status;
+    document.getElementById("run-steps").textContent = `${data.steps_done}/${data.total_steps}`;
+    drawCurves(data);
+    const list = document.getElementById("run-samples");
+    if (data.samples.length) {
+      list.replaceChildren(...data.samples.map((sample) => {
+        const item = document.createElement("li");
+        const model = document.createElement("span");
+        model.className = "model";
+        model.textContent = sample.model;
+        const text = document.createElement("pre");
+        text.textContent = sample.text;
+        item.append(model, text);
+        return item;
+      }));
+    }
+    list.dataset.count = String(data.samples.length);
+  }
+
+  function startRun() {
+    const name = document.getElementById("run").dataset.run;
+    const update = async () => {
+      const text = await fetchText(`/runs/${encodeURIComponent(name)}/data`, "application/json");
+      const data = text === null ? null : JSON.parse(text);
+      if (data) showRun(data);
+      // counts the updates drawn, so a test can tell one arrived
+      document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+      if (!data || data.status === "running") setTimeout(update, POLL_SECONDS * 1000);
+    };
+    update();
+  }
+
+  const starters = {
+    write: startWrite,
+    stories: startStories,
+    queue: startQueue,
+    runs: startRuns,
+    run: startRun,
+  };
   const start = starters[document.body.dataset.page];
   if (start) start();
 
