@@ -6,6 +6,7 @@ corpus it trains on."""
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 
@@ -160,3 +161,23 @@ def test_a_grid_measures_every_corpus_it_trains_on_in_every_run(store):
     )
     for planned in plan_experiment(spec).runs:
         assert _recipe_of(spec, planned).settings.measure == ("other", "admired", "mine")
+
+
+def test_the_report_tab_shows_the_losses_and_the_curves(store, grid):
+    from marinade.review.app import create_app
+    from marinade.review.server import running_server
+    from review_helpers import http_requests
+
+    with running_server(create_app(store.path)) as url:
+        request = http_requests(url)
+        _, text = request("GET", "/report?format=json")
+        report = json.loads(text)["experiments"][0]
+        assert report["corpora"] == ["admired", "mine"]
+        losses = {row["recipe"]: row for row in report["losses"]}
+        assert losses["marinade"]["held_out_loss"] == {"admired": 4.4, "mine": 3.1}
+        assert losses["base"]["held_out_loss"] == {"admired": 5.0, "mine": 4.5}
+        _, html = request("GET", "/report")
+        assert "4.400 (5.000)" in html and 'src="/report/g/losses.png"' in html
+        with urllib.request.urlopen(f"{url.rstrip('/')}/report/g/losses.png") as response:
+            assert response.headers["content-type"] == "image/png"
+            assert response.read()[:4] == b"\x89PNG"

@@ -204,6 +204,9 @@ def create_app(
 
     def experiment_reports() -> list[dict[str, Any]]:
         """Each experiment's cells (accept rate, Wilson interval, copied rate) and best cell."""
+        from dataclasses import asdict
+
+        from marinade.curation.losses import experiment_curves, recipe_losses
         from marinade.curation.report import as_json, best_cell, experiment_cells
 
         store = stores.get()
@@ -212,12 +215,15 @@ def create_app(
         for name in names:
             spec, table = experiment_cells(store, name)
             best = best_cell(table)
+            corpora, curves = experiment_curves(store, spec)
             reports.append(
                 {
                     "name": name,
                     "cells": as_json(table),
                     "best": None if best is None else as_json([best])[0],
                     "several_top_p": len(spec["top_p"]) > 1,
+                    "corpora": corpora,  # held-out losses per recipe (curation/losses.py)
+                    "losses": [asdict(row) for row in recipe_losses(curves)],
                 }
             )
         return reports
@@ -237,6 +243,17 @@ def create_app(
         _, table = experiment_cells(stores.get(), name)
         image = io.BytesIO()
         plot_heatmap(table, name, image)
+        return Response(image.getvalue(), media_type="image/png")
+
+    @app.get("/report/{name}/losses.png")
+    def loss_curves(name: str) -> Response:
+        from marinade.curation.losses import experiment_losses, plot_curves
+
+        if experiment and name != experiment:
+            return Response(status_code=404)
+        corpora, curves = experiment_losses(stores.get(), name)
+        image = io.BytesIO()
+        plot_curves(corpora, curves, name, image)
         return Response(image.getvalue(), media_type="image/png")
 
     add_queue_routes(app, stores.get, render, experiment)
