@@ -181,3 +181,26 @@ def test_the_report_tab_shows_the_losses_and_the_curves(store, grid):
         with urllib.request.urlopen(f"{url.rstrip('/')}/report/g/losses.png") as response:
             assert response.headers["content-type"] == "image/png"
             assert response.read()[:4] == b"\x89PNG"
+
+
+def test_train_measure_evaluates_a_corpus_the_run_does_not_train_on(
+    cli, store, tiny_model, tmp_path
+):
+    from marinade.corpus.document import ImportOptions
+    from marinade.corpus.importing import import_corpus
+
+    for name in ("admired", "mine"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(20):
+            (folder / f"{i}.txt").write_text(f"{name} writes sentence number {i} by the sea.")
+        import_corpus(store, folder, name, options=ImportOptions())
+    args = ["--model", str(tiny_model), "--batch-size", "2", "--block-size", "32"]
+    result = cli(
+        "train", "r", "--phase", "mine:4", "--eval-every", "2", "--measure", "admired", *args
+    )
+    assert result.exit_code == 0, result.stderr
+    steps = {(e.step, e.corpus) for e in store.evals("r")}
+    assert steps == {(s, c) for s in (0, 2, 4) for c in ("admired", "mine")}
+    result = cli("train", "bad", "--phase", "mine:2", "--measure", "nosuch", *args)
+    assert result.exit_code != 0 and "nosuch" in result.output
