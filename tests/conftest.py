@@ -23,6 +23,16 @@ from marinade.cli import app
 from marinade.home import open_home
 from marinade.store import Store
 
+
+@pytest.fixture(autouse=True)
+def float32_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see a CPU without native bf16, so `--dtype auto` is float32 on every machine
+    and their figures do not depend on the CPU; tests/test_precision.py undoes this."""
+    import marinade.precision
+
+    monkeypatch.setattr(marinade.precision, "cpu_bf16_probe", lambda: None)
+
+
 TRAINING_TEXT = [
     "The lamplighter came along the quay and lit the lamps one by one.",
     "How does one become free? By walking out of the door and not looking back.",

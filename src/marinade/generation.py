@@ -92,6 +92,7 @@ def generate_samples(
             "new_tokens": completion.new_tokens,
             "finish_reason": completion.finish_reason,
             "batch_size": completion.batch_size,
+            "dtype": loaded.dtype,
             "sentence_cut": completion.sentence_cut,
             **(labels or {}),
         }

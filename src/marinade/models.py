@@ -76,6 +76,8 @@ class LoadedModel:
     folder: Path
     quantize: str | None = None
     document_start: str = LEGACY  # how a document begins in its training text (runs)
+    dtype: str = "float32"  # what it computes in (marinade.precision)
+    dtype_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,17 @@ def load_model(
     device: str | None = None,
     quantize: str | None = None,
     on_status: Status | None = None,
+    dtype: str | None = None,
 ) -> LoadedModel:
-    """Resolve a model name, load it on the chosen device, ready for sampling."""
+    """Resolve a model name, load it on the chosen device in the chosen dtype ("auto":
+    marinade.precision asks the hardware), ready for sampling."""
+    from marinade.precision import check_quantize, choose_precision
+
     name = name or DEFAULT_MODEL
-    folder, logged_name = model_folder(name, home, on_status)
     torch_device = pick_device(device)
+    precision = choose_precision(dtype if dtype or not quantize else "float32", torch_device)
+    check_quantize(precision, quantize)
+    folder, logged_name = model_folder(name, home, on_status)
     if quantize and quantize not in QUANTIZE_CHOICES:
         raise MarinadeError(
             f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {quantize}"
@@ -106,9 +114,9 @@ def load_model(
     with loading_errors(folder, "a model"), transformers_progress(False):  # a second: no bar
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         if (folder / "adapter_config.json").exists():
-            model = load_lora_merged(folder, pick_dtype(torch_device))
+            model = load_lora_merged(folder, precision.dtype)
         else:
-            model = load_causal_lm(folder, dtype=pick_dtype(torch_device))
+            model = load_causal_lm(folder, dtype=precision.dtype)
     model.to(torch_device)  # type: ignore[arg-type]  # transformers' stub of .to is too narrow
     model.eval()
     if quantize:
@@ -122,6 +130,8 @@ def load_model(
         folder=folder,
         quantize=quantize,
         document_start=read_convention(folder),
+        dtype=precision.name,
+        dtype_reason=precision.reason,
     )
 
 

@@ -35,7 +35,7 @@ from marinade.cli.common import (
     printable,
     shorten,
 )
-from marinade.cli.generate import Device, Quantize
+from marinade.cli.generate import Device, Dtype, Quantize
 from marinade.cli.session import (
     LineReader,
     ModelOrStored,
@@ -97,6 +97,7 @@ def start(
     ] = None,
     device: Device = None,
     quantize: Quantize = None,
+    dtype: Dtype = None,
 ) -> None:
     """Chat: your turns are written as one side of a dialog, the model answers as the other."""
     state: CliState = ctx.obj
@@ -119,7 +120,7 @@ def start(
         seed=or_else(seed, base.seed),
     )
     stored_model = conversation.model if conversation else None
-    loaded = load_model_for(state, model or stored_model, device, quantize)
+    loaded = load_model_for(state, model or stored_model, device, quantize, dtype)
     if conversation is None:
         conversation = start_conversation(store, loaded.name, settings)
     else:

@@ -83,13 +83,19 @@ def status(message: str) -> None:
 
 
 def load_model_for(
-    state: CliState, name: str | None, device: str | None, quantize: str | None
+    state: CliState,
+    name: str | None,
+    device: str | None,
+    quantize: str | None,
+    dtype: str | None = None,
 ) -> LoadedModel:
     """marinade.models.load_model, saying on stderr what it does; it imports torch and
     transformers when called (seconds), so a command's --help stays quick."""
     from marinade.models import load_model
 
-    return load_model(name, state.home, device=device, quantize=quantize, on_status=status)
+    return load_model(
+        name, state.home, device=device, quantize=quantize, on_status=status, dtype=dtype
+    )
 
 
 def write_output(text: str, output: Path | None) -> None:

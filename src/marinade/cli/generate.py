@@ -70,6 +70,14 @@ Quantize = Annotated[
     str | None,
     typer.Option("--quantize", help="int8: faster on a CPU, slightly worse text (see README)."),
 ]
+Dtype = Annotated[
+    str | None,
+    typer.Option(
+        "--dtype",
+        help="auto, float32 or bfloat16; auto: bfloat16 where the CPU or GPU computes it "
+        "natively (`marinade models` says which).",
+    ),
+]
 
 
 def generate(
@@ -92,6 +100,7 @@ def generate(
     as_json: AsJson = False,
     device: Device = None,
     quantize: Quantize = None,
+    dtype: Dtype = None,
 ) -> None:
     """Sample texts from a model; every sample is logged in the store."""
     state: CliState = ctx.obj
@@ -106,7 +115,7 @@ def generate(
     )
     seeds = choose_seeds(seed, count)
     store = state.store
-    loaded = load_model_for(state, model, device, quantize)
+    loaded = load_model_for(state, model, device, quantize, dtype)
     total = len(seeds) * len(temperatures)
     slots = total * settings.token_cap()
     with progress_bar(f"{total} samples from {loaded.name}", slots) as bar:
@@ -150,6 +159,7 @@ def compare(
     as_json: AsJson = False,
     device: Device = None,
     quantize: Quantize = None,
+    dtype: Dtype = None,
 ) -> None:
     """The same prompt and seeds through each model, side by side."""
     state: CliState = ctx.obj
@@ -173,7 +183,7 @@ def compare(
     columns: list[tuple[str, list[dict[str, Any]]]] = []
     for name in models:
         # one model in memory at a time
-        loaded = load_model_for(state, name, device, quantize)
+        loaded = load_model_for(state, name, device, quantize, dtype)
         with progress_bar(
             f"{len(seeds)} samples from {loaded.name}", len(seeds) * max_new_tokens
         ) as bar:

@@ -16,10 +16,13 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model.")] = False,
 ) -> None:
     """List the models marinade knows by name and whether each is cached."""
-    from marinade.models import list_models
+    from marinade.models import list_models, pick_device
+    from marinade.precision import choose_precision
 
     state: CliState = ctx.obj
     infos = list_models(state.home)
+    device = pick_device(None)
+    precision = choose_precision("auto", device)
     if as_json:
         for info in infos:
             print_json_line(asdict(info))
@@ -31,3 +34,4 @@ def models(
     out.print(
         "[dim]Any Hugging Face id (org/name) or local model folder also works as --model.[/dim]"
     )
+    out.print(f"--dtype auto on {device}: {precision.reason}", markup=False)

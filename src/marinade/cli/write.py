@@ -27,7 +27,7 @@ from marinade.cli.common import (
     status,
     write_output,
 )
-from marinade.cli.generate import Device, Quantize, unescape
+from marinade.cli.generate import Device, Dtype, Quantize, unescape
 from marinade.cli.session import (
     LineReader,
     ModelOrStored,
@@ -123,6 +123,7 @@ def start(
     ] = None,
     device: Device = None,
     quantize: Quantize = None,
+    dtype: Dtype = None,
 ) -> None:
     """Co-write a story: the model proposes continuations, you choose, edit or write."""
     state: CliState = ctx.obj
@@ -154,7 +155,9 @@ def start(
         opening = reader("Opening: ", "")
         if not opening:
             raise MarinadeError("no opening given: nothing to write")
-    loaded = load_model_for(state, model or (story.model if story else None), device, quantize)
+    loaded = load_model_for(
+        state, model or (story.model if story else None), device, quantize, dtype
+    )
     if story is None:
         story = start_story(store, unescape(opening) or "", loaded.name, settings, title)
     elif settings != story.settings:

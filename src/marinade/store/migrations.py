@@ -410,3 +410,12 @@ def m015_rating_evals(db: sqlite_utils.Database) -> None:
         pk=("run", "step", "phase"),
         foreign_keys=[("run", "runs", "name")],
     )
+
+
+@migration
+def m016_dtype(db: sqlite_utils.Database) -> None:
+    # what a sample was computed in (float32 or bfloat16; marinade.precision), beside its
+    # batch size: both change a sample's text for the same seed. A run's training dtype
+    # (bf16 autocast keeps float32 master weights), kept by resume. Null: from before, float32.
+    db.table("samples").add_column("dtype", str)
+    db.table("runs").add_column("dtype", str)

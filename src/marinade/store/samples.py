@@ -34,6 +34,7 @@ SAMPLE_COLUMNS = (
     "new_tokens",
     "finish_reason",
     "batch_size",
+    "dtype",
     "sentence_cut",
     "experiment",
     "recipe",
