@@ -44,7 +44,7 @@ class Run:
     updated_at: str | None
     corpus_split: str | None = None  # JSON {corpus: what it trained on and held out}
     deterministic: bool | None = None  # the same seed gives the same run here (None: unknown)
-    dtype: str | None = None  # what training computed in (m016); None: float32, before m016
+    dtype: str | None = None  # m016: what it trained in (None: from before, float32)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:

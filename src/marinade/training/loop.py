@@ -304,7 +304,10 @@ def _train(
     measured = rated.lineage_corpora(store, recipe) if recipe.ratings_phases() else []
 
     resume_from = resumable_checkpoint(home, recipe.name) if resume else None
-    loaded = load_model(recipe.start_from or recipe.model, home, device=workers.device(device))
+    # float32 master weights; a CUDA GPU computes in bf16 autocast (below)
+    loaded = load_model(
+        recipe.start_from or recipe.model, home, device=workers.device(device), dtype="float32"
+    )
     if settings.block_size > context_window(loaded.model):
         raise MarinadeError(
             f"--block-size {settings.block_size} is beyond {recipe.model}'s context window "

@@ -202,7 +202,7 @@ def export_run(store: Store, home: Home, name: str, folder: Path) -> None:
     run_record(store, name.split("@")[0])
     if folder.exists() and any(folder.iterdir()):
         raise MarinadeError(f"{folder} exists and is not empty")
-    loaded = load_model(name, home, device="cpu")
+    loaded = load_model(name, home, device="cpu", dtype="float32")  # export as trained
     with transformers_progress(False):
         loaded.model.save_pretrained(folder)
         loaded.tokenizer.save_pretrained(folder)
@@ -239,7 +239,7 @@ def export_run_gguf(
     stem = name.replace("@", "-")
     paths = [folder / f"{stem}.gguf", folder / "Modelfile", folder / "README.md"]
     _check_writable(folder, paths)
-    loaded = load_model(name, home, device="cpu")
+    loaded = load_model(name, home, device="cpu", dtype="float32")  # export as trained
     gguf_export.check_architecture(loaded.model.config.model_type)
     temperature = best_temperature(store.temperature_ratings(name))
     why = "the accept rate you rated highest in its experiments"
