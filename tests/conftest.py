@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 # Before anything imports huggingface_hub: never reach for the network in tests,
@@ -24,13 +25,16 @@ from marinade.home import open_home
 from marinade.store import Store
 
 
-@pytest.fixture(autouse=True)
-def float32_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def float32_hardware() -> Iterator[None]:
     """Tests see a CPU without native bf16, so `--dtype auto` is float32 on every machine
-    and their figures do not depend on the CPU; tests/test_precision.py undoes this."""
+    and their figures do not depend on the CPU; tests/test_precision.py undoes this.
+    Session-wide, so that module-scoped model fixtures load after it."""
     import marinade.precision
 
-    monkeypatch.setattr(marinade.precision, "cpu_bf16_probe", lambda: None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(marinade.precision, "cpu_bf16_probe", lambda: None)
+        yield
 
 
 TRAINING_TEXT = [
