@@ -71,6 +71,9 @@ def test_the_tab_is_in_the_nav_and_an_unknown_run_is_a_404(store):
         assert data["compare"] == "marinade compare --model smollm2 --model known --seed 0"
         response, text = request("GET", "/runs?format=json")
         assert [run["name"] for run in json.loads(text)["runs"]] == ["known"]
+        stored_run(store, "part")  # no route of the tab's own hides a run's page
+        response, text = request("GET", "/runs/part")
+        assert response.status == 200 and '<section id="run" data-run="part"' in text
 
 
 def test_the_list_shows_a_new_run_without_a_reload(store, page):  # noqa: F811

@@ -2,7 +2,7 @@
 run whose held-out loss curves grow while it trains.
 
 The pages only read the store: nothing here starts, stops or changes a run. The list
-and a run's page each have a JSON twin (`/runs/part`, `/runs/NAME/data`) that review.js
+and a run's page each have a JSON twin (`/runs-part`, `/runs/NAME/data`) that review.js
 polls every two seconds; a run's curves are drawn in the browser from its evals, so a
 page left open follows a run that `marinade train` is training in another process,
 without a reload. A run's samples are those it logged with `--sample-every`.
@@ -78,7 +78,7 @@ def add_runs_routes(app: FastAPI, stores: Callable[[], Store], render: Render, h
     def runs_page(request: Request) -> Response:
         return render(request, "runs.html", runs_context(stores(), home))
 
-    @app.get("/runs/part")
+    @app.get("/runs-part")
     def runs_part(request: Request) -> Response:
         return render(request, "_runs.html", runs_context(stores(), home))
 

@@ -256,7 +256,7 @@
     });
   }
 
-  // The runs tab. The list swaps in /runs/part every two seconds; a run's page fetches
+  // The runs tab. The list swaps in /runs-part every two seconds; a run's page fetches
   // /runs/NAME/data as often and redraws its curves (SVG) and samples, without a reload,
   // until the run is no longer training. Text goes in through textContent: samples are
   // model output.
@@ -278,7 +278,7 @@
 
   function startRuns() {
     setInterval(async () => {
-      const text = await fetchText("/runs/part", "text/html");
+      const text = await fetchText("/runs-part", "text/html");
       if (text !== null) main.innerHTML = text;
     }, POLL_SECONDS * 1000);
   }
