@@ -15,9 +15,7 @@ final held-out loss on both corpora, the mean over the seeds and (min-max), as
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,8 +24,7 @@ from marinade.corpus.importing import import_corpus
 from marinade.curation.experiment import run_experiment
 from marinade.curation.losses import experiment_losses, recipe_losses
 from marinade.curation.spec import load_experiment
-from marinade.home import Home, open_home
-from marinade.store import Store
+from scratch import scratch_home
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,12 +38,7 @@ def main() -> None:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     grid = load_experiment(args.grid)
 
-    with tempfile.TemporaryDirectory() as folder:
-        home = Home(Path(folder) / "home")
-        if args.home:
-            shutil.copytree(args.home, home.path)
-        home = open_home(home.path)
-        store = Store(home.database)
+    with scratch_home(args.home) as (home, store):
         import_corpus(store, ROOT / "examples" / "shakespeare-speeches.txt", "admired")
         import_corpus(store, ROOT / "examples" / "short-posts.txt", "mine")
         for name in ("admired", "mine"):

@@ -22,13 +22,11 @@ share of all samples that are kept and begin cleanly ("postable").
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from marinade.corpus.importing import import_corpus
-from marinade.home import Home, open_home
+from marinade.home import Home
 from marinade.models import load_model
 from marinade.sample_settings import SampleSettings
 from marinade.sampling import sample
@@ -36,6 +34,7 @@ from marinade.sentences import begins_cleanly, ends_cleanly
 from marinade.store import Store
 from marinade.training.loop import train
 from marinade.training.recipe import build_recipe
+from scratch import scratch_home
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,12 +89,7 @@ def main() -> None:
     parser.add_argument("--starts", help="e.g. end-of-text,bos,marker; default: the default run")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as folder:
-        home = Home(Path(folder) / "home")
-        if args.home:
-            shutil.copytree(args.home, home.path)
-        home = open_home(home.path)
-        store = Store(home.database)
+    with scratch_home(args.home) as (home, store):
         import_corpus(store, args.corpus, "posts")
         print(f"corpus {args.corpus.name}: {store.corpus('posts')}")
         print(measure(home, "smollm2", "end-of-text", args.samples, args.max_new_tokens))

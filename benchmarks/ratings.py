@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from marinade.corpus.importing import import_corpus
 from marinade.generation import generate_samples
-from marinade.home import Home, open_home
+from marinade.home import Home
 from marinade.models import load_model
 from marinade.sample_settings import SampleSettings
 from marinade.sentences import begins_cleanly, ends_cleanly
 from marinade.store import Store
 from marinade.training.loop import train
 from marinade.training.recipe import build_recipe
+from scratch import scratch_home
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,12 +86,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=40)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as folder:
-        home = Home(Path(folder) / "home")
-        if args.home:
-            shutil.copytree(args.home, home.path)
-        home = open_home(home.path)
-        store = Store(home.database)
+    with scratch_home(args.home) as (home, store):
         import_corpus(store, args.corpus, "posts")
         settings = {"block_size": 128, "batch_size": 8, "save_every": 0, "eval_every": 0}
 
