@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,6 +122,15 @@ def store(home_dir: Path):
 
 def json_lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def train_in_two_processes(home: Path, name: str, flags: list[str]) -> subprocess.CompletedProcess:
+    """`marinade train NAME FLAGS` under torchrun with two processes, one thread each."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--nproc_per_node", "2", "-m", "marinade"]
+    command += ["--home", str(home), "train", name, *flags]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=environment)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from conftest import json_lines
+from conftest import json_lines, train_in_two_processes
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
 from marinade.errors import MarinadeError
@@ -365,18 +365,9 @@ def test_two_processes_train_ratings_like_one_with_twice_the_accumulation(
 ):
     """torchrun with two processes: each draws its own rated examples, gradients are
     averaged, and only one writes the rating evals; the same as one process accumulating."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     flags = ["--model", str(tiny_model), "--from", "bot", "--phase", "ratings:4"]
     flags += ["--batch-size", "2", "--block-size", "32", "--warmup", "1", "--eval-every", "2"]
-    torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--nproc_per_node", "2", "-m", "marinade"]
-    command += ["--home", str(home_dir), "train", "together", *flags]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    finished = train_in_two_processes(home_dir, "together", flags)
     assert finished.returncode == 0, finished.stderr[-3000:]
     result = cli("train", "alone", *flags, "--grad-accum", "2")
     assert result.exit_code == 0, result.stderr

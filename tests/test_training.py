@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import json_lines
+from conftest import json_lines, train_in_two_processes
 from marinade.corpus.document import ImportOptions
 from marinade.corpus.importing import import_corpus
 from marinade.errors import MarinadeError
@@ -264,18 +264,9 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(
     """`accelerate launch` starts processes the way torchrun does; two of them, each with
     its own micro-batches and gradients averaged, must equal one process accumulating
     the same two micro-batches, and only one of them may write the store."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     flags = ["--model", str(tiny_model), "--phase", "admired:4", "--phase", "mine:2"]
     flags += ["--batch-size", "2", "--block-size", "32", "--warmup", "2", "--eval-every", "3"]
-    torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--nproc_per_node", "2", "-m", "marinade"]
-    command += ["--home", str(home_dir), "train", "together", *flags]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    finished = train_in_two_processes(home_dir, "together", flags)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert finished.stdout.count("run together: finished") == 1
     result = cli("train", "alone", *flags, "--grad-accum", "2")
