@@ -12,7 +12,8 @@ from conftest import json_lines
 from marinade.cli import app
 from marinade.errors import MarinadeError
 from marinade.home import open_home
-from marinade.models import load_model, model_folder, pick_device, pick_dtype, weights_hash
+from marinade.models import load_model, model_folder, pick_device, weights_hash
+from marinade.precision import choose_precision
 
 
 def test_local_folder_loads_and_hash_follows_the_weights(tiny_model, other_tiny_model, tmp_path):
@@ -47,7 +48,7 @@ def test_device_choice_on_this_machine():
     )
     assert pick_device().type == expected
     assert pick_device("cpu").type == "cpu"
-    assert pick_dtype(torch.device("cpu")) == torch.float32
+    assert choose_precision(None, torch.device("cpu")).dtype == torch.float32  # no bf16 CPU
 
 
 def test_int8_refused_where_there_are_no_linear_layers(tiny_model, tmp_path):

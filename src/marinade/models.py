@@ -459,12 +459,6 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(device: torch.device) -> torch.dtype:
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
 def quantize_int8(model: PreTrainedModel, name: str) -> PreTrainedModel:
     """Dynamic int8 quantization of Linear layers (weights int8, activations float)."""
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
