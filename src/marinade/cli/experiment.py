@@ -25,6 +25,14 @@ def run(
     ctx: typer.Context,
     spec_file: Annotated[Path, typer.Argument(metavar="GRID.toml", help="The experiment.")],
     device: Annotated[str | None, typer.Option(help="cpu, cuda, mps \\[default: auto]")] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype",
+            help="auto, float32 or bfloat16, for new runs and every cell; a run trained "
+            "already keeps its own. auto: bfloat16 where the hardware computes it natively.",
+        ),
+    ] = None,
 ) -> None:
     """Train the recipes that are missing, then sample every cell (resumable)."""
     from marinade.curation.experiment import CellProgress, run_experiment
@@ -67,6 +75,7 @@ def run(
                     state.home,
                     spec,
                     device=device,
+                    dtype=dtype,
                     on_status=on_status,
                     on_train_step=on_train_step,
                     on_cell=on_cell,

@@ -45,6 +45,14 @@ def review(
             " rating queue; they stay in the store and the reports. Repeatable.",
         ),
     ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype",
+            help="auto, float32 or bfloat16 for the Write tab's model; auto: bfloat16 where "
+            "the hardware computes it natively.",
+        ),
+    ] = None,
 ) -> None:
     """Rate samples blind in the browser: a accept, r reject, e edit, s skip, u undo; A/B too.
 
@@ -60,6 +68,11 @@ def review(
     skip_tags = check_skip_tags(skip_tag or [])
     if experiment is not None and store.experiment_sample_count(experiment) == 0:
         raise MarinadeError(f"no samples in experiment {experiment!r}; see `marinade samples list`")
+    if dtype is not None:  # checked now, not when the Write tab first loads a model
+        from marinade.models import pick_device
+        from marinade.precision import choose_precision
+
+        choose_precision(dtype, pick_device())
     token = None if is_loopback(host) else new_token()
     app = create_app(
         store.path,
@@ -68,6 +81,7 @@ def review(
         home=state.home,
         skip_tags=skip_tags,
         token=token,
+        dtype=dtype,
     )
     sock = listen(host, port)
     urls = urls_of(sock, host, token)

@@ -115,6 +115,14 @@ def train(
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")
     ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype",
+            help="auto, float32 or bfloat16 (autocast over float32 weights); auto: bfloat16 "
+            "where the CPU or GPU computes it natively. A resumed run keeps its own.",
+        ),
+    ] = None,
     rated_after: Annotated[
         str | None,
         typer.Option(
@@ -157,6 +165,7 @@ def train(
         "held_out": held_out,
         "document_start": document_start,
         "measure": measure,
+        "dtype": dtype,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     resume_with: dict[str, Any] = {}
@@ -290,7 +299,8 @@ def show_run(ctx: typer.Context, name: RunName, as_json: AsJson = False) -> None
         return
     out.print(
         f"[bold]{summary['name']}[/bold]: {summary['status']}, "
-        f"step {summary['steps_done']}/{summary['total_steps']}, from {summary['model']}"
+        f"step {summary['steps_done']}/{summary['total_steps']}, from {summary['model']}, "
+        f"in {summary['dtype']}"
         + (f" ({escape(summary['message'])})" if summary["message"] else "")
     )
     for index, phase in enumerate(summary["phases"], 1):

@@ -41,7 +41,16 @@ def run_experiment(
     on_status: Callable[[str], None] | None = None,
     on_train_step: Callable[[str, Any], None] | None = None,  # (run name, StepReport)
     on_cell: Callable[[CellProgress], None] | None = None,
+    dtype: str | None = None,
 ) -> Plan:
+    """Train the runs the grid is missing, then sample the cells it is missing.
+
+    `dtype` (auto, float32, bfloat16): what new runs train in and every cell samples in;
+    a run trained already keeps its own."""
+    from marinade.models import pick_device
+    from marinade.precision import choose_precision
+
+    choose_precision(dtype, pick_device(device))  # a bad --dtype fails before anything runs
     plan = plan_experiment(spec)
     for planned in plan.runs:  # a typo in a corpus name fails before anything runs
         for phase in planned.phases:
@@ -53,7 +62,7 @@ def run_experiment(
                 f"experiment {spec.name}, recipe {recipe.name}: no run named "
                 f"{recipe.run.split('@')[0]!r}; see `marinade runs list`"
             )
-    recipes = {planned.name: _recipe_of(spec, planned) for planned in plan.runs}
+    recipes = {planned.name: _recipe_of(spec, planned, dtype) for planned in plan.runs}
     for planned in plan.runs:  # and so does a grid that no longer matches a run it trained
         _check_reusable(store, spec, recipes[planned.name])
     _check_samples_match_runs(store, spec, plan)
@@ -66,8 +75,9 @@ def run_experiment(
         checker = SampleChecker(store, spec, plan)  # each chunk is checked as it is stored
         for recipe in spec.recipes:
             _sample_recipe(
-                store, home, spec, recipe.name, plan.models[recipe.name], device, checker, on_cell
-            )
+                store, home, spec, recipe.name, plan.models[recipe.name], device, checker,
+                on_cell, dtype,
+            )  # fmt: skip
         if on_status and checker.earlier:
             on_status(f"checking {checker.earlier} earlier samples against the training text")
         checker.check_the_rest()  # those sampled by an earlier `experiment run`
@@ -88,12 +98,12 @@ def _existing(store: Store, name: str) -> dict[str, Any] | None:
         return None
 
 
-def _recipe_of(spec: ExperimentSpec, planned: PlannedRun) -> Recipe:
+def _recipe_of(spec: ExperimentSpec, planned: PlannedRun, dtype: str | None = None) -> Recipe:
     from marinade.training.recipe import build_recipe
 
     # every run measures every corpus the grid trains on: the forgetting curves of the report
     measure = tuple(dict.fromkeys([*spec.training.get("measure", ()), *spec.corpora()]))
-    training = {**spec.training, "measure": measure}
+    training = {**spec.training, "measure": measure, **({"dtype": dtype} if dtype else {})}
     return build_recipe(
         planned.name, planned.model, list(planned.phases), planned.start_from, None, training
     )
@@ -110,6 +120,7 @@ WATCH_SETTINGS = frozenset(
         "sample_temperature",
         "max_minutes",
         "measure",  # evaluations only: a run that measures fewer corpora is still reused
+        "dtype",  # a run keeps the precision it started in, as `train --resume` does
     )
 )
 
@@ -223,6 +234,7 @@ def _sample_recipe(
     device: str | None,
     checker: SampleChecker,
     on_cell: Callable[[CellProgress], None] | None,
+    dtype: str | None = None,
 ) -> None:
     from marinade.generation import generate_samples
     from marinade.models import load_model
@@ -248,7 +260,7 @@ def _sample_recipe(
             )
             for prompt, left in missing.items():
                 for start in range(0, len(left), CHUNK):
-                    loaded = loaded or load_model(model_name, home, device=device)
+                    loaded = loaded or load_model(model_name, home, device=device, dtype=dtype)
                     chunk = left[start : start + CHUNK]
                     stored = generate_samples(
                         store,

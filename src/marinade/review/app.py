@@ -89,13 +89,15 @@ def create_app(
     home: Home | None = None,
     skip_tags: tuple[str, ...] = (),
     token: str | None = None,
+    dtype: str | None = None,
 ) -> FastAPI:
     """The review app over the store at `store_path`, limited to one experiment if given;
     the rating queue leaves out samples whose automatic checks gave one of `skip_tags`.
     Requests must name 127.0.0.1, localhost or ::1 in their Host header, or one of
     `allowed_hosts` (server.served_names); with a `token` (off the loopback) they must
     carry it too; POSTs from other origins are refused (security.py). The co-writing
-    page loads models (runs, cached downloads) from `home`, by default the store's folder."""
+    page loads models (runs, cached downloads) from `home`, by default the store's folder,
+    in `dtype` (--dtype; None: auto)."""
     stores = _ThreadStores(store_path)
     Store(store_path).close()  # migrate (and fail) now rather than on the first request
     templates = jinja2.Environment(
@@ -137,7 +139,7 @@ def create_app(
         }
 
     home = home or Home(store_path.parent)
-    models = ModelCache(home)  # loads nothing until /write asks
+    models = ModelCache(home, dtype=dtype)  # loads nothing until /write asks
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

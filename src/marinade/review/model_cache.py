@@ -29,9 +29,10 @@ KEPT_MODELS = 2  # a story's model and one more (an A/B of two runs) without rel
 class ModelCache:
     """Loaded models by name, at most `size` of them; `run` does model work on the worker."""
 
-    def __init__(self, home: Home, size: int = KEPT_MODELS):
+    def __init__(self, home: Home, size: int = KEPT_MODELS, dtype: str | None = None):
         self.home = home
         self.size = size
+        self.dtype = dtype  # --dtype; None: auto
         self.models: OrderedDict[str, LoadedModel] = OrderedDict()
         self.lock = threading.Lock()  # the worker is one thread, but `get` may be called anywhere
         self.executor: ThreadPoolExecutor | None = None  # made on first use: no idle thread
@@ -45,7 +46,7 @@ class ModelCache:
                 return loaded
             from marinade.models import load_model  # imports torch and transformers: seconds
 
-            loaded = load_model(name, self.home)
+            loaded = load_model(name, self.home, dtype=self.dtype)
             self.models[name] = loaded
             while len(self.models) > self.size:
                 self.models.popitem(last=False)

@@ -254,6 +254,40 @@ def train(
                       on_step, on_eval, on_status, resume_with, ratings_filter)  # fmt: skip
 
 
+def training_autocast(dtype: str, device: str) -> torch.autocast:
+    """bfloat16: the forward pass (and so the backward) under autocast, weights and
+    optimizer state staying float32; float32: autocast off."""
+    device_type = torch.device(device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+
+
+def _with_training_dtype(
+    recipe: Recipe, resume: bool, device: str | None
+) -> tuple[Recipe, str | None]:
+    """The recipe with its dtype settled, and a line to show once the model loads.
+
+    When a run starts, "auto" or an asked dtype is checked against the hardware (a
+    one-line error before anything is stored); a resumed run keeps the dtype it trained
+    in, slower where this machine emulates bf16."""
+    from marinade.models import pick_device
+    from marinade.precision import choose_precision, native_bf16
+
+    torch_device = pick_device(device)
+    dtype = recipe.settings.dtype
+    if resume:
+        if dtype == "bfloat16" and native_bf16(torch_device) is None:
+            return recipe, (
+                f"{recipe.name} trained in bfloat16 and resumes in it; this "
+                f"{torch_device.type} has no native bf16, so it is slower here"
+            )
+        return recipe, None
+    precision = choose_precision(dtype, torch_device)
+    note = None
+    if precision.dtype == torch.bfloat16:  # float32 is what it always was: no line
+        note = f"training in bfloat16 autocast over float32 weights ({precision.reason})"
+    return replace(recipe, settings=replace(recipe.settings, dtype=precision.name)), note
+
+
 def _ratings_phases(
     store: Store,
     home: Home,
@@ -304,9 +338,12 @@ def _train(
     measured = rated.lineage_corpora(store, recipe) if recipe.ratings_phases() else []
 
     resume_from = resumable_checkpoint(home, recipe.name) if resume else None
-    # float32 master weights; a CUDA GPU computes in bf16 autocast (below)
+    chosen_device = workers.device(device)
+    recipe, dtype_note = _with_training_dtype(recipe, resume, chosen_device)
+    settings = replace(recipe.settings, **(resume_with or {}))
+    # float32 master weights and optimizer state; bfloat16 computes under autocast (below)
     loaded = load_model(
-        recipe.start_from or recipe.model, home, device=workers.device(device), dtype="float32"
+        recipe.start_from or recipe.model, home, device=chosen_device, dtype="float32"
     )
     if settings.block_size > context_window(loaded.model):
         raise MarinadeError(
@@ -328,6 +365,8 @@ def _train(
         for name in dict.fromkeys([*recipe.corpora(), *measured, *settings.measure])
     }
     if on_status and workers.is_main:
+        if dtype_note:
+            on_status(dtype_note)
         for name, streamed in streams.items():
             on_status(describe_split(name, streamed.summary()))
     ratings = {
@@ -388,6 +427,7 @@ def _train(
         # on a CPU two runs with one seed were measured identical (tests on SmolLM2);
         # on a GPU that has not been shown (cuBLAS and atomics may reorder sums)
         deterministic=loaded.device == "cpu",
+        dtype=settings.dtype,
     )
 
     def record(status: RunStatus, step: int, message: str | None = None) -> Run:
@@ -403,7 +443,10 @@ def _train(
         """Each started ratings phase, measured on its held-out ratings."""
         for number, data in ratings.items():
             if data.reference is not None:
-                measured = rated.rating_eval(state.step, number, data, state.model, loaded.device)
+                with autocast:
+                    measured = rated.rating_eval(
+                        state.step, number, data, state.model, loaded.device
+                    )
                 store.add_rating_eval(recipe.name, measured)
 
     def evaluate_now() -> None:
@@ -421,10 +464,14 @@ def _train(
         with the phase's examples before its first step (every process computes them)."""
         data = ratings[number]
         if data.reference is None:
-            rated.compute_reference(state.model, data, loaded.device)
+            with autocast:  # the policy's log-probs are taken in the same dtype
+                rated.compute_reference(state.model, data, loaded.device)
             if workers.is_main:
                 rated.save_data(data, run_folder(home, recipe.name), number)
-                measured = rated.rating_eval(state.step, number, data, state.model, loaded.device)
+                with autocast:
+                    measured = rated.rating_eval(
+                        state.step, number, data, state.model, loaded.device
+                    )
                 store.add_rating_eval(recipe.name, measured)
         workers.wait()
 
@@ -450,9 +497,7 @@ def _train(
             rated.save_data(data, run_folder(home, recipe.name), number)
     starts = [0, *phase_ends(recipe)[:-1]]
     total, ends = recipe.total_steps(), phase_ends(recipe)
-    autocast = torch.autocast(
-        "cuda", dtype=torch.bfloat16, enabled=loaded.device.startswith("cuda")
-    )
+    autocast = training_autocast(settings.dtype, loaded.device)
     started, tokens_done = time.monotonic(), 0
     restore_memory = keep_freed_memory(enabled=loaded.device == "cpu")
     try:

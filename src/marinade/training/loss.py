@@ -27,11 +27,13 @@ def chunked_cross_entropy(
     and with `gradients` the sum's gradients for hidden and weight, a chunk of rows at a time."""
     grad_hidden = torch.empty_like(hidden) if gradients and hidden.requires_grad else None
     grad_weight = torch.zeros_like(weight) if gradients and weight.requires_grad else None
+    compute = compute_dtype(hidden.device.type, weight.dtype)
+    computing_weight = weight.to(compute)  # under bf16 autocast: one cast, three bf16 matmuls
     rows = max(1, CHUNK_BYTES // (weight.shape[0] * 4))
     total = torch.zeros((), dtype=torch.float32, device=hidden.device)
     for start in range(0, hidden.shape[0], rows):
-        chunk, wanted = hidden[start : start + rows], targets[start : start + rows]
-        logits = (chunk @ weight.t()).float()
+        chunk, wanted = hidden[start : start + rows].to(compute), targets[start : start + rows]
+        logits = (chunk @ computing_weight.t()).float()
         log_total = torch.logsumexp(logits, dim=-1)
         valid = wanted != -100
         picked = wanted.clamp(min=0)
@@ -43,12 +45,26 @@ def chunked_cross_entropy(
         gradient[torch.arange(len(picked), device=picked.device), picked] -= 1
         if not bool(valid.all()):
             gradient[~valid] = 0
-        gradient = gradient.to(weight.dtype)
+        gradient = gradient.to(compute)
         if grad_hidden is not None:
-            torch.mm(gradient, weight, out=grad_hidden[start : start + rows])
+            if compute == grad_hidden.dtype:
+                torch.mm(gradient, computing_weight, out=grad_hidden[start : start + rows])
+            else:
+                grad_hidden[start : start + rows] = gradient @ computing_weight
         if grad_weight is not None:
-            grad_weight.addmm_(gradient.t(), chunk)
+            if compute == grad_weight.dtype:
+                grad_weight.addmm_(gradient.t(), chunk)
+            else:  # each chunk's share rounded to bf16, the sum kept in float32
+                grad_weight += gradient.t() @ chunk
     return total, grad_hidden, grad_weight
+
+
+def compute_dtype(device_type: str, weight_dtype: torch.dtype) -> torch.dtype:
+    """What the matmuls compute in: autocast's dtype when it is on (out= and in-place
+    matmuls would otherwise stay in float32), else the weight's."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return weight_dtype
 
 
 class LinearCrossEntropy(torch.autograd.Function):

@@ -53,6 +53,7 @@ DEFAULT_MODEL = "smollm2"
 METHODS = ("full", "lora")
 SCHEDULES = ("cosine", "linear", "constant")
 HELD_OUT_SPLITS = ("spans", "documents")
+TRAIN_DTYPES = ("auto", "float32", "bfloat16")
 # First-run defaults (issue 21), measured with benchmarks/postable.py on 200 short posts
 DEFAULT_LR = {"full": 5e-5, "lora": 2e-3}
 DEFAULT_WARMUP = 20
@@ -224,6 +225,11 @@ class TrainSettings:
     # corpora whose held-out loss is measured at each evaluation beside those the run
     # trains on: what a run forgets ("mine" only, measured on "admired" too)
     measure: tuple[str, ...] = ()
+    # what the forward and backward passes compute in: "bfloat16" is autocast over float32
+    # weights and optimizer state. "auto" (marinade.precision) is settled when the run
+    # starts, so a stored recipe holds the dtype it trained in; one without this key
+    # trained in float32
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         if self.lr is None and self.method in DEFAULT_LR:
@@ -272,6 +278,11 @@ class TrainSettings:
         for corpus in self.measure:
             if not is_name(corpus) or is_ratings_source(corpus):
                 raise MarinadeError(f"measure: {corpus!r} is not a corpus name")
+        if self.dtype not in TRAIN_DTYPES:
+            raise MarinadeError(
+                f"dtype must be auto, float32 or bfloat16, not {self.dtype!r}"
+                + (" (float16 is not supported; bfloat16 is)" if self.dtype == "float16" else "")
+            )
         if self.held_out_split not in HELD_OUT_SPLITS:
             raise MarinadeError(
                 f"held_out_split must be 'spans' or 'documents', not {self.held_out_split!r}"
@@ -372,6 +383,7 @@ class Recipe:
         settings.setdefault("lr", 5e-5)  # stored when every lr was given or this default
         settings.setdefault("warmup", 20)
         settings.setdefault("document_start", LEGACY)  # stored before start conventions
+        settings.setdefault("dtype", "float32")  # stored before bf16 training
         return cls(
             name=data["name"],
             model=data["model"],

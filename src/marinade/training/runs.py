@@ -167,9 +167,11 @@ def run_summary(store: Store, name: str, home: Home | None = None) -> dict[str, 
         # per corpus: documents, segments and tokens trained on and held out (null: not recorded)
         "corpora": json.loads(run.corpus_split or "null"),
         "deterministic": run.deterministic,
+        "dtype": run.dtype or "float32",  # what it computed in; runs from before m016: float32
         "settings": {
             "held_out_split": "documents",
             "document_start": LEGACY,
+            "dtype": "float32",
             **run.recipe_dict()["settings"],
         },
         "phases": _with_ratings(run, [asdict(phase) for phase in phase_progress(run)], home),
