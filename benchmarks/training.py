@@ -3,17 +3,20 @@
     python benchmarks/training.py [--steps 8] [--block-size 256] [--batch-size 8] [--rounds 3]
 
 Each configuration runs in its own process (so its peak memory is its own):
-  - baseline: transformers `Trainer` (AdamW, same block and batch, no eval/saving);
-  - marinade full fine-tuning (`marinade.training.loop.train`);
-  - marinade LoRA (r=16, peft's default target modules).
+  - baselines: transformers `Trainer` (AdamW, same block and batch, no eval/saving), in
+    float32 and with `bf16=True` (autocast, as marinade's bf16 is);
+  - marinade full fine-tuning (`marinade.training.loop.train`) in float32 and in the dtype
+    `--dtype auto` picks here (bfloat16 on a CPU with AVX512_BF16 or AMX);
+  - marinade LoRA (r=16, peft's default target modules) in the auto dtype.
 Tokens per second come from the median time between optimizer steps, the
 first two steps left out (warm-up; evaluation and checkpointing are off). The
 configurations run one after another, `--rounds` times, the order turned each
 round. On a shared machine a burst of other work can slow one run by half, so
 the ratios are taken within a round (runs minutes apart) and the median round's
-ratio is the result; every round is printed. Also printed: model-FLOPs
-utilisation (6 x parameters x tokens/s over the float32 matmul FLOP/s that the
-same process measured, the better of before and after training) and peak memory.
+ratio is the result; every round is printed. Also printed: the matmul peak this
+machine measured per dtype (2048^3, the better of before and after training),
+model-FLOPs utilisation (6 x parameters x tokens/s over the peak of the dtype the
+run computes in) and peak memory.
 """
 
 from __future__ import annotations
@@ -38,13 +41,21 @@ TEXT = (
 )
 
 
-def matmul_flops() -> float:
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+def matmul_flops(dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of a 2048^3 matmul in `dtype` on this machine, the best of three timings."""
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
     torch.mm(a, b)
-    began = time.perf_counter()
-    for _ in range(10):
-        torch.mm(a, b)
-    return 10 * 2 * 2048**3 / (time.perf_counter() - began)
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        for _ in range(5):
+            torch.mm(a, b)
+        best = min(best, time.perf_counter() - began)
+    return 5 * 2 * 2048**3 / best
+
+
+def peaks() -> dict[str, float]:
+    return {"float32": matmul_flops(torch.float32), "bfloat16": matmul_flops(torch.bfloat16)}
 
 
 def peak_memory_gb() -> float:
@@ -73,7 +84,9 @@ def prepare(home_dir: Path) -> None:
     model_folder("smollm2", home)
 
 
-def run_marinade(home_dir: Path, method: str, steps: int, block: int, batch: int) -> dict:
+def run_marinade(
+    home_dir: Path, method: str, steps: int, block: int, batch: int, dtype: str
+) -> dict:
     from marinade.home import open_home
     from marinade.store import Store
     from marinade.training.loop import train
@@ -93,19 +106,16 @@ def run_marinade(home_dir: Path, method: str, steps: int, block: int, batch: int
             "eval_every": 0,
             "save_every": 0,
             "warmup": 1,
+            "dtype": dtype,
         },
     )
     stamps: list[float] = []
-    train(
-        Store(home.database),
-        home,
-        recipe,
-        on_step=lambda report: stamps.append(time.perf_counter()),
-    )
-    return {"tokens_per_second": tokens_per_second(stamps, block * batch)}
+    store = Store(home.database)
+    record = train(store, home, recipe, on_step=lambda report: stamps.append(time.perf_counter()))
+    return {"tokens_per_second": tokens_per_second(stamps, block * batch), "dtype": record.dtype}
 
 
-def run_trainer(home_dir: Path, steps: int, block: int, batch: int) -> dict:
+def run_trainer(home_dir: Path, steps: int, block: int, batch: int, bf16: bool) -> dict:
     from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
     from marinade.home import open_home
@@ -137,20 +147,45 @@ def run_trainer(home_dir: Path, steps: int, block: int, batch: int) -> dict:
         logging_strategy="no",
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
+        bf16=bf16,  # autocast over float32 weights
     )
     Trainer(model=model, args=arguments, train_dataset=dataset, callbacks=[Stamp()]).train()
-    return {"tokens_per_second": tokens_per_second(stamps, block * batch)}
+    return {
+        "tokens_per_second": tokens_per_second(stamps, block * batch),
+        "dtype": "bfloat16" if bf16 else "float32",
+    }
+
+
+# configuration: (what runs, the dtype it asks for); "auto" is what `--dtype auto` picks here
+CONFIGURATIONS = {
+    "trainer": ("trainer", "float32"),
+    "trainer-bf16": ("trainer", "bfloat16"),
+    "full-f32": ("full", "float32"),
+    "full": ("full", "auto"),
+    "lora": ("lora", "auto"),
+}
+LABELS = {
+    "trainer": "baseline: transformers Trainer, float32",
+    "trainer-bf16": "baseline: Trainer, bf16=True",
+    "full-f32": "marinade, full, float32",
+    "full": "marinade, full, auto",
+    "lora": "marinade, LoRA r=16, auto",
+}
 
 
 def child(args: argparse.Namespace) -> None:
     home_dir = Path(args.home)
-    flops = matmul_flops()
-    if args.only == "trainer":
-        result = run_trainer(home_dir, args.steps, args.block_size, args.batch_size)
+    before = peaks()
+    what, dtype = CONFIGURATIONS[args.only]
+    if what == "trainer":
+        result = run_trainer(
+            home_dir, args.steps, args.block_size, args.batch_size, dtype == "bfloat16"
+        )
     else:
-        result = run_marinade(home_dir, args.only, args.steps, args.block_size, args.batch_size)
+        result = run_marinade(home_dir, what, args.steps, args.block_size, args.batch_size, dtype)
     result["peak_gb"] = peak_memory_gb()
-    result["matmul_flops"] = max(flops, matmul_flops())  # before and after: the quieter one
+    after = peaks()  # before and after: the quieter one
+    result["matmul_flops"] = {name: max(before[name], after[name]) for name in before}
     print("RESULT " + json.dumps(result))
 
 
@@ -171,45 +206,58 @@ def main() -> None:
     parameters = 134_515_008  # SmolLM2-135M
     print(
         f"SmolLM2-135M, block {args.block_size} x batch {args.batch_size}, "
-        f"{args.steps} steps a run, {args.rounds} rounds\n"
+        f"{args.steps} steps a run, {args.rounds} rounds, torch threads {torch.get_num_threads()}"
     )
-    names = ["trainer", "full", "lora"]
+    print(f"--dtype auto here: {auto_choice()}\n")
+    names = list(CONFIGURATIONS)
     rounds: list[dict[str, dict]] = []
     for number in range(args.rounds):
-        order = names[number % 3 :] + names[: number % 3]  # no configuration always first
+        turn = number % len(names)
+        order = names[turn:] + names[:turn]  # no configuration always first
         rounds.append({name: run_child(name, home_dir, args) for name in order})
         rates = {name: result["tokens_per_second"] for name, result in rounds[-1].items()}
-        print(
-            f"round {number + 1}: Trainer {rates['trainer']:.1f}, full {rates['full']:.1f} "
-            f"(x{rates['full'] / rates['trainer']:.2f}), LoRA {rates['lora']:.1f} "
-            f"(x{rates['lora'] / rates['trainer']:.2f}) tokens/s",
-            flush=True,
-        )
-    labels = {
-        "trainer": "baseline: transformers Trainer",
-        "full": "marinade, full fine-tuning",
-        "lora": "marinade, LoRA r=16",
-    }
+        shown = ", ".join(f"{name} {rate:.1f}" for name, rate in rates.items())
+        print(f"round {number + 1} (tokens/s): {shown}", flush=True)
     print()
+    flops = {
+        dtype: statistics.median(
+            run["matmul_flops"][dtype] for each in rounds for run in each.values()
+        )
+        for dtype in ("float32", "bfloat16")
+    }
+    print(
+        "matmul peak, 2048^3 (median of the runs): "
+        + ", ".join(f"{dtype} {value / 1e9:.0f} GFLOP/s" for dtype, value in flops.items())
+        + "\n"
+    )
+
+    def ratio(name: str, baseline: str) -> float:
+        return statistics.median(
+            each[name]["tokens_per_second"] / each[baseline]["tokens_per_second"] for each in rounds
+        )
+
     for name in names:
         runs = [each[name] for each in rounds]
         rate = statistics.median(run["tokens_per_second"] for run in runs)
-        ratio = statistics.median(
-            run["tokens_per_second"] / each["trainer"]["tokens_per_second"]
-            for run, each in zip(runs, rounds, strict=True)
-        )
+        dtype = runs[0]["dtype"]
         mfu = statistics.median(
-            6 * parameters * run["tokens_per_second"] / run["matmul_flops"] for run in runs
+            6 * parameters * run["tokens_per_second"] / run["matmul_flops"][dtype] for run in runs
         )
         peak = max(run["peak_gb"] for run in runs)
         print(
-            f"{labels[name]:<32} {rate:7.1f} tok/s   x{ratio:.2f} vs Trainer   "
+            f"{LABELS[name]:<40} {dtype:<9}{rate:7.1f} tok/s   x{ratio(name, 'trainer'):.2f} "
+            f"vs Trainer f32   x{ratio(name, 'trainer-bf16'):.2f} vs Trainer bf16   "
             f"MFU {mfu:5.1%}   peak {peak:.1f} GB"
         )
-    lora_vs_full = statistics.median(
-        each["lora"]["tokens_per_second"] / each["full"]["tokens_per_second"] for each in rounds
-    )
-    print(f"\nLoRA against full fine-tuning: x{lora_vs_full:.2f} tokens/s (median round)")
+    print(f"\nLoRA against full fine-tuning (both auto): x{ratio('lora', 'full'):.2f} tokens/s")
+    print(f"full, auto against full, float32: x{ratio('full', 'full-f32'):.2f} tokens/s")
+
+
+def auto_choice() -> str:
+    from marinade.models import pick_device
+    from marinade.precision import choose_precision
+
+    return choose_precision("auto", pick_device()).reason
 
 
 def run_child(name: str, home_dir: Path, args: argparse.Namespace) -> dict:

@@ -132,6 +132,20 @@ def sample(
     return completions
 
 
+def sample_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str | None,
+    rows: Sequence[tuple[int, float]],
+    settings: SampleSettings,
+    document_start: str = LEGACY,
+) -> list[Completion]:
+    """One batch of exactly these (seed, temperature) rows, in this order: a stored batch
+    sampled again (marinade.reproduce), since a row's text depends on its companions."""
+    prompt_ids = encode_prompt(tokenizer, model, prompt, settings.token_cap(), document_start)
+    return _sample_batch(model, tokenizer, prompt_ids, rows, settings, None, document_start)
+
+
 def _row_uniforms(seeds: Sequence[int], steps: int) -> torch.Tensor:
     """[rows, steps] float64 uniforms, row i drawn from a generator seeded with seeds[i]."""
     return torch.stack(

@@ -1,4 +1,4 @@
-"""`marinade samples list|show|export|rate`: every sample ever generated, from the store."""
+"""`marinade samples list|show|reproduce|export|rate`: every sample generated, from the store."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from marinade.cli.common import (
     print_json_line,
     printable,
     shorten,
+    status,
 )
 from marinade.errors import MarinadeError
 from marinade.store import EXPORT_COLUMNS, SAMPLE_COLUMNS
@@ -85,6 +86,33 @@ def show_sample(
     if row["prompt"]:
         out.print(printable(row["prompt"]), style="bold", end="", markup=False)
     out.print(printable(row["text"]), markup=False)
+
+
+@app.command("reproduce")
+def reproduce(
+    ctx: typer.Context,
+    sample_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sample ID again with what the store recorded (model, seed, settings, dtype, batch);
+    exit 1 when the text differs."""
+    from marinade.reproduce import reproduce_sample
+
+    state: CliState = ctx.obj
+    again = reproduce_sample(state.store, state.home, sample_id)
+    if as_json:
+        print_json_line(
+            {"id": sample_id, "identical": again.identical, "text": again.text,
+             "stored_text": again.sample["text"], "dtype": again.dtype, "batch": again.batch}
+        )  # fmt: skip
+    else:
+        out.print(printable(again.text), markup=False)
+    how = f"{again.sample['model']}, {again.dtype}, seed {again.sample['seed']}, "
+    how += f"in a batch of {again.batch}"
+    if again.identical:
+        status(f"sample {sample_id} reproduced: the same text ({how})")
+        return
+    raise MarinadeError(f"sample {sample_id} came out different this time ({how})")
 
 
 @app.command("export")

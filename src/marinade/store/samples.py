@@ -64,6 +64,14 @@ class SampleStore(Database):
                 f"no sample with id {sample_id} in {self.path}; see `marinade samples list`"
             ) from None
 
+    def batch_samples(self, batch_id: str, model: str) -> list[dict[str, Any]]:
+        """The samples one call made from `model` under `batch_id`, in the order it made them."""
+        return list(
+            self.db.table("samples").rows_where(
+                "batch_id = ? and model = ?", [batch_id, model], order_by="id"
+            )
+        )
+
     def samples(
         self, model: str | None = None, limit: int | None = None, newest_first: bool = True
     ) -> Iterator[dict[str, Any]]:
