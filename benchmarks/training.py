@@ -177,6 +177,7 @@ def child(args: argparse.Namespace) -> None:
     home_dir = Path(args.home)
     before = peaks()
     what, dtype = CONFIGURATIONS[args.only]
+    dtype = args.dtype if dtype == "auto" else dtype
     if what == "trainer":
         result = run_trainer(
             home_dir, args.steps, args.block_size, args.batch_size, dtype == "bfloat16"
@@ -195,6 +196,9 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--dtype", default="auto", help="what marinade's full and LoRA runs ask for (auto)"
+    )
     parser.add_argument("--only", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -263,7 +267,7 @@ def auto_choice() -> str:
 def run_child(name: str, home_dir: Path, args: argparse.Namespace) -> dict:
     """One configuration in a fresh process, so its peak memory is its own."""
     command = [sys.executable, __file__, "--only", name, "--home", str(home_dir)]
-    for option in ("steps", "block_size", "batch_size"):
+    for option in ("steps", "block_size", "batch_size", "dtype"):
         command += ["--" + option.replace("_", "-"), str(getattr(args, option))]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
