@@ -24,6 +24,7 @@ from dataclasses import replace
 
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.cache_utils import DynamicLayer
 
 from marinade.document_start import LEGACY, end_token_ids, sample_start_ids, start_ids
 from marinade.sample_settings import (
@@ -169,7 +170,9 @@ def draw_tokens(
     One uniform per row and step replaces torch.multinomial, which is slow over a
     large vocabulary and draws from one shared generator.
     """
-    scaled = logits.float() / temperatures.clamp(min=1e-5).unsqueeze(1)
+    scaled = logits.to(torch.float32, copy=True)  # ours to change in place
+    if not bool((temperatures == 1).all()):  # x / 1 is x: skip a pass over [b, V]
+        scaled.div_(temperatures.clamp(min=1e-5).unsqueeze(1))
     vocab = scaled.shape[-1]
     candidate_ids: torch.Tensor | None = None
     if 0 < top_k < vocab:
@@ -178,7 +181,7 @@ def draw_tokens(
         weights, candidate_ids = _nucleus(scaled, candidate_ids, top_p)
     else:
         # unnormalised probabilities: the draw scales its target by their sum
-        weights = (scaled - scaled.amax(dim=-1, keepdim=True)).exp_()
+        weights = scaled.sub_(scaled.amax(dim=-1, keepdim=True)).exp_()
     choice = _inverse_cdf(weights, uniforms)
     if candidate_ids is not None:
         choice = candidate_ids.gather(1, choice.unsqueeze(1)).squeeze(1)
@@ -232,6 +235,61 @@ def _inverse_cdf(weights: torch.Tensor, uniforms: torch.Tensor, block: int = 256
     return (chosen * block + offset).squeeze(1).clamp(max=size - 1)
 
 
+class PreallocatedLayer(DynamicLayer):
+    """A DynamicLayer whose keys and values are views into buffers made once, `capacity`
+    positions long: a step writes its position in place instead of concatenating the
+    whole cache again (torch.cat was ~8% of a bf16 step at batch 64). The views hold the
+    same numbers the concatenation would, so samples do not change."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.is_initialized, self.device = True, key_states.device
+            rows, heads, _, dim = key_states.shape
+            shape = (rows, heads, self.capacity, dim)
+            self.key_buffer = key_states.new_empty(shape)
+            self.value_buffer = value_states.new_empty(shape)
+            self.length = 0
+        end = self.length + key_states.shape[-2]
+        self.key_buffer[:, :, self.length : end] = key_states
+        self.value_buffer[:, :, self.length : end] = value_states
+        self.length = end
+        return self._views()
+
+    def _views(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self.keys = self.key_buffer[:, :, : self.length]
+        self.values = self.value_buffer[:, :, : self.length]
+        return self.keys, self.values
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.is_initialized:
+            self.key_buffer = self.key_buffer.repeat_interleave(repeats, dim=0)
+            self.value_buffer = self.value_buffer.repeat_interleave(repeats, dim=0)
+            self._views()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self.key_buffer = self.key_buffer[indices]
+            self.value_buffer = self.value_buffer[indices]
+            self._views()
+
+
+def preallocated_cache(model: PreTrainedModel, capacity: int) -> DynamicCache:
+    """The model's DynamicCache with its plain full-attention layers preallocated
+    (sliding-window and other kinds stay as transformers made them)."""
+    cache = DynamicCache(config=model.config)
+    cache.layers = [
+        PreallocatedLayer(capacity) if type(layer) is DynamicLayer else layer
+        for layer in cache.layers
+    ]
+    return cache
+
+
 def _forward(
     model: PreTrainedModel, input_ids: torch.Tensor, cache: DynamicCache, logits_to_keep: int = 0
 ) -> torch.Tensor:
@@ -270,7 +328,7 @@ def _sample_batch(
     end_ids = torch.tensor(sorted(ends), device=device)
     marks = next_start if len(next_start) > 1 else []
 
-    cache = DynamicCache(config=model.config)
+    cache = preallocated_cache(model, len(prompt_ids) + steps)
     prompt = torch.tensor([prompt_ids], device=device)
     logits = _forward(model, prompt, cache, logits_to_keep=1)
     logits = logits[:, -1, :].expand(len(rows), -1)
