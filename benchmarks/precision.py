@@ -5,7 +5,7 @@
 On SmolLM2-135M, in float32 and in bfloat16 (it needs a CPU or GPU that computes bf16
 natively, as `--dtype bfloat16` does):
   1. tweet-length samples (up to 60 tokens, temperature 1, the default batch) for the
-     same seeds: how many texts differ, and from which token on, on average;
+     same seeds: how many texts differ, and from which character on, on average;
   2. the loss of a test paragraph and of the held-out Shakespeare passages, each dtype;
   3. two runs of `--steps` steps of full fine-tuning on examples/shakespeare-speeches.txt
      (block 64 x batch 4, one seed), one per dtype, evaluated in float32 on the same
@@ -66,7 +66,7 @@ def compare_samples(home, count: int) -> None:
 
 @torch.inference_mode()
 def text_losses(home) -> None:
-    passages = [p for p in SPEECHES.read_text().split("\n\n") if p.strip()][-30:]
+    passages = [p for p in SPEECHES.read_text().split("\n%\n") if p.strip()][-30:]
     for dtype in ("float32", "bfloat16"):
         loaded = load_model("smollm2", home, dtype=dtype)
         tokenizer, model = loaded.tokenizer, loaded.model
@@ -115,16 +115,21 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="a home with SmolLM2 converted (copied)")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--parts", default="1,2,3", help="which measurements, e.g. 2 or 1,3")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     print(f"--dtype auto here: {choose_precision('auto', pick_device()).reason}")
     print(f"torch threads {torch.get_num_threads()}\n")
     with scratch_home(args.home) as (home, store):
-        print(f"1. {args.samples} tweet-length samples, same seeds")
-        compare_samples(home, args.samples)
-        print("\n2. loss on test texts (evaluated in each dtype)")
-        text_losses(home)
-        print(f"\n3. {args.steps} steps of full fine-tuning, held-out loss (evaluated in float32)")
-        compare_runs(home, store, args.steps)
+        if "1" in parts:
+            print(f"1. {args.samples} tweet-length samples, same seeds")
+            compare_samples(home, args.samples)
+        if "2" in parts:
+            print("\n2. loss on test texts (evaluated in each dtype)")
+            text_losses(home)
+        if "3" in parts:
+            print(f"\n3. {args.steps} steps of full fine-tuning, held-out loss (in float32)")
+            compare_runs(home, store, args.steps)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ def test_a_run_stopped_by_a_signal_resumes_to_the_uninterrupted_losses(
 ):
     flags = ["--phase", "posts:8", "--method", "lora", "--batch-size", "2", "--block-size", "32"]
     flags += ["--warmup", "2", "--eval-every", "3", "--save-every", "1"]
+    flags += ["--dtype", "float32"]  # as the straight run below (tests see a float32 CPU)
     command = [sys.executable, "-m", "marinade", "--home", str(home_dir), "train", "stopped"]
     process = subprocess.Popen(
         [*command, *flags],
