@@ -120,6 +120,17 @@ def store(home_dir: Path):
     store.close()
 
 
+def import_texts(store: Store, folder: Path, name: str, texts: list[str]) -> None:
+    """Corpus `name`: each text a file in `folder` (made here), imported as a user would."""
+    from marinade.corpus.document import ImportOptions
+    from marinade.corpus.importing import import_corpus
+
+    folder.mkdir()
+    for i, text in enumerate(texts):
+        (folder / f"{i}.txt").write_text(text)
+    import_corpus(store, folder, name, options=ImportOptions())
+
+
 def json_lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 

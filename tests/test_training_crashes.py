@@ -15,9 +15,7 @@ import time
 import pytest
 import torch
 
-from conftest import json_lines
-from marinade.corpus.document import ImportOptions
-from marinade.corpus.importing import import_corpus
+from conftest import import_texts, json_lines
 from marinade.errors import MarinadeError
 from marinade.home import open_home
 from marinade.training.checkpoints import STATE_FILE, checkpoint_folder, restore_state
@@ -30,11 +28,7 @@ TEXTS = [f"The lamplighter walked the quay at dusk, lamp number {i}, quietly." f
 @pytest.fixture
 def home(tmp_path, store):
     home = open_home(tmp_path / "home")
-    folder = tmp_path / "texts"
-    folder.mkdir()
-    for i, text in enumerate(TEXTS):
-        (folder / f"{i}.txt").write_text(text)
-    import_corpus(store, folder, "quay", options=ImportOptions())
+    import_texts(store, tmp_path / "texts", "quay", TEXTS)
     return home
 
 

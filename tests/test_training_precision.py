@@ -7,8 +7,7 @@ import pytest
 import torch
 
 import marinade.precision
-from marinade.corpus.document import ImportOptions
-from marinade.corpus.importing import import_corpus
+from conftest import import_texts
 from marinade.errors import MarinadeError
 from marinade.home import open_home
 from marinade.models import load_causal_lm
@@ -30,11 +29,7 @@ def bf16_cpu(monkeypatch):
 @pytest.fixture
 def home(tmp_path, store):
     home = open_home(tmp_path / "home")
-    folder = tmp_path / "mine"
-    folder.mkdir()
-    for i, text in enumerate(MINE):
-        (folder / f"{i}.txt").write_text(text)
-    import_corpus(store, folder, "mine", options=ImportOptions())
+    import_texts(store, tmp_path / "mine", "mine", MINE)
     return home
 
 
