@@ -340,7 +340,7 @@ def _train(
     resume_from = resumable_checkpoint(home, recipe.name) if resume else None
     chosen_device = workers.device(device)
     recipe, dtype_note = _with_training_dtype(recipe, resume, chosen_device)
-    settings = replace(recipe.settings, **(resume_with or {}))
+    settings = replace(settings, dtype=recipe.settings.dtype)  # "auto" settled
     # float32 master weights and optimizer state; bfloat16 computes under autocast (below)
     loaded = load_model(
         recipe.start_from or recipe.model, home, device=chosen_device, dtype="float32"
