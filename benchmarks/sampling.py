@@ -34,9 +34,10 @@ from marinade.document_start import end_token_ids, start_token_id
 from marinade.errors import MarinadeError
 from marinade.home import open_home
 from marinade.models import LoadedModel, embedded_gguf, load_model
-from marinade.precision import DTYPES, choose_precision
+from marinade.precision import choose_precision
 from marinade.sample_settings import SampleSettings
 from marinade.sampling import sample
+from peaks import matmul_peaks
 
 PARAGRAPH = (
     "The lamplighter came along the quay at dusk, as he had every evening for thirty years. "
@@ -53,18 +54,6 @@ class Row:
     rate: float  # tokens per second
     dtype: str | None  # whose matmul peak the MFU is against; None: no MFU (int8)
     peer: bool  # not marinade
-
-
-def matmul_peak(dtype: torch.dtype, size: int = 2048, tries: int = 5) -> float:
-    """GFLOP/s of the best of `tries` size^3 matmuls."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(tries):
-        began = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - began)
-    return 2 * size**3 / best / 1e9
 
 
 def generated_tokens(sequences: torch.Tensor, start: int, end_ids: set[int]) -> int:
@@ -201,7 +190,7 @@ def print_table(rows: list[Row], params: int, peaks: dict[str, float]) -> None:
     fastest = max((r for r in rows if r.peer), key=lambda r: r.rate)
     print(f"\n{'':<50}{'tok/s':>8}{'vs fastest peer':>17}{'MFU':>7}")
     for row in rows:
-        mfu = f"{2 * params * row.rate / (peaks[row.dtype] * 1e9):6.1%}" if row.dtype else "     -"
+        mfu = f"{2 * params * row.rate / peaks[row.dtype]:6.1%}" if row.dtype else "     -"
         print(f"{row.label:<50}{row.rate:8.1f}{row.rate / fastest.rate:16.2f}x {mfu}")
     print(f"(fastest peer: {fastest.label.strip()}; MFU of int8 rows: no int8 peak measured)")
 
@@ -217,9 +206,11 @@ def main() -> None:
     home = open_home(args.home or tempfile.mkdtemp(prefix="marinade-bench-"))
     n, t = args.samples, args.new_tokens
 
-    peaks = {name: matmul_peak(dtype) for name, dtype in DTYPES.items()}
+    peaks = matmul_peaks()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print("matmul peak 2048^3: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    print(
+        "matmul peak 2048^3: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items())
+    )
     auto = choose_precision("auto", torch.device("cpu"))
     print(f"--dtype auto picks {auto.reason}")
 

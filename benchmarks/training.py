@@ -34,28 +34,13 @@ from pathlib import Path
 
 import torch
 
+from peaks import matmul_peaks
+
 TEXT = (
     "The lamplighter came along the quay at dusk and lit the lamps one by one, "
     "from the harbour master's office to the end of the pier, while the children "
     "counted them aloud and the fishermen mending their nets looked up and nodded."
 )
-
-
-def matmul_flops(dtype: torch.dtype = torch.float32) -> float:
-    """FLOP/s of a 2048^3 matmul in `dtype` on this machine, the best of three timings."""
-    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(3):
-        began = time.perf_counter()
-        for _ in range(5):
-            torch.mm(a, b)
-        best = min(best, time.perf_counter() - began)
-    return 5 * 2 * 2048**3 / best
-
-
-def peaks() -> dict[str, float]:
-    return {"float32": matmul_flops(torch.float32), "bfloat16": matmul_flops(torch.bfloat16)}
 
 
 def peak_memory_gb() -> float:
@@ -175,7 +160,7 @@ LABELS = {
 
 def child(args: argparse.Namespace) -> None:
     home_dir = Path(args.home)
-    before = peaks()
+    before = matmul_peaks()
     what, dtype = CONFIGURATIONS[args.only]
     dtype = args.dtype if dtype == "auto" else dtype
     if what == "trainer":
@@ -185,7 +170,7 @@ def child(args: argparse.Namespace) -> None:
     else:
         result = run_marinade(home_dir, what, args.steps, args.block_size, args.batch_size, dtype)
     result["peak_gb"] = peak_memory_gb()
-    after = peaks()  # before and after: the quieter one
+    after = matmul_peaks()  # before and after: the quieter one
     result["matmul_flops"] = {name: max(before[name], after[name]) for name in before}
     print("RESULT " + json.dumps(result))
 
