@@ -12,8 +12,9 @@ generated, counting the end-of-text token where a sample stops early) for:
     the same folder, all samples in one batch;
   - llama.cpp (`pip install llama-cpp-python`) on the wheel's own GGUF, one
     sample at a time (a rate timed on a few samples);
-  - marinade's sampler at batch 8, 32 and N in bfloat16 and float32, and
-    with --quantize int8;
+  - marinade's sampler at batch 8, 32 and N in bfloat16 and float32, at batch N
+    in bfloat16 without its CPU kernels (marinade/cpu_bf16.py), and with
+    --quantize int8;
 with each one's ratio against the fastest peer and its MFU: 2 x parameters x
 tokens/s over the machine's measured matmul peak for the dtype it computes in.
 Then the time for one 200-sample experiment cell of tweet-length texts at the
@@ -26,14 +27,14 @@ import argparse
 import importlib.util
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from marinade.document_start import end_token_ids, start_token_id
 from marinade.errors import MarinadeError
 from marinade.home import open_home
-from marinade.models import LoadedModel, embedded_gguf, load_model
+from marinade.models import LoadedModel, embedded_gguf, load_causal_lm, load_model
 from marinade.precision import choose_precision
 from marinade.sample_settings import SampleSettings
 from marinade.sampling import sample
@@ -220,11 +221,18 @@ def main() -> None:
     except MarinadeError as error:
         print(f"bfloat16 rows skipped: {error}")
     default = models[auto.name]
-    params = sum(p.numel() for p in default.model.parameters())
+    # bfloat16 as transformers runs it, without marinade's CPU kernels (cpu_bf16.py): the
+    # peer `generate` row, and marinade's sampler on it to show what the kernels give
+    plain = {
+        name: replace(loaded, model=load_causal_lm(loaded.folder, dtype=torch.bfloat16).eval())
+        for name, loaded in models.items()
+        if name == "bfloat16"
+    }
+    params = sum(p.numel() for p in models["float32"].model.parameters())
     print(f"model {default.name} ({params / 1e6:.0f}M parameters) from {default.folder}")
     print(f"{n} unconditional samples, up to {t} new tokens, temperature 1.0, full vocabulary")
 
-    for loaded in models.values():  # warm-up
+    for loaded in [*models.values(), *plain.values()]:  # warm-up
         marinade_rate(loaded, 4, 4, 4)
         hf_generate(loaded, 2, 4, 2)
 
@@ -239,7 +247,7 @@ def main() -> None:
             True,
         )
     )
-    for name, loaded in models.items():
+    for name, loaded in {**models, **plain}.items():
         rows.append(
             Row(
                 f"transformers generate, batch {n}, {name}",
@@ -265,6 +273,9 @@ def main() -> None:
         for batch in (8, 32, n):
             rate = marinade_rate(models[name], n, t, batch)[0]
             rows.append(Row(f"marinade, batch {batch}, {name}", rate, name, False))
+    for name, loaded in plain.items():
+        rate = marinade_rate(loaded, n, t, n)[0]
+        rows.append(Row(f"marinade, batch {n}, {name}, PyTorch's kernels", rate, name, False))
     quantized = load_model(args.model, home, quantize="int8")
     rate = marinade_rate(quantized, n, t, n)[0]
     rows.append(Row(f"marinade --quantize int8, batch {n}", rate, None, False))

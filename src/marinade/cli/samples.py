@@ -112,7 +112,10 @@ def reproduce(
     if again.identical:
         status(f"sample {sample_id} reproduced: the same text ({how})")
         return
-    raise MarinadeError(f"sample {sample_id} came out different this time ({how})")
+    why = ""
+    if again.dtype == "bfloat16":  # marinade/cpu_bf16.py
+        why = "; bfloat16 samples taken before 2026-12-03 were computed with other CPU kernels"
+    raise MarinadeError(f"sample {sample_id} came out different this time ({how}){why}")
 
 
 @app.command("export")
