@@ -7,6 +7,8 @@ Each configuration runs in its own process (so its peak memory is its own):
     float32 and with `bf16=True` (autocast, as marinade's bf16 is);
   - marinade full fine-tuning (`marinade.training.loop.train`) in float32 and in the dtype
     `--dtype auto` picks here (bfloat16 on a CPU with AVX512_BF16 or AMX);
+  - the same in the auto dtype with `--compile` (torch.compile of the model's body; its
+    first step, the compile, is printed apart);
   - marinade LoRA (r=16, peft's default target modules) in the auto dtype.
 Tokens per second come from the median time between optimizer steps, the
 first two steps left out (warm-up; evaluation and checkpointing are off). The
@@ -70,7 +72,13 @@ def prepare(home_dir: Path) -> None:
 
 
 def run_marinade(
-    home_dir: Path, method: str, steps: int, block: int, batch: int, dtype: str
+    home_dir: Path,
+    method: str,
+    steps: int,
+    block: int,
+    batch: int,
+    dtype: str,
+    compile_body: bool = False,
 ) -> dict:
     from marinade.home import open_home
     from marinade.store import Store
@@ -92,12 +100,17 @@ def run_marinade(
             "save_every": 0,
             "warmup": 1,
             "dtype": dtype,
+            "compile": compile_body,
         },
     )
-    stamps: list[float] = []
+    stamps: list[float] = [time.perf_counter()]
     store = Store(home.database)
     record = train(store, home, recipe, on_step=lambda report: stamps.append(time.perf_counter()))
-    return {"tokens_per_second": tokens_per_second(stamps, block * batch), "dtype": record.dtype}
+    return {
+        "tokens_per_second": tokens_per_second(stamps[1:], block * batch),
+        "dtype": record.dtype,
+        "first_step_s": stamps[1] - stamps[0],  # with --compile: the compile
+    }
 
 
 def run_trainer(home_dir: Path, steps: int, block: int, batch: int, bf16: bool) -> dict:
@@ -147,6 +160,7 @@ CONFIGURATIONS = {
     "trainer-bf16": ("trainer", "bfloat16"),
     "full-f32": ("full", "float32"),
     "full": ("full", "auto"),
+    "full-compile": ("full", "auto+compile"),
     "lora": ("lora", "auto"),
 }
 LABELS = {
@@ -154,6 +168,7 @@ LABELS = {
     "trainer-bf16": "baseline: Trainer, bf16=True",
     "full-f32": "marinade, full, float32",
     "full": "marinade, full, auto",
+    "full-compile": "marinade, full, auto, --compile",
     "lora": "marinade, LoRA r=16, auto",
 }
 
@@ -162,13 +177,17 @@ def child(args: argparse.Namespace) -> None:
     home_dir = Path(args.home)
     before = matmul_peaks()
     what, dtype = CONFIGURATIONS[args.only]
+    compile_body = dtype.endswith("+compile")
+    dtype = dtype.removesuffix("+compile")
     dtype = args.dtype if dtype == "auto" else dtype
     if what == "trainer":
         result = run_trainer(
             home_dir, args.steps, args.block_size, args.batch_size, dtype == "bfloat16"
         )
     else:
-        result = run_marinade(home_dir, what, args.steps, args.block_size, args.batch_size, dtype)
+        result = run_marinade(
+            home_dir, what, args.steps, args.block_size, args.batch_size, dtype, compile_body
+        )
     result["peak_gb"] = peak_memory_gb()
     after = matmul_peaks()  # before and after: the quieter one
     result["matmul_flops"] = {name: max(before[name], after[name]) for name in before}
@@ -238,7 +257,10 @@ def main() -> None:
             f"vs Trainer f32   x{ratio(name, 'trainer-bf16'):.2f} vs Trainer bf16   "
             f"MFU {mfu:5.1%}   peak {peak:.1f} GB"
         )
-    print(f"\nLoRA against full fine-tuning (both auto): x{ratio('lora', 'full'):.2f} tokens/s")
+    first = statistics.median(each["full-compile"]["first_step_s"] for each in rounds)
+    plain = statistics.median(each["full"]["first_step_s"] for each in rounds)
+    print(f"\n--compile: {first:.0f} s to the first step against {plain:.0f} s without")
+    print(f"LoRA against full fine-tuning (both auto): x{ratio('lora', 'full'):.2f} tokens/s")
     print(f"full, auto against full, float32: x{ratio('full', 'full-f32'):.2f} tokens/s")
 
 

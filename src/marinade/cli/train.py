@@ -123,6 +123,14 @@ def train(
             "where the CPU or GPU computes it natively. A resumed run keeps its own.",
         ),
     ] = None,
+    compile_body: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile",
+            help="torch.compile the model for the training steps: ~12% faster on a CPU "
+            "after a first step of minutes. A resumed run keeps its own.",
+        ),
+    ] = None,
     rated_after: Annotated[
         str | None,
         typer.Option(
@@ -166,6 +174,7 @@ def train(
         "document_start": document_start,
         "measure": measure,
         "dtype": dtype,
+        "compile": compile_body,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     resume_with: dict[str, Any] = {}

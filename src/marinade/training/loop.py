@@ -54,7 +54,7 @@ from marinade.training.data import (
     load_streams,
     phase_weights,
 )
-from marinade.training.loss import LossFunction, pick_loss, standard_loss
+from marinade.training.loss import LossFunction, compiled, pick_loss, standard_loss
 from marinade.training.recipe import (
     Recipe,
     TrainSettings,
@@ -405,6 +405,9 @@ def _train(
     )
     model, optimizer = workers.prepare(model, optimizer)
     loss_of = pick_loss(model)
+    train_loss_of = compiled(loss_of, model) if settings.compile else loss_of
+    if settings.compile and on_status and workers.is_main:
+        on_status("compiling the model (--compile): the first step takes minutes")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(recipe, s))
     state = TrainingState(recipe, workers.unwrap(model), loaded.tokenizer, optimizer, scheduler)
     if resume_from is not None:
@@ -522,7 +525,7 @@ def _train(
                         settings.seed, index,
                     ).to(loaded.device)  # fmt: skip
                     with autocast:
-                        loss = loss + (1 - ratings_weight) * loss_of(model, batch)
+                        loss = loss + (1 - ratings_weight) * train_loss_of(model, batch)
                     tokens_done += batch.numel()
                 if ratings_weight:
                     data = ratings[number]

@@ -123,9 +123,28 @@ def standard_loss(model: Any, batch: torch.Tensor) -> torch.Tensor:
 def fused_loss(model: Any, batch: torch.Tensor) -> torch.Tensor:
     """The same loss through the model's body and `LinearCrossEntropy`."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
-    hidden = base.get_decoder()(input_ids=batch).last_hidden_state
+    return _fused_through(base.get_decoder(), base, batch)
+
+
+def _fused_through(body: Any, base: Any, batch: torch.Tensor) -> torch.Tensor:
+    hidden = body(input_ids=batch).last_hidden_state
     weight = base.get_output_embeddings().weight
     return linear_cross_entropy(hidden.flatten(0, 1), weight, shifted_targets(batch).flatten())
+
+
+def compiled(loss_of: LossFunction, model: Any) -> LossFunction:
+    """`loss_of` with the model's body compiled by torch.compile (`train --compile`).
+
+    The body only: the fused loss stays as it is. Measured on SmolLM2, block 256 x
+    batch 8, bf16 autocast, 2-core EPYC: 190 against 170 tokens/s, after a first step
+    of ~2.5 minutes, so it pays from ~100 steps on. Only training steps use it:
+    evaluation (float32, no gradients) would compile a second graph."""
+    if loss_of is fused_loss:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+        body = torch.compile(base.get_decoder())
+        return lambda _model, batch: _fused_through(body, base, batch)
+    whole = torch.compile(model)
+    return lambda _model, batch: loss_of(whole, batch)
 
 
 def pick_loss(model: Any) -> LossFunction:

@@ -230,6 +230,9 @@ class TrainSettings:
     # starts, so a stored recipe holds the dtype it trained in; one without this key
     # trained in float32
     dtype: str = "auto"
+    # torch.compile the model's body for the training steps (training/loss.py `compiled`):
+    # faster after a first step of minutes; it rounds differently, so a run keeps it
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.lr is None and self.method in DEFAULT_LR:
