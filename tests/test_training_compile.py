@@ -45,3 +45,15 @@ def test_resume_with_compile_on_a_run_without_it_is_refused(cli, tmp_path, store
     assert cli("train", "half", *args, "--max-minutes", "0.0001").exit_code == 0
     result = cli("train", "half", "--resume", "--compile")
     assert result.exit_code == 1 and "--compile would change how run half trains" in result.stderr
+
+
+def test_compile_without_a_cpp_compiler_is_one_line(cli, tmp_path, store, tiny_model, monkeypatch):
+    import shutil
+
+    import_texts(store, tmp_path / "mine", "mine", MINE)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    args = ["--model", str(tiny_model), "--phase", "mine:2", "--block-size", "16", "--compile"]
+    result = cli("train", "nocc", *args)
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0 and "needs a C++ compiler" in result.stderr
+    assert store.run("nocc") is None

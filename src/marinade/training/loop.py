@@ -30,6 +30,7 @@ from marinade.models import (
     load_causal_lm,
     load_model,
     loading_errors,
+    pick_device,
     quiet_transformers,
 )
 from marinade.sampling import context_window
@@ -54,7 +55,13 @@ from marinade.training.data import (
     load_streams,
     phase_weights,
 )
-from marinade.training.loss import LossFunction, compiled, pick_loss, standard_loss
+from marinade.training.loss import (
+    LossFunction,
+    check_compiler,
+    compiled,
+    pick_loss,
+    standard_loss,
+)
 from marinade.training.recipe import (
     Recipe,
     TrainSettings,
@@ -269,7 +276,6 @@ def _with_training_dtype(
     When a run starts, "auto" or an asked dtype is checked against the hardware (a
     one-line error before anything is stored); a resumed run keeps the dtype it trained
     in, slower where this machine emulates bf16."""
-    from marinade.models import pick_device
     from marinade.precision import choose_precision, native_bf16
 
     torch_device = pick_device(device)
@@ -341,6 +347,8 @@ def _train(
     chosen_device = workers.device(device)
     recipe, dtype_note = _with_training_dtype(recipe, resume, chosen_device)
     settings = replace(settings, dtype=recipe.settings.dtype)  # "auto" settled
+    if settings.compile and pick_device(chosen_device).type == "cpu":
+        check_compiler()
     # float32 master weights and optimizer state; bfloat16 computes under autocast (below)
     loaded = load_model(
         recipe.start_from or recipe.model, home, device=chosen_device, dtype="float32"

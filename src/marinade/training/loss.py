@@ -11,11 +11,15 @@ idea is Liger Kernel's fused linear cross-entropy, in plain torch for the CPU.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
+
+from marinade.errors import MarinadeError
 
 CHUNK_BYTES = 2**27  # 128 MB of logits at a time
 
@@ -145,6 +149,16 @@ def compiled(loss_of: LossFunction, model: Any) -> LossFunction:
         return lambda _model, batch: _fused_through(body, base, batch)
     whole = torch.compile(model)
     return lambda _model, batch: loss_of(whole, batch)
+
+
+def check_compiler() -> None:
+    """torch.compile on a CPU builds C++ (inductor: $CXX, else g++): say so up front,
+    not as a traceback at the first step."""
+    if not any(shutil.which(name) for name in (os.environ.get("CXX"), "g++", "clang++") if name):
+        raise MarinadeError(
+            "--compile needs a C++ compiler on the PATH (g++ or clang++, or $CXX) for "
+            "torch.compile on a CPU: install one, or train without --compile"
+        )
 
 
 def pick_loss(model: Any) -> LossFunction:
