@@ -169,3 +169,22 @@ phases = ["texts:100000"]
     assert store.run("long-endless").status == "interrupted"
     assert store.run("long-endless").message == "SIGTERM"
     assert store.experiment("long")["status"] == "interrupted"
+
+
+def test_a_stop_whose_exception_was_swallowed_stops_at_the_next_check():
+    """Python prints "Exception ignored" for an exception raised in a __del__ and goes on;
+    the work's check between steps raises Stopped then."""
+    from marinade.cli.signals import interrupt_on_stop_signals
+    from marinade.errors import Stopped
+
+    class SignalsWhenCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)  # the handler runs here, inside __del__, and its exception is lost
+
+    with interrupt_on_stop_signals() as check:
+        SignalsWhenCollected()  # collected at once: the signal arrives and is swallowed
+        with pytest.raises(Stopped):
+            check()
+    with interrupt_on_stop_signals() as check:
+        check()  # no signal: nothing raised

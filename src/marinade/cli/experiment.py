@@ -51,6 +51,7 @@ def run(
         tasks: dict[str, TaskID] = {}
 
         def on_train_step(run_name: str, report: Any) -> None:
+            stop_check()  # a stop signal whose exception was swallowed on the way
             key = f"train {run_name}"  # one bar per run the experiment trains
             if key not in tasks:
                 tasks[key] = progress.add_task(key, total=report.total, extra="")
@@ -69,7 +70,7 @@ def run(
             progress.console.print(f"[dim]{message}[/dim]")
 
         try:
-            with interrupt_on_stop_signals():
+            with interrupt_on_stop_signals() as stop_check:
                 plan = run_experiment(
                     state.store,
                     state.home,

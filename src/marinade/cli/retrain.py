@@ -57,6 +57,7 @@ def retrain(
 
         def on_step(step: Any) -> None:
             nonlocal task
+            stop_check()  # a stop signal whose exception was swallowed on the way
             if task is None:
                 task = progress.add_task(f"retrain {name}", total=step.total, loss="-")
             progress.update(task, completed=step.step, loss=f"{step.loss:.3f}")
@@ -65,7 +66,7 @@ def retrain(
             progress.console.print(f"[dim]{message}[/dim]")
 
         try:
-            with interrupt_on_stop_signals():
+            with interrupt_on_stop_signals() as stop_check:
                 report = run_retrain(
                     state.store,
                     state.home,

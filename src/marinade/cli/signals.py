@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -27,19 +27,30 @@ STOP_SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
 
 
 @contextmanager
-def interrupt_on_stop_signals() -> Iterator[None]:
-    """The first stop signal raises Stopped where the work is; a second exits at once."""
-    received: list[str] = []
+def interrupt_on_stop_signals() -> Iterator[Callable[[], None]]:
+    """The first stop signal raises Stopped where the work is; a second exits at once.
+
+    Yields a check for the work to call between its steps: Python swallows an
+    exception raised where it cannot propagate (a `__del__`, a callback from C code,
+    printed as "Exception ignored"), and the check raises Stopped again then."""
+    received: list[tuple[str, int]] = []
+
+    def stopped() -> Stopped:
+        name, number = received[0]
+        return Stopped("Ctrl-C" if name == "SIGINT" else name, 128 + number)
 
     def handler(number: int, frame: FrameType | None) -> None:
-        name = signal.Signals(number).name
         if received:
             os._exit(128 + number)  # already stopping (saving a checkpoint): stop now
-        received.append(name)
-        raise Stopped("Ctrl-C" if name == "SIGINT" else name, 128 + number)
+        received.append((signal.Signals(number).name, number))
+        raise stopped()
+
+    def check() -> None:
+        if received:
+            raise stopped()
 
     with _handlers(handler):
-        yield
+        yield check
 
 
 class StopRequest:

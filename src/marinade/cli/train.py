@@ -212,6 +212,7 @@ def train(
         )
 
         def on_step(report: Any) -> None:
+            stop_check()  # a stop signal whose exception was swallowed on the way
             progress.update(
                 task,
                 total=report.total,
@@ -226,7 +227,7 @@ def train(
             progress.console.print(f"step {step:>6}  held-out loss: {shown}")
 
         try:
-            with interrupt_on_stop_signals():
+            with interrupt_on_stop_signals() as stop_check:
                 record = run_training(
                     store,
                     state.home,
