@@ -112,7 +112,9 @@ def test_a_runs_page_follows_a_run_training_in_another_process(
     ]  # fmt: skip
     # the test holds the store's write lock for a while: the trainer waits for it
     environment = {**os.environ, "PYTHONPATH": str(SRC), "MARINADE_BUSY_TIMEOUT": "600"}
-    trainer = subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True)
+    # to a file: a pipe nobody reads fills up (64 KB of progress lines) and blocks the trainer
+    log = (corpus_home.parent / "trainer.log").open("w")
+    trainer = subprocess.Popen(command, env=environment, stderr=log, text=True)
     navigations: list[str] = []
     try:
         wait_for(lambda: (run := store.run("live")) and run.steps_done >= 4, "training to start")
@@ -148,3 +150,4 @@ def test_a_runs_page_follows_a_run_training_in_another_process(
         if trainer.poll() is None:
             trainer.kill()
             trainer.wait()
+        log.close()
