@@ -223,11 +223,11 @@ def main() -> None:
     default = models[auto.name]
     # bfloat16 as transformers runs it, without marinade's CPU kernels (cpu_bf16.py): the
     # peer `generate` row, and marinade's sampler on it to show what the kernels give
-    plain = {
-        name: replace(loaded, model=load_causal_lm(loaded.folder, dtype=torch.bfloat16).eval())
-        for name, loaded in models.items()
-        if name == "bfloat16"
-    }
+    plain = {}
+    if "bfloat16" in models:
+        bf16 = models["bfloat16"]
+        model = load_causal_lm(bf16.folder, dtype=torch.bfloat16).eval()
+        plain["bfloat16"] = replace(bf16, model=model)
     params = sum(p.numel() for p in models["float32"].model.parameters())
     print(f"model {default.name} ({params / 1e6:.0f}M parameters) from {default.folder}")
     print(f"{n} unconditional samples, up to {t} new tokens, temperature 1.0, full vocabulary")

@@ -109,7 +109,7 @@ def run_marinade(
     return {
         "tokens_per_second": tokens_per_second(stamps[1:], block * batch),
         "dtype": record.dtype,
-        "first_step_s": stamps[1] - stamps[0],  # with --compile: the compile
+        "first_step_s": stamps[1] - stamps[0],  # loading, the base evaluation, any compile
     }
 
 
