@@ -57,3 +57,32 @@ def test_compile_without_a_cpp_compiler_is_one_line(cli, tmp_path, store, tiny_m
     assert result.exit_code == 1
     assert result.stderr.strip().count("\n") == 0 and "needs a C++ compiler" in result.stderr
     assert store.run("nocc") is None
+
+
+def test_a_compile_that_fails_at_the_first_step_is_one_line(
+    cli, tmp_path, store, tiny_model, monkeypatch
+):
+    """As CI's full disk did: the compiler's own error line, the run marked failed."""
+    import torch._dynamo
+    import torch._inductor.config
+
+    broken = tmp_path / "g++"
+    broken.write_text(
+        "#!/bin/sh\n"  # a real g++ to ask its version; every build fails as on a full disk
+        'case " $* " in *" -o "*) echo "fatal error: cannot write PCH file: '
+        'No space left on device" >&2; exit 1;; esac\nexec g++ "$@"\n'
+    )
+    broken.chmod(0o755)
+    monkeypatch.setenv("CXX", str(broken))
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, str(broken)))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # nothing cached
+    torch._dynamo.reset()
+    import_texts(store, tmp_path / "mine", "mine", MINE)
+    args = ["--model", str(tiny_model), "--phase", "mine:2", "--block-size", "16", "--compile"]
+    result = cli("train", "full-disk", *args)
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]  # after the run's own progress lines
+    assert line.startswith("Error: --compile") and "Traceback" not in result.stderr
+    assert "torch.compile failed" in line and "No space left on device" in line
+    assert "train without --compile" in line
+    assert store.run("full-disk").status == "failed"

@@ -119,6 +119,11 @@ def shifted_targets(batch: torch.Tensor) -> torch.Tensor:
 LossFunction = Callable[[Any, torch.Tensor], torch.Tensor]
 
 
+def unwrapped(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def standard_loss(model: Any, batch: torch.Tensor) -> torch.Tensor:
     """The model's own loss: full logits, then cross-entropy."""
     return model(input_ids=batch, labels=batch).loss
@@ -126,7 +131,7 @@ def standard_loss(model: Any, batch: torch.Tensor) -> torch.Tensor:
 
 def fused_loss(model: Any, batch: torch.Tensor) -> torch.Tensor:
     """The same loss through the model's body and `LinearCrossEntropy`."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    base = unwrapped(model)
     return _fused_through(base.get_decoder(), base, batch)
 
 
@@ -144,11 +149,38 @@ def compiled(loss_of: LossFunction, model: Any) -> LossFunction:
     of ~2.5 minutes, so it pays from ~100 steps on. Only training steps use it:
     evaluation (float32, no gradients) would compile a second graph."""
     if loss_of is fused_loss:
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+        base = unwrapped(model)
         body = torch.compile(base.get_decoder())
-        return lambda _model, batch: _fused_through(body, base, batch)
+        return _compile_failures_in_one_line(
+            lambda _model, batch: _fused_through(body, base, batch)
+        )
     whole = torch.compile(model)
-    return lambda _model, batch: loss_of(whole, batch)
+    return _compile_failures_in_one_line(lambda _model, batch: loss_of(whole, batch))
+
+
+def _compile_failures_in_one_line(loss_of: LossFunction) -> LossFunction:
+    """torch.compile builds at the first step; when that fails (a full disk, a broken
+    compiler), one line with the compiler's own error, not pages of traceback."""
+
+    def guarded(model: Any, batch: torch.Tensor) -> torch.Tensor:
+        from torch._dynamo.exc import BackendCompilerFailed  # 1.6 s to import: here
+
+        try:
+            return loss_of(model, batch)
+        except BackendCompilerFailed as error:
+            raise MarinadeError(
+                f"--compile: torch.compile failed: {compile_error_gist(str(error))}; "
+                "train without --compile"
+            ) from error
+
+    return guarded
+
+
+def compile_error_gist(message: str) -> str:
+    """The line that says what went wrong: a C++ compiler's `error:`, else the first line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line]
+    return (errors or lines or ["no message"])[-1 if errors else 0][:300]
 
 
 def check_compiler() -> None:
@@ -169,7 +201,7 @@ def pick_loss(model: Any) -> LossFunction:
     eval mode (no dropout, no random numbers drawn). Only on the CPU, where it was
     measured; a model wrapped for several processes must be called as a whole.
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    base = unwrapped(model)
     head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
     if type(head) is not nn.Linear or head.bias is not None or head.weight.device.type != "cpu":
         return standard_loss
