@@ -95,9 +95,9 @@ def test_without_autograd_no_gradients_are_made(monkeypatch):
     made = []
     real = training_loss.chunked_cross_entropy
 
-    def spy(*args, gradients):
+    def spy(*args, gradients, **kwargs):
         made.append(gradients)
-        return real(*args, gradients=gradients)
+        return real(*args, gradients=gradients, **kwargs)
 
     monkeypatch.setattr(training_loss, "chunked_cross_entropy", spy)
     with torch.inference_mode():
@@ -161,3 +161,35 @@ def test_a_wrapped_model_is_called_as_a_whole():
             return self.module(**inputs)
 
     assert pick_loss(Wrapper(tiny_llama())) is standard_loss
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["float32", "bf16-autocast"])
+def test_a_target_too_unlikely_for_a_float_still_gets_its_exact_loss(autocast):
+    """The loss comes from the softmax's probability at the target; when that rounds to
+    0 (a loss over ~87 nats) it is worked out from the logits instead, never infinite."""
+    hidden = torch.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    weight = torch.zeros(VOCAB, 2)
+    weight[1, 0], weight[2, 1] = 150.0, -150.0  # row 0: token 1 at +150; row 1: token 2 at -150
+    targets = torch.tensor([0, 2])  # row 0 misses by 150 nats, row 1 by 150 + log(VOCAB - 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = linear_cross_entropy(hidden, weight.requires_grad_(), targets)
+    expected = torch.nn.functional.cross_entropy(hidden.detach() @ weight.detach().t(), targets)
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(expected.item(), rel=1e-2)
+    loss.backward()
+    assert torch.isfinite(hidden.grad).all() and torch.isfinite(weight.grad).all()
+
+
+def test_a_weighted_loss_gets_weighted_gradients(small_chunks):
+    """The mean's gradients are made in the forward pass; a loss scaled afterwards (grad
+    accumulation, a ratings mix) scales them in the backward."""
+    torch.manual_seed(0)
+    hidden = torch.randn(12, 16, requires_grad=True)
+    weight = torch.randn(VOCAB, 16, requires_grad=True)
+    targets = torch.randint(0, VOCAB, (12,))
+    (0.25 * linear_cross_entropy(hidden, weight, targets)).backward()
+    reference_hidden = hidden.detach().clone().requires_grad_()
+    reference_weight = weight.detach().clone().requires_grad_()
+    expected = torch.nn.functional.cross_entropy(reference_hidden @ reference_weight.t(), targets)
+    (0.25 * expected).backward()
+    torch.testing.assert_close(hidden.grad, reference_hidden.grad)
+    torch.testing.assert_close(weight.grad, reference_weight.grad)
