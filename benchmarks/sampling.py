@@ -24,7 +24,9 @@ default settings, and each dtype's loss on a test paragraph.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -204,7 +206,10 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--one-at-a-time", type=int, default=8, help="samples timed one by one")
     args = parser.parse_args()
-    home = open_home(args.home or tempfile.mkdtemp(prefix="marinade-bench-"))
+    if args.home is None:  # a temporary home goes when the benchmark ends (a GB or so)
+        args.home = tempfile.mkdtemp(prefix="marinade-bench-")
+        atexit.register(shutil.rmtree, args.home, ignore_errors=True)
+    home = open_home(args.home)
     n, t = args.samples, args.new_tokens
 
     peaks = matmul_peaks()

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def run_marinade(
 ) -> dict:
     from marinade.home import open_home
     from marinade.store import Store
+    from marinade.training.checkpoints import run_folder
     from marinade.training.loop import train
     from marinade.training.recipe import build_recipe
 
@@ -106,6 +108,7 @@ def run_marinade(
     stamps: list[float] = [time.perf_counter()]
     store = Store(home.database)
     record = train(store, home, recipe, on_step=lambda report: stamps.append(time.perf_counter()))
+    shutil.rmtree(run_folder(home, recipe.name), ignore_errors=True)  # 1.6 GB of checkpoints
     return {
         "tokens_per_second": tokens_per_second(stamps[1:], block * batch),
         "dtype": record.dtype,
@@ -210,7 +213,15 @@ def main() -> None:
         child(args)
         return
     home_dir = Path(tempfile.mkdtemp(prefix="marinade-bench-train-")) / "home"
-    prepare(home_dir)
+    try:
+        prepare(home_dir)
+        measure(home_dir, args)
+    finally:  # the converted model and a Trainer's output: GBs left in /tmp otherwise
+        shutil.rmtree(home_dir.parent, ignore_errors=True)
+
+
+def measure(home_dir: Path, args: argparse.Namespace) -> None:
+    """Every configuration, `--rounds` times, then the table."""
     parameters = 134_515_008  # SmolLM2-135M
     print(
         f"SmolLM2-135M, block {args.block_size} x batch {args.batch_size}, "
@@ -276,7 +287,10 @@ def run_child(name: str, home_dir: Path, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--only", name, "--home", str(home_dir)]
     for option in ("steps", "block_size", "batch_size", "dtype"):
         command += ["--" + option.replace("_", "-"), str(getattr(args, option))]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:  # its own last lines say why (a full disk, a missing compiler)
+        raise SystemExit(f"{name} failed:\n" + "\n".join(done.stderr.splitlines()[-8:]))
+    output = done.stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     return json.loads(line[len("RESULT ") :])
 
