@@ -10,7 +10,7 @@ import torch
 from marinade.home import open_home
 from marinade.models import load_model
 from marinade.sample_settings import SampleSettings, SamplingError
-from marinade.sampling import draw_tokens, sample
+from marinade.sampling import PreallocatedLayer, draw_tokens, sample
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +184,24 @@ def test_min_new_tokens_holds_back_the_end_of_text(loaded):
     assert all(c.new_tokens == 2 and c.finish_reason == "length" for c in kept)
     with pytest.raises(SamplingError, match="--min-new-tokens must be between 0 and"):
         SampleSettings(max_new_tokens=2, min_new_tokens=3).check()
+
+
+def test_the_preallocated_cache_keeps_the_rows_it_is_told_to():
+    """Rows leaving the batch keep their keys and values (only the filled positions are
+    copied), as in the concatenated cache transformers would build."""
+    torch.manual_seed(0)
+    layer = PreallocatedLayer(capacity=9)
+    steps = [torch.randn(2, 4, 3, 2, 8).bfloat16() for _ in range(3)]
+    keys = values = None
+    for key, value in steps[:2]:
+        keys, values = layer.update(key, value)
+    expected_keys = torch.cat([k for k, _ in steps[:2]], dim=2)
+    assert torch.equal(keys, expected_keys)
+    keep = torch.tensor([3, 1])
+    layer.batch_select_indices(keep)
+    key, value = steps[2][0][keep], steps[2][1][keep]
+    keys, values = layer.update(key, value)
+    expected_values = torch.cat([steps[0][1][keep], steps[1][1][keep], value], dim=2)
+    assert keys.shape == (2, 3, 6, 8) and layer.key_buffer.shape == (2, 3, 9, 8)
+    assert torch.equal(values, expected_values)
+    assert torch.equal(keys, torch.cat([expected_keys[keep], key], dim=2))

@@ -273,10 +273,16 @@ class PreallocatedLayer(DynamicLayer):
             self._views()
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self.is_initialized:
-            self.key_buffer = self.key_buffer[indices]
-            self.value_buffer = self.value_buffer[indices]
+        if self.is_initialized:  # only the filled positions are worth copying
+            self.key_buffer = self._select(self.key_buffer, indices)
+            self.value_buffer = self._select(self.value_buffer, indices)
             self._views()
+
+    def _select(self, buffer: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        rows, heads, capacity, dim = buffer.shape
+        kept = buffer.new_empty((len(indices), heads, capacity, dim))
+        torch.index_select(buffer[:, :, : self.length], 0, indices, out=kept[:, :, : self.length])
+        return kept
 
 
 def preallocated_cache(model: PreTrainedModel, capacity: int) -> DynamicCache:
