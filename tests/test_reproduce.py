@@ -66,3 +66,26 @@ def test_samples_whose_weights_are_gone_are_refused(cli, tiny_model, store):
     assert result.exit_code == 1 and "during training" in result.stderr
     result = cli("samples", "reproduce", "99")
     assert result.exit_code == 1 and "no sample with id 99" in result.stderr
+
+
+def test_samples_of_batches_that_lost_rows_to_whole_sentences_reproduce(cli, tiny_model, store):
+    """Rows dropped for lacking a sentence end are not stored; their batch is rebuilt with
+    them, so every stored sample comes back in its whole batch."""
+    result = cli(
+        "generate", "--model", str(tiny_model), "-n", "12", "--seed", "3", "--batch-size", "6",
+        "--max-new-tokens", "8", "--whole-sentences",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(store.samples(newest_first=False))
+    assert 0 < len(rows) < 12  # the tiny model ends few texts at a sentence end
+    for first_seed in (3, 9):  # each batch: its stored rows and the ones dropped from it
+        batch = [row for row in rows if first_seed <= row["seed"] < first_seed + 6]
+        dropped = json.loads(batch[0]["batch_dropped"])
+        assert all(row["batch_dropped"] == batch[0]["batch_dropped"] for row in batch)
+        seeds = sorted([seed for _, seed, _ in dropped] + [row["seed"] for row in batch])
+        assert seeds == list(range(first_seed, first_seed + 6))
+    for row in rows:
+        result = cli("samples", "reproduce", str(row["id"]), "--json")
+        assert result.exit_code == 0, result.output
+        again = json.loads(result.stdout)
+        assert again["identical"] and again["batch"] == 6

@@ -3,6 +3,7 @@ behind `marinade generate` and `marinade compare`."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,9 @@ def generate_samples(
             "batch_size": completion.batch_size,
             "dtype": loaded.dtype,
             "sentence_cut": completion.sentence_cut,
+            "batch_dropped": json.dumps(completion.batch_dropped)
+            if completion.batch_dropped
+            else None,
             **(labels or {}),
         }
         for completion in completions

@@ -10,6 +10,7 @@ recorded device, samples that batch once more and says whether the text is the s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,22 +37,29 @@ class Reproduction:
         return self.text == self.sample["text"]
 
 
-def stored_batch(store: Store, sample: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """The stored rows of the batch `sample` was drawn in, and its position there.
+def stored_batch(store: Store, sample: dict[str, Any]) -> tuple[list[tuple[int, float]], int]:
+    """The (seed, temperature) rows of the batch `sample` was drawn in, and its position.
 
     A call's rows went out in equal batches of the recorded batch size, in the order they
-    were stored; a sample dropped for lacking a sentence end (--whole-sentences) was not
-    stored, so a batch that lost one cannot be rebuilt exactly."""
+    were stored. A row dropped for lacking a sentence end (--whole-sentences) was not
+    stored; each stored row of its batch records it (batch_dropped) and it is put back."""
     rows = store.batch_samples(sample["batch_id"], sample["model"])
     start = 0
     while start < len(rows):
-        size = max(1, int(rows[start]["batch_size"] or 1))
-        batch = rows[start : start + size]
-        ids = [row["id"] for row in batch]
-        if sample["id"] in ids:
-            return batch, ids.index(sample["id"])
+        dropped = json.loads(rows[start].get("batch_dropped") or "[]")
+        size = max(1, int(rows[start]["batch_size"] or 1) - len(dropped))
+        stored = rows[start : start + size]
         start += size
-    return [sample], 0
+        ids = [row["id"] for row in stored]
+        if sample["id"] not in ids:
+            continue
+        batch = [(row["seed"], row["temperature"]) for row in stored]
+        position = ids.index(sample["id"])
+        for index, seed, temperature in dropped:  # in increasing position
+            batch.insert(index, (seed, temperature))
+            position += index <= position
+        return batch, position
+    return [(sample["seed"], sample["temperature"])], 0
 
 
 def reproduce_sample(store: Store, home: Home, sample_id: int) -> Reproduction:
@@ -92,7 +100,7 @@ def reproduce_sample(store: Store, home: Home, sample_id: int) -> Reproduction:
         loaded.model,
         loaded.tokenizer,
         sample["prompt"],
-        [(row["seed"], row["temperature"]) for row in batch],
+        batch,
         settings,
         loaded.document_start,
     )

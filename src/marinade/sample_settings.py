@@ -72,6 +72,9 @@ class Completion:
     # whole sentences: "whole", "extended" or "trimmed" (see sampling.py); None when off
     sentence_cut: str | None = None
     dropped: bool = False  # whole sentences found no sentence end: not a sample to keep
+    # (position, seed, temperature) of the rows of its batch that were dropped: they are
+    # not stored, and the batch is sampled again with them (marinade.reproduce)
+    batch_dropped: tuple[tuple[int, int, float], ...] = ()
 
 
 def check_temperature(temperature: float) -> None:

@@ -393,6 +393,9 @@ def _sample_batch(
             text, seed, temperature, len(row_tokens), reason, batch_size=len(rows)
         )
         completions.append(whole_sentences(completion) if settings.whole_sentences else completion)
+    dropped = tuple((i, c.seed, c.temperature) for i, c in enumerate(completions) if c.dropped)
+    if dropped:
+        completions = [replace(c, batch_dropped=dropped) for c in completions]
     return completions
 
 

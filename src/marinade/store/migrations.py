@@ -419,3 +419,11 @@ def m016_dtype(db: sqlite_utils.Database) -> None:
     # (bf16 autocast keeps float32 master weights), kept by resume. Null: from before, float32.
     db.table("samples").add_column("dtype", str)
     db.table("runs").add_column("dtype", str)
+
+
+@migration
+def m017_batch_dropped(db: sqlite_utils.Database) -> None:
+    # the rows of a sample's batch that whole sentences dropped (not stored), as JSON
+    # [[position, seed, temperature], ...]: `samples reproduce` puts them back, since a
+    # row's text depends on its companions. Null: none dropped, or from before.
+    db.table("samples").add_column("batch_dropped", str)

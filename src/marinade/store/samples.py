@@ -36,6 +36,7 @@ SAMPLE_COLUMNS = (
     "batch_size",
     "dtype",
     "sentence_cut",
+    "batch_dropped",
     "experiment",
     "recipe",
 )
