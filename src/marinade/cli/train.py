@@ -127,7 +127,7 @@ def train(
         bool | None,
         typer.Option(
             "--compile",
-            help="torch.compile the model for the training steps: 7-12% faster on a CPU "
+            help="torch.compile the model for the training steps: 3-12% faster on a CPU "
             "after a first step of minutes. A resumed run keeps its own.",
         ),
     ] = None,
