@@ -234,6 +234,13 @@ def test_load_recipe_reads_every_section_with_the_fields_types(tmp_path):
     assert isinstance(values["training"]["max_minutes"], float)
 
 
+def test_a_yes_or_no_setting_is_true_or_false(tmp_path):
+    """`compile = true` in a recipe file or a grid's [training] is `train --compile`."""
+    values = load_recipe(write(tmp_path, "[training]\ncompile = true\n"))
+    assert values["training"] == {"compile": True}
+    assert TrainSettings(**values["training"]).compile is True
+
+
 def test_unknown_top_level_key_names_the_key_and_the_file(tmp_path):
     path = write(tmp_path, 'name = "x"\nphase = ["a:10"]\n')
     with pytest.raises(MarinadeError, match="unknown key 'phase'") as caught:
@@ -257,6 +264,8 @@ def test_unknown_training_key_names_the_key_and_the_file(tmp_path):
         ('[training]\nlr = "5e-5"\n', "lr in [training] must be a number"),
         ("[training]\nmethod = 1\n", "method in [training] must be a string"),
         ('[training]\nsample_prompts = "hi"\n', "sample_prompts in [training] must be a list"),
+        ('[training]\ncompile = "yes"\n', "compile in [training] must be true or false"),
+        ("[training]\ncompile = 1\n", "compile in [training] must be true or false"),
         ("name = 3\n", "name must be a string"),
         ('phases = "a:10"\n', "phases must be a list of strings"),
         ("training = 3\n", "training must be a [training] table"),

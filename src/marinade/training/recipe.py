@@ -509,6 +509,8 @@ def setting_value(path: Path, key: str, value: Any) -> Any:
         kind = next(arg for arg in get_args(kind) if arg is not type(None))
     if kind is str and isinstance(value, str):
         return value
+    if kind is bool and isinstance(value, bool):
+        return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -516,7 +518,7 @@ def setting_value(path: Path, key: str, value: Any) -> Any:
     if kind == tuple[str, ...] and isinstance(value, list):
         if all(isinstance(item, str) for item in value):
             return tuple(value)
-    wanted = {str: "a string", int: "a whole number", float: "a number"}.get(
+    wanted = {str: "a string", bool: "true or false", int: "a whole number", float: "a number"}.get(
         kind, "a list of strings"
     )
     raise MarinadeError(f"{path}: {key} in [training] must be {wanted}, not {value!r}")
