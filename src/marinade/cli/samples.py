@@ -112,9 +112,11 @@ def reproduce(
     if again.identical:
         status(f"sample {sample_id} reproduced: the same text ({how})")
         return
-    why = ""
+    # the same seeds round differently on another generation of CPU (README, Precision)
+    why = "; a sample drawn on another kind of CPU or GPU, or another PyTorch, can differ"
     if again.dtype == "bfloat16":  # marinade/cpu_bf16.py
         why = "; bfloat16 samples taken before 2026-12-03 were computed with other CPU kernels"
+        why += ", and bf16 rounds differently on another kind of CPU"
     raise MarinadeError(f"sample {sample_id} came out different this time ({how}){why}")
 
 
