@@ -18,7 +18,9 @@ generated, counting the end-of-text token where a sample stops early) for:
 with each one's ratio against the fastest peer and its MFU: 2 x parameters x
 tokens/s over the machine's measured matmul peak for the dtype it computes in.
 Then the time for one 200-sample experiment cell of tweet-length texts at the
-default settings, and each dtype's loss on a test paragraph.
+default settings (in batches of 64, in one batch, and with whole sentences, as
+`experiment run` samples an unconditional grid), and each dtype's loss on a test
+paragraph.
 """
 
 from __future__ import annotations
@@ -163,10 +165,14 @@ def llama_cpp_rate(loaded: LoadedModel, rows: int, new_tokens: int) -> float | s
 
 
 def marinade_rate(
-    loaded: LoadedModel, rows: int, new_tokens: int, batch: int | None
+    loaded: LoadedModel,
+    rows: int,
+    new_tokens: int,
+    batch: int | None,
+    whole_sentences: bool = False,
 ) -> tuple[float, float]:
     """(tokens per second, seconds) of marinade's sampler."""
-    settings = SampleSettings(max_new_tokens=new_tokens)
+    settings = SampleSettings(max_new_tokens=new_tokens, whole_sentences=whole_sentences)
     began = time.perf_counter()
     out = sample(
         loaded.model,
@@ -292,9 +298,11 @@ def main() -> None:
     del quantized
 
     print(f"\none experiment cell: 200 samples of up to 60 tokens (tweet length), {auto.name}")
-    for batch in (64, None):
-        rate, seconds = marinade_rate(default, 200, 60, batch)
+    for batch, whole in ((64, False), (None, False), (None, True)):
+        rate, seconds = marinade_rate(default, 200, 60, batch, whole)
         label = f"batch {batch}" if batch else "automatic batch size (the default)"
+        if whole:  # as `experiment run` samples a grid without prompts, by default
+            label = "whole sentences, as an unconditional grid"
         print(f"   marinade, {label:<40}{seconds:6.1f} s  ({rate:.0f} tok/s)")
 
 

@@ -519,6 +519,46 @@ def test_each_cell_is_checked_as_it_is_sampled(
     assert len(built) == 1  # every recipe trained on admired and mine: one index for six cells
 
 
+def test_a_cell_is_sampled_in_the_samplers_batches_and_its_bar_moves_within_one(
+    store, home_dir, corpora, tiny_model, tmp_path, monkeypatch
+):
+    """A cell of 70 is one batch of 70 (not the batches of 50 that were ~1.4x slower),
+    and its progress counts samples while that batch is being sampled."""
+    import marinade.sampling
+    from marinade.curation.experiment import run_experiment
+    from marinade.home import open_home
+
+    path = tmp_path / "one-cell.toml"
+    path.write_text(
+        f"""
+name = "one"
+model = "{tiny_model}"
+temperatures = [1.0]
+samples_per_cell = 70
+max_new_tokens = 12
+whole_sentences = false
+[[recipes]]
+name = "base"
+"""
+    )
+    seen: list[int] = []
+    run_experiment(
+        store, open_home(home_dir), load_experiment(path), on_cell=lambda c: seen.append(c.done)
+    )
+    samples = store.experiment_samples("one")
+    assert len(samples) == 70 and {s["batch_size"] for s in samples} == {70}
+    assert seen[0] == 0 and seen[-1] == 70 and any(0 < done < 70 for done in seen)
+    assert seen == sorted(seen)
+
+    # where the sampler's batch is smaller, the cell goes in batches of that size
+    store.db.execute("delete from samples")
+    store.db.conn.commit()
+    monkeypatch.setattr(marinade.sampling, "MAX_AUTO_BATCH", 32)
+    run_experiment(store, open_home(home_dir), load_experiment(path))
+    sizes = [s["batch_size"] for s in store.experiment_samples("one")]
+    assert sorted(sizes) == [6] * 6 + [32] * 64
+
+
 def test_dropped_samples_are_recorded_and_not_drawn_again(cli, store, tiny_model, tmp_path):
     grid = tmp_path / "drops.toml"
     grid.write_text(

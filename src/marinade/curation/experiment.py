@@ -2,8 +2,10 @@
 
 Each step looks at the store first, so `experiment run` stopped anywhere (Ctrl-C,
 a crash) picks up where it was: finished runs are kept, interrupted ones
-resumed, and a cell samples only the seeds it does not have yet. Each chunk of
-samples is checked (novelty, pre-filters) as soon as it is stored.
+resumed, and a cell samples only the seeds it does not have yet. A cell is sampled
+in the sampler's own batches (a whole tweet-length cell of 200 is one batch: ~1.2x
+the speed of batches of 50), each stored and checked (novelty, pre-filters) as soon as
+it is sampled, so Ctrl-C loses at most the batch being sampled.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from marinade.sample_settings import SampleSettings
 from marinade.store import RunStatus, Store
 from marinade.timestamps import now_iso
 from marinade.training.recipe import Recipe, TrainSettings, parse_phase
-
-CHUNK = 50  # samples stored together: Ctrl-C loses at most this many
 
 
 @dataclass(frozen=True)
@@ -259,9 +259,12 @@ def _sample_recipe(
                 whole_sentences=spec.whole_sentences,
             )
             for prompt, left in missing.items():
-                for start in range(0, len(left), CHUNK):
-                    loaded = loaded or load_model(model_name, home, device=device, dtype=dtype)
-                    chunk = left[start : start + CHUNK]
+                if not left:
+                    continue
+                loaded = loaded or load_model(model_name, home, device=device, dtype=dtype)
+                size = batch_rows(loaded, prompt, settings)
+                for start in range(0, len(left), size):
+                    chunk = left[start : start + size]
                     stored = generate_samples(
                         store,
                         loaded,
@@ -271,6 +274,7 @@ def _sample_recipe(
                         settings,
                         origin="experiment",
                         labels={"experiment": spec.name, "recipe": recipe},
+                        on_progress=_cell_progress(on_cell, label, done, total, settings),
                     )
                     checker.check(stored)
                     kept = {row["seed"] for row in stored}
@@ -280,3 +284,31 @@ def _sample_recipe(
                     done += len(chunk)
                     if on_cell:
                         on_cell(CellProgress(label, done, total))
+
+
+def batch_rows(loaded: Any, prompt: str | None, settings: SampleSettings) -> int:
+    """How many rows the sampler takes in one batch for this prompt and these settings."""
+    from marinade.sampling import auto_batch_size, encode_prompt
+
+    cap = settings.token_cap()
+    ids = encode_prompt(loaded.tokenizer, loaded.model, prompt, cap, loaded.document_start)
+    return auto_batch_size(loaded.model, len(ids) + cap)
+
+
+def _cell_progress(
+    on_cell: Callable[[CellProgress], None] | None,
+    label: str,
+    done: int,
+    total: int,
+    settings: SampleSettings,
+) -> Callable[[int], None] | None:
+    """The sampler's token slots as samples done, so a cell's bar moves within a batch."""
+    if on_cell is None:
+        return None
+    cap, slots = settings.token_cap(), [0]
+
+    def report(more: int) -> None:
+        slots[0] += more
+        on_cell(CellProgress(label, done + slots[0] // cap, total))
+
+    return report
