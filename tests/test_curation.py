@@ -522,7 +522,7 @@ def test_each_cell_is_checked_as_it_is_sampled(
 def test_a_cell_is_sampled_in_the_samplers_batches_and_its_bar_moves_within_one(
     store, home_dir, corpora, tiny_model, tmp_path, monkeypatch
 ):
-    """A cell of 70 is one batch of 70 (not the batches of 50 that were ~1.4x slower),
+    """A cell of 70 is one batch of 70 (not the batches of 50 that were ~1.2x slower),
     and its progress counts samples while that batch is being sampled."""
     import marinade.sampling
     from marinade.curation.experiment import run_experiment

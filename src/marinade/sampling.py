@@ -89,6 +89,19 @@ def auto_batch_size(model: PreTrainedModel, tokens_per_row: int) -> int:
     return max(1, min(MAX_AUTO_BATCH, KV_CACHE_BUDGET // bytes_per_row))
 
 
+def rows_per_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str | None,
+    settings: SampleSettings,
+    document_start: str = LEGACY,
+) -> int:
+    """The rows `sample` takes in one batch for this prompt and settings when not told:
+    a caller that stores as it goes (an experiment's cell) asks for this many at a time."""
+    prompt_ids = encode_prompt(tokenizer, model, prompt, settings.token_cap(), document_start)
+    return auto_batch_size(model, len(prompt_ids) + settings.token_cap())
+
+
 def sample(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -279,7 +292,7 @@ class PreallocatedLayer(DynamicLayer):
             self._views()
 
     def _select(self, buffer: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        rows, heads, capacity, dim = buffer.shape
+        _, heads, capacity, dim = buffer.shape
         kept = buffer.new_empty((len(indices), heads, capacity, dim))
         torch.index_select(buffer[:, :, : self.length], 0, indices, out=kept[:, :, : self.length])
         return kept

@@ -238,6 +238,7 @@ def _sample_recipe(
 ) -> None:
     from marinade.generation import generate_samples
     from marinade.models import load_model
+    from marinade.sampling import rows_per_batch  # imports torch: only when sampling
 
     loaded = None
     seeds = range(spec.seed, spec.seed + spec.samples_per_cell)
@@ -262,7 +263,9 @@ def _sample_recipe(
                 if not left:
                     continue
                 loaded = loaded or load_model(model_name, home, device=device, dtype=dtype)
-                size = batch_rows(loaded, prompt, settings)
+                size = rows_per_batch(
+                    loaded.model, loaded.tokenizer, prompt, settings, loaded.document_start
+                )
                 for start in range(0, len(left), size):
                     chunk = left[start : start + size]
                     stored = generate_samples(
@@ -286,15 +289,6 @@ def _sample_recipe(
                         on_cell(CellProgress(label, done, total))
 
 
-def batch_rows(loaded: Any, prompt: str | None, settings: SampleSettings) -> int:
-    """How many rows the sampler takes in one batch for this prompt and these settings."""
-    from marinade.sampling import auto_batch_size, encode_prompt
-
-    cap = settings.token_cap()
-    ids = encode_prompt(loaded.tokenizer, loaded.model, prompt, cap, loaded.document_start)
-    return auto_batch_size(loaded.model, len(ids) + cap)
-
-
 def _cell_progress(
     on_cell: Callable[[CellProgress], None] | None,
     label: str,
@@ -305,10 +299,11 @@ def _cell_progress(
     """The sampler's token slots as samples done, so a cell's bar moves within a batch."""
     if on_cell is None:
         return None
-    cap, slots = settings.token_cap(), [0]
+    cap, slots = settings.token_cap(), 0
 
     def report(more: int) -> None:
-        slots[0] += more
-        on_cell(CellProgress(label, done + slots[0] // cap, total))
+        nonlocal slots
+        slots += more
+        on_cell(CellProgress(label, done + slots // cap, total))
 
     return report
